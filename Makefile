@@ -1,0 +1,101 @@
+# setforge build. `make run` and `make test` are the two commands a newcomer
+# needs; both install missing Debian packages first (as root), then build.
+#
+#   make            build ./setforge (optimised, with debug info)
+#   make run        deps + build + serve on 127.0.0.1:8080 with ./var/setforge.db
+#   make test       deps + build + unit and black-box tests ("N passed, N failed")
+#   make asan       the same suite against an ASan/UBSan build
+#   make tsan       the same suite against a TSan build
+#   make bench      throughput and latency numbers (printed, never asserted)
+#   make chaos      the long crash test (100 kill -9s)
+
+CC      ?= cc
+PKGS    := libmicrohttpd jansson sqlite3 libcurl libpng libcrypto
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wno-unused-parameter
+DEFS    := -D_GNU_SOURCE
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lpthread -lm
+
+MODE    ?= release
+ifeq ($(MODE),asan)
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else ifeq ($(MODE),tsan)
+  OPT := -O1 -g -fsanitize=thread
+else
+  OPT := -O2 -g
+endif
+
+B       := build/$(MODE)
+SRCS    := $(shell find src -name '*.c' | sort)
+OBJS    := $(SRCS:%.c=$(B)/%.o) $(B)/sql_migrations.o
+LIBOBJS := $(filter-out $(B)/src/main.o,$(OBJS))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNITS   := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+SQLS    := $(sort $(wildcard sql/*.sql))
+CFLAGS_ALL = $(WARN) $(DEFS) $(OPT) -Isrc -Iinclude -I$(B) $(PKG_CFLAGS) -MMD -MP
+
+ifeq ($(MODE),release)
+BIN := setforge
+else
+BIN := $(B)/setforge
+endif
+
+.PHONY: all deps run test unit asan tsan bench chaos clean
+all: $(BIN)
+
+$(BIN): $(OBJS)
+	$(CC) $(OPT) -o $@ $(OBJS) $(PKG_LIBS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# Migrations are compiled in, so the binary never depends on where it runs.
+$(B)/sql_migrations.c: $(SQLS) tools/embed_sql.sh
+	@mkdir -p $(B)
+	sh tools/embed_sql.sh $(SQLS) > $@
+
+$(B)/sql_migrations.o: $(B)/sql_migrations.c
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -c $< -o $@
+
+$(B)/tests/%: tests/unit/%.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(LIBOBJS) $(PKG_LIBS)
+
+unit: $(UNITS)
+
+deps:
+	@sh tools/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p var
+	./setforge serve --db var/setforge.db --data-dir var/data
+
+test: deps
+	@$(MAKE) --no-print-directory all unit
+	@SETFORGE_BIN=./$(BIN) UNIT_DIR=$(B)/tests sh tests/run.sh
+
+asan: deps
+	@$(MAKE) --no-print-directory MODE=asan all unit
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  SETFORGE_BIN=./build/asan/setforge UNIT_DIR=build/asan/tests SF_SLOW=1 sh tests/run.sh
+
+tsan: deps
+	@$(MAKE) --no-print-directory MODE=tsan all unit
+	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  SETFORGE_BIN=./build/tsan/setforge UNIT_DIR=build/tsan/tests SF_SLOW=1 sh tests/run.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@sh bench/run.sh
+
+chaos: deps
+	@$(MAKE) --no-print-directory all
+	@SETFORGE_BIN=./setforge SF_CHAOS_KILLS=100 python3 tests/blackbox/test_crash.py
+
+clean:
+	rm -rf build setforge
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,30 @@
+/*
+ * api.h: every route handler, one per (verb, noun), all with the one
+ * signature of http/http.h. The table that maps paths to them is routes.c.
+ */
+#ifndef SF_API_H
+#define SF_API_H
+
+#include "http/http.h"
+
+/* health.c */
+sf_status get_health(struct sf_request *req, struct sf_response *res);
+
+/* templates.c */
+sf_status list_templates(struct sf_request *req, struct sf_response *res);
+sf_status get_template(struct sf_request *req, struct sf_response *res);
+sf_status create_template(struct sf_request *req, struct sf_response *res);
+sf_status update_template(struct sf_request *req, struct sf_response *res);
+sf_status delete_template(struct sf_request *req, struct sf_response *res);
+sf_status export_template_items(struct sf_request *req, struct sf_response *res);
+
+/* albums.c */
+sf_status list_albums(struct sf_request *req, struct sf_response *res);
+sf_status get_album(struct sf_request *req, struct sf_response *res);
+sf_status create_album(struct sf_request *req, struct sf_response *res);
+sf_status update_album(struct sf_request *req, struct sf_response *res);
+sf_status delete_album(struct sf_request *req, struct sf_response *res);
+sf_status add_album_images(struct sf_request *req, struct sf_response *res);
+sf_status remove_album_image(struct sf_request *req, struct sf_response *res);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * routes.c: the route table, the one list of every path the daemon serves.
+ *
+ * Order matters only for readability; the matcher picks the row whose
+ * pattern and method both match. Each row: method, pattern, auth, whether
+ * a JSON object body is required, handler.
+ */
+#include "api/api.h"
+#include "http/router.h"
+
+const struct route sf_routes[] = {
+    {"GET", "/api/health", ROUTE_PUBLIC, BODY_NONE, get_health},
+
+    {"GET", "/api/batch-templates", ROUTE_PUBLIC, BODY_NONE, list_templates},
+    {"POST", "/api/batch-templates", ROUTE_ADMIN, BODY_JSON, create_template},
+    {"GET", "/api/batch-templates/:id", ROUTE_PUBLIC, BODY_NONE, get_template},
+    {"PUT", "/api/batch-templates/:id", ROUTE_ADMIN, BODY_JSON, update_template},
+    {"DELETE", "/api/batch-templates/:id", ROUTE_ADMIN, BODY_NONE, delete_template},
+    {"GET", "/api/batch-templates/:id/items.csv", ROUTE_PUBLIC, BODY_NONE, export_template_items},
+
+    {"GET", "/api/albums", ROUTE_PUBLIC, BODY_NONE, list_albums},
+    {"POST", "/api/albums", ROUTE_ADMIN, BODY_JSON, create_album},
+    {"GET", "/api/albums/:id", ROUTE_PUBLIC, BODY_NONE, get_album},
+    {"PUT", "/api/albums/:id", ROUTE_ADMIN, BODY_JSON, update_album},
+    {"DELETE", "/api/albums/:id", ROUTE_ADMIN, BODY_NONE, delete_album},
+    {"POST", "/api/albums/:id/images", ROUTE_ADMIN, BODY_JSON, add_album_images},
+    {"DELETE", "/api/albums/:id/images/:id", ROUTE_ADMIN, BODY_NONE, remove_album_image},
+};
+
+const size_t sf_nroutes = sizeof(sf_routes) / sizeof(sf_routes[0]);

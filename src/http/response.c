@@ -1,0 +1,115 @@
+/*
+ * response.c: the helpers handlers use to fill a response, and the request
+ * accessors. Handlers never build libmicrohttpd objects themselves.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/http.h"
+#include "util/pagination.h"
+#include "util/xalloc.h"
+
+sf_status res_json(struct sf_response *res, int http_status, json_t *doc)
+{
+    size_t len = json_dumpb(doc, NULL, 0, JSON_COMPACT);
+    char *buf = xmalloc(len + 1);
+    json_dumpb(doc, buf, len, JSON_COMPACT);
+    buf[len] = '\0';
+    json_decref(doc);
+    return res_body(res, http_status, "application/json", buf, len);
+}
+
+sf_status res_body(struct sf_response *res, int http_status,
+                   const char *content_type, char *body, size_t len)
+{
+    free(res->body);
+    res->http_status = http_status;
+    res->content_type = content_type;
+    res->body = body;
+    res->body_len = len;
+    return SF_OK;
+}
+
+void res_header(struct sf_response *res, const char *name, const char *fmt, ...)
+{
+    if (res->nheaders >= RES_MAX_HEADERS)
+        abort(); /* a handler adding that many headers is a bug */
+    va_list ap;
+    va_start(ap, fmt);
+    char buf[1024];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    res->headers[res->nheaders].name = name;
+    res->headers[res->nheaders].value = xstrdup(buf);
+    res->nheaders++;
+}
+
+static void set_error(struct sf_response *res, const char *fmt, va_list ap)
+{
+    char buf[1024];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    free(res->error);
+    res->error = xstrdup(buf);
+}
+
+sf_status res_fail(struct sf_response *res, sf_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_error(res, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+sf_status res_invalid(struct sf_response *res, json_t *fields, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_error(res, fmt, ap);
+    va_end(ap);
+    json_decref(res->fields);
+    res->fields = fields;
+    return SF_EINVAL;
+}
+
+const char *req_query(const struct sf_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *req_header(const struct sf_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+sf_status req_page(struct sf_request *req, struct sf_response *res, struct page *pg)
+{
+    const char *bad = NULL;
+    char err[128];
+    if (page_parse(req_query(req, "page"), req_query(req, "per_page"), pg, &bad, err, sizeof(err)) < 0)
+        return res_invalid(res, json_pack("{ss}", bad, err), "invalid pagination: %s", err);
+    return SF_OK;
+}
+
+sf_status res_invalid_fields(struct sf_response *res, json_t *fields, const char *what)
+{
+    char msg[512];
+    size_t used = (size_t)snprintf(msg, sizeof(msg), "%s: check", what);
+    const char *key;
+    json_t *val;
+    int first = 1;
+    json_object_foreach(fields, key, val) {
+        if (used < sizeof(msg))
+            used += (size_t)snprintf(msg + used, sizeof(msg) - used, "%s%s", first ? " " : ", ", key);
+        first = 0;
+    }
+    if (json_object_size(fields) == 1) {
+        const char *k = NULL;
+        json_object_foreach(fields, key, val) k = key;
+        snprintf(msg, sizeof(msg), "%s: %s %s", what, k,
+                 json_string_value(json_object_get(fields, k)));
+    }
+    return res_invalid(res, fields, "%s", msg);
+}

@@ -1,0 +1,87 @@
+/*
+ * router.c: matching a path against the route table.
+ *
+ * The table is small (a few dozen rows), so a linear scan comparing segment
+ * by segment is both the simplest and fast enough: no allocation, no regex.
+ */
+#include "http/router.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Matches path against pattern; captures ":id" segments. A capture must be
+ * 1..18 decimal digits with no leading zero, so it always fits a long long.
+ */
+static int path_matches(const char *pattern, const char *path,
+                        long long ids[REQ_MAX_IDS], int *nids)
+{
+    int n = 0;
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (*p == ':') {
+            const char *seg_end = strchr(s, '/');
+            size_t len = seg_end ? (size_t)(seg_end - s) : strlen(s);
+            if (len == 0 || len > 18 || *s == '0' || n >= REQ_MAX_IDS)
+                return 0;
+            long long v = 0;
+            for (size_t i = 0; i < len; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                    return 0;
+                v = v * 10 + (s[i] - '0');
+            }
+            ids[n++] = v;
+            s += len;
+            while (*p && *p != '/')
+                p++;
+            continue;
+        }
+        if (*p != *s)
+            return 0;
+        p++;
+        s++;
+    }
+    if (*p || *s)
+        return 0;
+    *nids = n;
+    return 1;
+}
+
+enum route_match router_match(const char *method, const char *path,
+                              const struct route **out,
+                              long long ids[REQ_MAX_IDS], int *nids,
+                              char *allow, size_t allowlen)
+{
+    const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
+    const struct route *found = NULL;
+    size_t used = 0;
+    allow[0] = '\0';
+    for (size_t i = 0; i < sf_nroutes; i++) {
+        long long scratch[REQ_MAX_IDS];
+        int nscratch = 0;
+        const struct route *r = &sf_routes[i];
+        if (!path_matches(r->pattern, path, scratch, &nscratch))
+            continue;
+        int w = snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", r->method);
+        if (w > 0 && (size_t)w < allowlen - used)
+            used += (size_t)w;
+        if (strcmp(r->method, "GET") == 0 && used + 6 < allowlen) {
+            strcat(allow, ", HEAD");
+            used += 6;
+        }
+        if (!found && strcmp(r->method, want) == 0) {
+            found = r;
+            memcpy(ids, scratch, sizeof(scratch));
+            *nids = nscratch;
+        }
+    }
+    if (!used)
+        return MATCH_NONE;
+    if (used + 9 < allowlen)
+        strcat(allow, ", OPTIONS");
+    if (!found)
+        return MATCH_WRONG_METHOD;
+    *out = found;
+    return MATCH_FOUND;
+}

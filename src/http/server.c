@@ -1,0 +1,373 @@
+/*
+ * server.c: libmicrohttpd set-up and the one access handler.
+ *
+ * libmicrohttpd calls the access handler several times per request (its
+ * examples call this the three-call pattern): once when the headers are in,
+ * once per chunk of body, and once more with no data when the body is done.
+ * We use the first call to reject a declared oversized body before reading
+ * it, the data calls to collect the body up to body_limit (past that we keep
+ * reading and discard, so the answer is a clean 413 and never a truncated
+ * body), and the last call to route, authenticate, parse JSON and run the
+ * handler.
+ *
+ * This is also the one place that turns an internal sf_status into an HTTP
+ * status and the contract's {"error", "code"[, "fields"]} body.
+ *
+ * Threads: an epoll loop per pool thread (MHD_USE_EPOLL_INTERNAL_THREAD with
+ * MHD_OPTION_THREAD_POOL_SIZE). Handlers must not block on slow things;
+ * anything long (inference) happens in the worker pool, and streams suspend
+ * their connection instead of holding a pool thread.
+ */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/http.h"
+#include "http/router.h"
+#include "store/db.h"
+#include "store/tokens.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+const int server_status_codes[SERVER_STATUS_CODES] = {
+    200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 413, 0 /* any other */};
+
+struct conn_state {
+    struct strbuf body;
+    int too_large;
+    int64_t start_us;
+};
+
+static int status_slot(int http)
+{
+    for (int i = 0; i < SERVER_STATUS_CODES - 1; i++)
+        if (server_status_codes[i] == http)
+            return i;
+    return SERVER_STATUS_CODES - 1;
+}
+
+static const char *origin_allowed(const struct sf_server *srv, struct MHD_Connection *conn)
+{
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    if (!origin)
+        return NULL;
+    if (srv->cors_any)
+        return origin;
+    for (int i = 0; i < srv->ncors; i++)
+        if (strcmp(srv->cors[i], origin) == 0)
+            return origin;
+    return NULL;
+}
+
+static void add_cors(const struct sf_server *srv, struct MHD_Connection *conn,
+                     struct MHD_Response *r)
+{
+    const char *origin = origin_allowed(srv, conn);
+    if (!origin)
+        return;
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+    MHD_add_response_header(r, "Vary", "Origin");
+    MHD_add_response_header(r, "Access-Control-Expose-Headers", "Location, Retry-After, ETag");
+}
+
+/*
+ * Builds the error body for st. The only function that decides what an
+ * error looks like on the wire.
+ */
+static void fill_error(struct sf_response *res, sf_status st)
+{
+    if (st == SF_OK)
+        st = SF_EINTERNAL;
+    json_t *doc = json_object();
+    json_object_set_new(doc, "error", json_string(res->error ? res->error : sf_status_slug(st)));
+    json_object_set_new(doc, "code", json_string(sf_status_slug(st)));
+    if (res->fields && st == SF_EINVAL)
+        json_object_set(doc, "fields", res->fields);
+    if (!json_object_get(doc, "error")) /* an error sentence that was not UTF-8 */
+        json_object_set_new(doc, "error", json_string(sf_status_slug(st)));
+    res_json(res, sf_status_http(st), doc);
+    if (st == SF_EUNAUTH)
+        res_header(res, "WWW-Authenticate", "Bearer realm=\"setforge\"");
+}
+
+static void res_release(struct sf_response *res)
+{
+    free(res->body);
+    free(res->error);
+    json_decref(res->fields);
+    for (int i = 0; i < res->nheaders; i++)
+        free(res->headers[i].value);
+}
+
+static enum MHD_Result send_response(struct sf_server *srv, struct MHD_Connection *conn,
+                                     struct sf_response *res)
+{
+    struct MHD_Response *r = res->mhd_response;
+    if (!r) {
+        r = MHD_create_response_from_buffer(res->body_len, res->body, MHD_RESPMEM_MUST_FREE);
+        res->body = NULL; /* now owned by libmicrohttpd */
+        if (res->content_type)
+            MHD_add_response_header(r, "Content-Type", res->content_type);
+    }
+    for (int i = 0; i < res->nheaders; i++)
+        MHD_add_response_header(r, res->headers[i].name, res->headers[i].value);
+    add_cors(srv, conn, r);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)res->http_status, r);
+    MHD_destroy_response(r);
+    res->mhd_response = NULL;
+    return ret;
+}
+
+/* Answers an error straight away (no route involved). */
+static enum MHD_Result send_error(struct sf_server *srv, struct MHD_Connection *conn,
+                                  sf_status st, const char *msg)
+{
+    struct sf_response res = {0};
+    res.error = xstrdup(msg);
+    fill_error(&res, st);
+    enum MHD_Result ret = send_response(srv, conn, &res);
+    res_release(&res);
+    return ret;
+}
+
+static int is_json_type(const char *ct)
+{
+    if (!ct)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    if (strncasecmp(ct, "application/json", 16) != 0)
+        return 0;
+    char next = ct[16];
+    return next == '\0' || next == ';' || next == ' ';
+}
+
+/* Resolves the Authorization header into req. SF_OK when absent or valid. */
+static sf_status authenticate(struct sf_request *req, struct sf_response *res)
+{
+    const char *authz = req_header(req, "Authorization");
+    if (!authz)
+        return SF_OK;
+    if (strncasecmp(authz, "Bearer ", 7) != 0)
+        return res_fail(res, SF_EUNAUTH, "Authorization must be \"Bearer <token>\"");
+    const char *tok = authz + 7;
+    while (*tok == ' ')
+        tok++;
+    struct sf_token t;
+    sf_status st = tokens_verify(tok, &t);
+    if (st == SF_EUNAUTH)
+        return res_fail(res, st, "unknown or revoked token");
+    if (st != SF_OK)
+        return res_fail(res, st, "cannot check the token right now");
+    req->authenticated = true;
+    req->is_admin = t.is_admin != 0;
+    req->token_id = t.id;
+    snprintf(req->token_name, sizeof(req->token_name), "%s", t.name);
+    return SF_OK;
+}
+
+/* Everything between "the body is in" and "the handler ran". */
+static sf_status dispatch(struct sf_request *req, struct sf_response *res,
+                          const struct route *route)
+{
+    sf_status st = authenticate(req, res);
+    if (st != SF_OK)
+        return st;
+    if (route->auth == ROUTE_ADMIN) {
+        if (!req->authenticated)
+            return res_fail(res, SF_EUNAUTH, "this route needs an admin token");
+        if (!req->is_admin)
+            return res_fail(res, SF_EFORBIDDEN, "this route needs an admin token; yours is not one");
+    }
+    json_t *doc = NULL;
+    if (route->body == BODY_JSON) {
+        if (req->body_len == 0)
+            return res_fail(res, SF_EINVAL, "a JSON object body is required");
+        if (!is_json_type(req_header(req, "Content-Type")))
+            return res_fail(res, SF_EMEDIATYPE, "the body must be sent as Content-Type: application/json");
+        json_error_t jerr;
+        doc = json_loadb(req->body, req->body_len, 0, &jerr);
+        if (!doc)
+            return res_fail(res, SF_EINVAL, "malformed JSON at line %d, column %d: %s",
+                            jerr.line, jerr.column, jerr.text);
+        if (!json_is_object(doc)) {
+            json_decref(doc);
+            return res_fail(res, SF_EINVAL, "the body must be a JSON object");
+        }
+        req->json = doc;
+    }
+    st = route->handler(req, res);
+    db_rollback(); /* a handler that failed mid-transaction leaves nothing open */
+    req->json = NULL;
+    json_decref(doc);
+    return st;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct sf_server *srv = cls;
+    struct conn_state *cs = *con_cls;
+    long long limit = srv->cfg->body_limit;
+
+    if (!cs) {
+        cs = xcalloc(1, sizeof(*cs));
+        sb_init(&cs->body);
+        cs->start_us = mono_us();
+        *con_cls = cs;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)limit) {
+            cs->too_large = 1;
+            return send_error(srv, conn, SF_ETOOLARGE, "the request body is larger than the limit");
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!cs->too_large) {
+            if (cs->body.len + *upload_data_size > (size_t)limit) {
+                cs->too_large = 1;
+                sb_free(&cs->body);
+            } else {
+                sb_append(&cs->body, upload_data, *upload_data_size);
+            }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (cs->too_large)
+        return send_error(srv, conn, SF_ETOOLARGE, "the request body is larger than the limit");
+
+    struct sf_request req = {0};
+    struct sf_response res = {0};
+    req.conn = conn;
+    req.method = method;
+    req.path = url;
+    req.server = srv;
+    req.body = cs->body.data;
+    req.body_len = cs->body.len;
+
+    const struct route *route = NULL;
+    char allow[256];
+    enum route_match m = router_match(method, url, &route, req.ids, &req.nids, allow, sizeof(allow));
+    sf_status st;
+    if (strcmp(method, "OPTIONS") == 0 && m != MATCH_NONE) {
+        /* CORS preflight and plain OPTIONS, answered from the route table. */
+        res_body(&res, 204, NULL, NULL, 0);
+        res_header(&res, "Allow", "%s", allow);
+        if (origin_allowed(srv, conn)) {
+            res_header(&res, "Access-Control-Allow-Methods", "%s", allow);
+            res_header(&res, "Access-Control-Allow-Headers",
+                       "Authorization, Content-Type, Idempotency-Key, Last-Event-ID");
+            res_header(&res, "Access-Control-Max-Age", "600");
+        }
+        st = SF_OK;
+    } else if (m == MATCH_NONE) {
+        st = res_fail(&res, SF_ENOTFOUND, "no such path: %s", url);
+    } else if (m == MATCH_WRONG_METHOD) {
+        res_header(&res, "Allow", "%s", allow);
+        st = res_fail(&res, SF_EMETHOD, "%s is not allowed on %s (allowed: %s)", method, url, allow);
+    } else {
+        req.route = route;
+        st = dispatch(&req, &res, route);
+    }
+    if (st != SF_OK)
+        fill_error(&res, st);
+
+    int slot = route ? (int)(route - sf_routes) : SERVER_MAX_ROUTES;
+    if (slot > SERVER_MAX_ROUTES)
+        slot = SERVER_MAX_ROUTES;
+    atomic_fetch_add_explicit(&srv->requests[slot][status_slot(res.http_status)], 1,
+                              memory_order_relaxed);
+    if (srv->cfg->access_log) {
+        char who[32] = ""; /* the token's id, never the token */
+        if (req.authenticated)
+            snprintf(who, sizeof(who), " token=%lld", req.token_id);
+        log_info("%s %s %d %.2fms%s", method, url, res.http_status,
+                 (double)(mono_us() - cs->start_us) / 1000.0, who);
+    }
+    enum MHD_Result ret = send_response(srv, conn, &res);
+    res_release(&res);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct conn_state *cs = *con_cls;
+    if (!cs)
+        return;
+    sb_free(&cs->body);
+    free(cs);
+    *con_cls = NULL;
+}
+
+static void parse_cors(struct sf_server *srv, const char *list)
+{
+    char *copy = xstrdup(list), *save = NULL;
+    for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        if (strcmp(tok, "*") == 0) {
+            srv->cors_any = 1;
+            continue;
+        }
+        srv->cors = xrealloc(srv->cors, sizeof(char *) * (size_t)(srv->ncors + 1));
+        srv->cors[srv->ncors++] = xstrdup(tok);
+    }
+    free(copy);
+}
+
+int server_start(struct sf_server *srv, const struct sf_config *cfg,
+                 char *err, size_t errlen)
+{
+    if (sf_nroutes > SERVER_MAX_ROUTES) {
+        snprintf(err, errlen, "route table larger than SERVER_MAX_ROUTES");
+        return -1;
+    }
+    srv->cfg = cfg;
+    parse_cors(srv, cfg->cors_origins);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)cfg->port);
+    if (inet_pton(AF_INET, cfg->bind, &addr.sin_addr) != 1) {
+        snprintf(err, errlen, "bind: \"%s\" is not an IPv4 address", cfg->bind);
+        return -1;
+    }
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    srv->mhd = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->conn_timeout,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->conn_limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_limit,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->conn_memory,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_END);
+    if (!srv->mhd) {
+        snprintf(err, errlen, "cannot listen on %s:%lld (in use, or not allowed)", cfg->bind, cfg->port);
+        return -1;
+    }
+    return 0;
+}
+
+void server_stop(struct sf_server *srv)
+{
+    if (srv->mhd)
+        MHD_stop_daemon(srv->mhd);
+    srv->mhd = NULL;
+    for (int i = 0; i < srv->ncors; i++)
+        free(srv->cors[i]);
+    free(srv->cors);
+    srv->cors = NULL;
+    srv->ncors = 0;
+}

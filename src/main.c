@@ -1,0 +1,247 @@
+/*
+ * main.c: the command line. `setforge serve | migrate | token ...`.
+ *
+ * Every subcommand reads the settings table (util/config.c) the same way,
+ * then does its one job. Bad usage exits 2 with a message; runtime failures
+ * exit 1.
+ *
+ * Signals: serve blocks SIGTERM/SIGINT in every thread before starting any,
+ * and the main thread waits for them with sigwait(). No code runs in a
+ * signal handler at all.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <errno.h>
+
+#include "http/server.h"
+#include "setforge.h"
+#include "store/db.h"
+#include "store/examples.h"
+#include "store/tokens.h"
+#include "util/config.h"
+#include "util/log.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "setforge %s: turns a list into a set of pictures\n\n"
+            "usage:\n"
+            "  setforge serve [--port 8080] [--bind 127.0.0.1] [--db PATH] [--data-dir DIR] ...\n"
+            "  setforge migrate [--db PATH]\n"
+            "  setforge token create [--admin] [--name NAME] [--db PATH]\n"
+            "  setforge token list [--db PATH]\n"
+            "  setforge token revoke ID [--db PATH]\n\n"
+            "Every command takes --config FILE and the settings of `setforge serve --help`.\n",
+            SETFORGE_VERSION);
+}
+
+/* Creates the parent directory of path when it is missing (one level). */
+static void ensure_parent_dir(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return;
+    *slash = '\0';
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        fprintf(stderr, "setforge: cannot create %s: %s\n", dir, strerror(errno));
+}
+
+static int open_db(const struct sf_config *cfg)
+{
+    char err[512];
+    ensure_parent_dir(cfg->db);
+    if (db_open(cfg->db, err, sizeof(err)) < 0) {
+        fprintf(stderr, "setforge: database %s: %s\n", cfg->db, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int refuse_extra(int argc, char **argv, int from)
+{
+    if (argc > from) {
+        fprintf(stderr, "setforge: unknown argument \"%s\" (see setforge --help)\n", argv[from]);
+        return 2;
+    }
+    return 0;
+}
+
+static int cmd_migrate(struct sf_config *cfg, int argc, char **argv)
+{
+    int rc = refuse_extra(argc, argv, 2);
+    if (rc)
+        return rc;
+    if (open_db(cfg) < 0)
+        return 1;
+    printf("database %s is at schema version %d\n", cfg->db, db_schema_version());
+    return 0;
+}
+
+static int cmd_token(struct sf_config *cfg, int argc, char **argv)
+{
+    if (argc < 3) {
+        usage(stderr);
+        return 2;
+    }
+    const char *sub = argv[2];
+    if (strcmp(sub, "create") == 0) {
+        int admin = 0;
+        const char *name = NULL;
+        for (int i = 3; i < argc; i++) {
+            if (strcmp(argv[i], "--admin") == 0)
+                admin = 1;
+            else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
+                name = argv[++i];
+            else if (strncmp(argv[i], "--name=", 7) == 0)
+                name = argv[i] + 7;
+            else
+                return refuse_extra(argc, argv, i);
+        }
+        if (open_db(cfg) < 0)
+            return 1;
+        char secret[TOKEN_SECRET_LEN + 1];
+        long long id;
+        if (tokens_create(name ? name : (admin ? "admin" : "token"), admin, secret, &id) != SF_OK) {
+            fprintf(stderr, "setforge: cannot create the token\n");
+            return 1;
+        }
+        printf("created %s token %lld; it is shown only this once:\n%s\n",
+               admin ? "admin" : "non-admin", id, secret);
+        return 0;
+    }
+    if (strcmp(sub, "list") == 0) {
+        int rc = refuse_extra(argc, argv, 3);
+        if (rc)
+            return rc;
+        if (open_db(cfg) < 0)
+            return 1;
+        return tokens_print(stdout) == SF_OK ? 0 : 1;
+    }
+    if (strcmp(sub, "revoke") == 0) {
+        char *end;
+        long long id = argc == 4 ? strtoll(argv[3], &end, 10) : 0;
+        if (argc != 4 || *end || id < 1) {
+            fprintf(stderr, "setforge: usage: setforge token revoke ID\n");
+            return 2;
+        }
+        if (open_db(cfg) < 0)
+            return 1;
+        sf_status st = tokens_revoke(id);
+        if (st == SF_ENOTFOUND) {
+            fprintf(stderr, "setforge: no live token %lld\n", id);
+            return 1;
+        }
+        if (st != SF_OK)
+            return 1;
+        printf("token %lld revoked\n", id);
+        return 0;
+    }
+    usage(stderr);
+    return 2;
+}
+
+static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: setforge serve [settings]\n\n");
+            config_print_help(stdout);
+            return 0;
+        }
+    int rc = refuse_extra(argc, argv, 2);
+    if (rc)
+        return rc;
+
+    /* Block the stop signals before any thread exists, so every thread
+     * inherits the mask and only sigwait() below sees them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (open_db(cfg) < 0)
+        return 1;
+    if (mkdir(cfg->data_dir, 0755) < 0 && errno != EEXIST) {
+        ensure_parent_dir(cfg->data_dir);
+        if (mkdir(cfg->data_dir, 0755) < 0 && errno != EEXIST) {
+            fprintf(stderr, "setforge: cannot create data dir %s: %s\n", cfg->data_dir, strerror(errno));
+            return 1;
+        }
+    }
+    if (cfg->examples) {
+        int seeded;
+        if (examples_seed(&seeded) != SF_OK) {
+            fprintf(stderr, "setforge: cannot seed the example templates\n");
+            return 1;
+        }
+        if (seeded)
+            log_info("seeded the example templates (playing cards, tarot, zodiac)");
+    }
+    if (tokens_count() == 0) {
+        char secret[TOKEN_SECRET_LEN + 1];
+        long long id;
+        if (tokens_create("admin", 1, secret, &id) != SF_OK) {
+            fprintf(stderr, "setforge: cannot create the first admin token\n");
+            return 1;
+        }
+        printf("First start: created admin token %lld. It is shown only this once; keep it:\n%s\n",
+               id, secret);
+    }
+
+    static struct sf_server srv;
+    char err[512];
+    if (server_start(&srv, cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "setforge: %s\n", err);
+        return 1;
+    }
+    printf("setforge %s listening on http://%s:%lld/ (database %s)\n", SETFORGE_VERSION,
+           cfg->bind, cfg->port, cfg->db);
+    fflush(stdout);
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    log_info("received signal %d, stopping", sig);
+    server_stop(&srv);
+    db_close_thread();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("setforge %s\n", SETFORGE_VERSION);
+        return 0;
+    }
+    struct sf_config cfg;
+    char err[512];
+    if (config_init(&cfg, &argc, argv, err, sizeof(err)) < 0) {
+        fprintf(stderr, "setforge: %s\n", err);
+        config_free(&cfg);
+        return 2;
+    }
+    int rc;
+    if (strcmp(argv[1], "serve") == 0)
+        rc = cmd_serve(&cfg, argc, argv);
+    else if (strcmp(argv[1], "migrate") == 0)
+        rc = cmd_migrate(&cfg, argc, argv);
+    else if (strcmp(argv[1], "token") == 0)
+        rc = cmd_token(&cfg, argc, argv);
+    else {
+        fprintf(stderr, "setforge: unknown command \"%s\"\n", argv[1]);
+        usage(stderr);
+        rc = 2;
+    }
+    config_free(&cfg);
+    return rc;
+}

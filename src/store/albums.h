@@ -1,0 +1,45 @@
+/*
+ * albums.h: albums and their ordered image links.
+ */
+#ifndef SF_STORE_ALBUMS_H
+#define SF_STORE_ALBUMS_H
+
+#include <jansson.h>
+
+#include "util/pagination.h"
+#include "util/status.h"
+
+/*
+ * Lists albums newest first. source_type filters when not NULL; private
+ * albums are left out unless include_private. New array in *rows_out.
+ */
+sf_status albums_list(const struct page *pg, const char *source_type,
+                      int include_private, json_t **rows_out, long long *total_out);
+
+/* One album (new object), SF_ENOTFOUND also for a private one unless
+ * include_private. */
+sf_status albums_get(long long id, int include_private, json_t **out);
+
+/* A page of the album's images in album order (new array). */
+sf_status albums_images(long long album_id, const struct page *pg,
+                        json_t **rows_out, long long *total_out);
+
+/* row (borrowed): name, description, is_public, source_type, source_id. */
+sf_status albums_insert(const json_t *row, const char *created_by, long long *id_out);
+/* row (borrowed): name, description, is_public. */
+sf_status albums_update(long long id, const json_t *row);
+sf_status albums_delete(long long id);
+
+/*
+ * Links image_ids (borrowed array of integers) at the end of the album, in
+ * one transaction. *added counts new links. An unknown image: SF_ENOTFOUND
+ * with *missing set, and nothing is added. An unknown album: SF_ENOTFOUND
+ * with *missing = 0.
+ */
+sf_status albums_add_images(long long album_id, const json_t *image_ids,
+                            long long *added, long long *missing);
+
+/* SF_ENOTFOUND when the image is not in the album. */
+sf_status albums_remove_image(long long album_id, long long image_id);
+
+#endif

@@ -1,0 +1,277 @@
+/*
+ * db.c: per-thread SQLite connections, the statement cache and migrations.
+ *
+ * Why one connection per thread: SQLite serialises each connection with a
+ * mutex, so a shared connection would make every HTTP thread and worker
+ * queue behind one another. With WAL, readers on separate connections never
+ * block each other or the writer; writers take the lock with BEGIN IMMEDIATE
+ * and wait out contention with the busy timeout.
+ *
+ * The cache is keyed by the address of the SQL string (a static in the
+ * caller), so a lookup is a pointer hash, not a string compare.
+ */
+#include "store/db.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/migrations.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define STMT_SLOTS 512 /* power of two, well above the number of statements */
+
+struct conn {
+    sqlite3 *db;
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } cache[STMT_SLOTS];
+};
+
+static char *db_path;
+static pthread_key_t conn_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+
+static void conn_free(void *p)
+{
+    struct conn *c = p;
+    if (!c)
+        return;
+    for (size_t i = 0; i < STMT_SLOTS; i++)
+        if (c->cache[i].st)
+            sqlite3_finalize(c->cache[i].st);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+static void make_key(void)
+{
+    pthread_key_create(&conn_key, conn_free);
+}
+
+static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static sqlite3 *open_conn(const char *path, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    sqlite3_extended_result_codes(db, 0);
+    /* synchronous=NORMAL is durable across process crashes in WAL mode;
+     * only an OS crash may lose the last transactions, never corrupt. */
+    if (exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                     "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+                 err, errlen) < 0) {
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+sqlite3 *db_conn(void)
+{
+    pthread_once(&key_once, make_key);
+    struct conn *c = pthread_getspecific(conn_key);
+    if (c)
+        return c->db;
+    char err[256];
+    sqlite3 *db = open_conn(db_path, err, sizeof(err));
+    if (!db) {
+        log_error("db: %s", err);
+        return NULL;
+    }
+    c = xcalloc(1, sizeof(*c));
+    c->db = db;
+    pthread_setspecific(conn_key, c);
+    return db;
+}
+
+void db_close_thread(void)
+{
+    pthread_once(&key_once, make_key);
+    struct conn *c = pthread_getspecific(conn_key);
+    if (c) {
+        conn_free(c);
+        pthread_setspecific(conn_key, NULL);
+    }
+}
+
+sqlite3_stmt *db_stmt(const char *sql)
+{
+    if (!db_conn())
+        abort();
+    struct conn *c = pthread_getspecific(conn_key);
+    size_t h = ((uintptr_t)sql >> 3) * 0x9E3779B97F4A7C15ULL;
+    for (size_t n = 0; n < STMT_SLOTS; n++) {
+        size_t i = (h + n) & (STMT_SLOTS - 1);
+        if (c->cache[i].sql == sql)
+            return c->cache[i].st;
+        if (!c->cache[i].sql) {
+            sqlite3_stmt *st = NULL;
+            int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+            if (rc != SQLITE_OK) {
+                log_error("db: prepare failed: %s\n  in: %s", sqlite3_errmsg(c->db), sql);
+                abort();
+            }
+            c->cache[i].sql = sql;
+            c->cache[i].st = st;
+            return st;
+        }
+    }
+    log_error("db: statement cache full");
+    abort();
+}
+
+void db_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+sf_status db_status(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return SF_OK;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return SF_EUNAVAILABLE;
+    case SQLITE_CONSTRAINT:
+        return SF_ECONFLICT;
+    default:
+        return SF_EINTERNAL;
+    }
+}
+
+static sf_status exec_simple(const char *sql)
+{
+    sqlite3_stmt *st = db_stmt(sql);
+    int rc = sqlite3_step(st);
+    db_done(st);
+    if (rc != SQLITE_DONE) {
+        log_error("db: %s: %s", sql, sqlite3_errmsg(db_conn()));
+        return db_status(rc);
+    }
+    return SF_OK;
+}
+
+static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+
+sf_status db_begin(void)
+{
+    return exec_simple(SQL_BEGIN);
+}
+
+sf_status db_commit(void)
+{
+    sf_status st = exec_simple(SQL_COMMIT);
+    if (st != SF_OK)
+        db_rollback();
+    return st;
+}
+
+void db_rollback(void)
+{
+    sqlite3 *db = db_conn();
+    if (db && !sqlite3_get_autocommit(db))
+        exec_simple(SQL_ROLLBACK);
+}
+
+void db_bind_text(sqlite3_stmt *st, int idx, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, idx);
+}
+
+const char *db_col_text(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t ? (const char *)t : "";
+}
+
+static const char SQL_VERSION[] = "SELECT coalesce(max(version), 0) FROM schema_version";
+
+int db_schema_version(void)
+{
+    sqlite3_stmt *st = db_stmt(SQL_VERSION);
+    int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    db_done(st);
+    return v;
+}
+
+/* Applies each migration newer than schema_version, all in one transaction. */
+static int migrate(sqlite3 *db, char *err, size_t errlen)
+{
+    if (exec_sql(db, "BEGIN IMMEDIATE;"
+                     "CREATE TABLE IF NOT EXISTS schema_version ("
+                     " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+                 err, errlen) < 0)
+        return -1;
+    sqlite3_stmt *st = NULL;
+    sqlite3_prepare_v2(db, "SELECT coalesce(max(version), 0) FROM schema_version", -1, &st, NULL);
+    int current = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    for (const struct sf_migration *m = sf_migrations; m->sql; m++) {
+        if (m->version <= current)
+            continue;
+        char inner[512];
+        if (exec_sql(db, m->sql, inner, sizeof(inner)) < 0) {
+            snprintf(err, errlen, "migration %s: %s", m->name, inner);
+            exec_sql(db, "ROLLBACK", inner, sizeof(inner));
+            return -1;
+        }
+        sqlite3_prepare_v2(db, "INSERT INTO schema_version VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
+                           -1, &st, NULL);
+        sqlite3_bind_int(st, 1, m->version);
+        sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+            snprintf(err, errlen, "migration %s: cannot record version", m->name);
+            exec_sql(db, "ROLLBACK", inner, sizeof(inner));
+            return -1;
+        }
+        log_info("db: applied migration %s", m->name);
+    }
+    return exec_sql(db, "COMMIT", err, errlen);
+}
+
+int db_open(const char *path, char *err, size_t errlen)
+{
+    free(db_path);
+    db_path = xstrdup(path);
+    pthread_once(&key_once, make_key);
+    db_close_thread();
+    if (!db_conn()) {
+        sqlite3 *probe = open_conn(path, err, errlen);
+        sqlite3_close(probe);
+        return -1;
+    }
+    return migrate(db_conn(), err, errlen);
+}

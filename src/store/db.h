@@ -1,0 +1,64 @@
+/*
+ * db.h: the SQLite connection layer.
+ *
+ * Each thread (HTTP pool thread, worker) gets its own connection, opened on
+ * first use and closed when the thread exits; SQLite connections are not
+ * shared. Every connection runs in WAL mode with foreign keys on and a busy
+ * timeout. Statements are prepared once per connection and cached by the
+ * address of their SQL text, so call sites pass a static string:
+ *
+ *     static const char SQL[] = "SELECT ... WHERE id = ?1";
+ *     sqlite3_stmt *st = db_stmt(SQL);
+ *     sqlite3_bind_int64(st, 1, id);
+ *     ... sqlite3_step(st) ...
+ *     db_done(st);
+ *
+ * Never nest two uses of the same SQL text on one thread.
+ */
+#ifndef SF_DB_H
+#define SF_DB_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+#include "util/status.h"
+
+/*
+ * Sets the database path for every later connection, opens it, applies the
+ * pending migrations in one transaction. 0, or -1 with a sentence in err.
+ */
+int db_open(const char *path, char *err, size_t errlen);
+
+/* This thread's connection (borrowed). NULL only when opening failed. */
+sqlite3 *db_conn(void);
+
+/*
+ * A ready statement for sql on this thread's connection (borrowed; the cache
+ * owns it). Aborts on a prepare error: SQL text is ours, so that is a bug.
+ */
+sqlite3_stmt *db_stmt(const char *sql);
+
+/* Resets st and clears its bindings, ready for the next use. */
+void db_done(sqlite3_stmt *st);
+
+/* Maps a SQLite result code to a status (BUSY → unavailable, ...). */
+sf_status db_status(int rc);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK on this thread's connection. */
+sf_status db_begin(void);
+sf_status db_commit(void);
+void db_rollback(void);
+
+/* The schema version of the open database. */
+int db_schema_version(void);
+
+/* Closes this thread's connection now (at thread end it happens anyway). */
+void db_close_thread(void);
+
+/* Bind helpers: text with SQLITE_TRANSIENT, NULL when s is NULL. */
+void db_bind_text(sqlite3_stmt *st, int idx, const char *s);
+
+/* Column text, "" for NULL (borrowed until the next step/reset). */
+const char *db_col_text(sqlite3_stmt *st, int col);
+
+#endif

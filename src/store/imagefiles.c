@@ -1,0 +1,284 @@
+/*
+ * imagefiles.c: the content-addressed image tree under the data directory.
+ *
+ * Images live on disk rather than in SQLite so the database stays small and
+ * the HTTP layer can send files as they are. Naming a file by the SHA-256 of
+ * its bytes makes storing idempotent (a re-run that renders identical bytes
+ * costs no space) and makes concurrent stores of the same bytes harmless:
+ * each writer fills its own mkstemp file and rename(2) atomically puts one
+ * complete copy in place. fsync of the file before the rename and of the
+ * directory after it is what lets the database row that follows point at a
+ * file that survives a power cut.
+ */
+#include "store/imagefiles.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "util/hash.h"
+#include "util/xalloc.h"
+
+static int valid_hex(const char *s)
+{
+    if (!s)
+        return 0;
+    size_t i = 0;
+    for (; s[i]; i++)
+        if (i >= 64 || !((s[i] >= '0' && s[i] <= '9') ||
+                         (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return i == 64;
+}
+
+/* fsync a directory so that entries created or renamed in it are durable. */
+static int fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = 0;
+    if (fsync(fd) != 0)
+        rc = -1;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+/*
+ * mkdir -p. A directory we create is fsynced into its parent, so an image
+ * made durable later is not lost with a directory entry that was not; this
+ * costs something only the first time each of the 256 prefixes is used.
+ */
+static int mkdir_p(const char *path, char *err, size_t errlen)
+{
+    char *buf = xstrdup(path);
+    size_t n = strlen(buf);
+
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        if (buf[i - 1] == '/')
+            continue; /* "a//b" */
+        char saved = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0755) == 0) {
+            char *slash = strrchr(buf, '/');
+            if (slash) {
+                char *parent = slash == buf ? xstrdup("/")
+                                            : xstrndup(buf, (size_t)(slash - buf));
+                int rc = fsync_dir(parent);
+                free(parent);
+                if (rc != 0) {
+                    snprintf(err, errlen, "cannot sync the directory holding "
+                             "%s: %s", buf, strerror(errno));
+                    goto fail;
+                }
+            }
+        } else if (errno != EEXIST) {
+            snprintf(err, errlen, "cannot create directory %s: %s", buf,
+                     strerror(errno));
+            goto fail;
+        }
+        buf[i] = saved;
+    }
+
+    /* EEXIST also covers a regular file in the way; say so plainly. */
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "cannot use directory %s: %s", path,
+                 strerror(errno));
+        goto fail;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "cannot use directory %s: %s", path,
+                 strerror(ENOTDIR));
+        goto fail;
+    }
+    free(buf);
+    return 0;
+
+fail:
+    free(buf);
+    return -1;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (n == 0) {
+            errno = EIO;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+sf_status imagefile_store(const char *data_dir, const void *data, size_t len,
+                          char sha_out[65], char *err, size_t errlen)
+{
+    char hex[65];
+    char *dir = NULL, *final = NULL, *tmp = NULL;
+    int fd = -1;
+    char dummy[1];
+
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    if (!data_dir || !*data_dir || (!data && len > 0)) {
+        snprintf(err, errlen, "cannot store image: no data directory or data");
+        return SF_EINTERNAL;
+    }
+
+    sha256_hex(data, len, hex);
+    dir = xasprintf("%s/images/%.2s", data_dir, hex);
+    final = xasprintf("%s/%s.png", dir, hex);
+
+    if (mkdir_p(dir, err, errlen) != 0)
+        goto fail;
+
+    /* Already stored: the name is the content, so a complete file of the
+     * right size is these bytes (the rename below never leaves a partial
+     * file under a final name). */
+    struct stat st;
+    if (stat(final, &st) == 0 && S_ISREG(st.st_mode) &&
+        (size_t)st.st_size == len)
+        goto done;
+
+    tmp = xasprintf("%s/.tmp-XXXXXX", dir);
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create a temporary file in %s: %s", dir,
+                 strerror(errno));
+        free(tmp);
+        tmp = NULL; /* nothing to unlink */
+        goto fail;
+    }
+    /* mkstemp makes 0600 files; images are served and backed up by others. */
+    if (fchmod(fd, 0644) != 0) {
+        snprintf(err, errlen, "cannot set permissions on %s: %s", tmp,
+                 strerror(errno));
+        goto fail;
+    }
+    if (write_all(fd, data, len) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    if (fsync(fd) != 0) {
+        snprintf(err, errlen, "cannot sync %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        snprintf(err, errlen, "cannot close %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, final) != 0) {
+        snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, final,
+                 strerror(errno));
+        goto fail;
+    }
+    free(tmp);
+    tmp = NULL;
+    if (fsync_dir(dir) != 0) {
+        snprintf(err, errlen, "cannot sync directory %s: %s", dir,
+                 strerror(errno));
+        goto fail;
+    }
+
+done:
+    if (sha_out)
+        memcpy(sha_out, hex, 65);
+    free(final);
+    free(dir);
+    return SF_OK;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    if (tmp) {
+        unlink(tmp);
+        free(tmp);
+    }
+    free(final);
+    free(dir);
+    return SF_EINTERNAL;
+}
+
+char *imagefile_path(const char *data_dir, const char *sha_hex)
+{
+    if (!data_dir || !valid_hex(sha_hex))
+        return NULL;
+    return xasprintf("%s/images/%.2s/%s.png", data_dir, sha_hex, sha_hex);
+}
+
+int imagefile_remove(const char *data_dir, const char *sha_hex)
+{
+    char *path = imagefile_path(data_dir, sha_hex);
+    if (!path)
+        return -1;
+    int rc = 0;
+    if (unlink(path) != 0 && errno != ENOENT)
+        rc = -1;
+    free(path);
+    return rc;
+}
+
+int imagefile_read(const char *data_dir, const char *sha_hex,
+                   unsigned char **out, size_t *len)
+{
+    char *path = imagefile_path(data_dir, sha_hex);
+    unsigned char *buf = NULL;
+    int fd = -1;
+
+    if (!path || !out || !len)
+        goto fail;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        goto fail;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        goto fail;
+    size_t size = (size_t)st.st_size, got = 0;
+    buf = xmalloc(size);
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            goto fail;
+        }
+        if (n == 0)
+            goto fail; /* shrank under us: not the file we were told of */
+        got += (size_t)n;
+    }
+    close(fd);
+    free(path);
+    *out = buf;
+    *len = size;
+    return 0;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    free(path);
+    return -1;
+}

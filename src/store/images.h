@@ -1,0 +1,26 @@
+/*
+ * images.h: rows of the images table as the API shows them.
+ */
+#ifndef SF_STORE_IMAGES_H
+#define SF_STORE_IMAGES_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "util/pagination.h"
+#include "util/status.h"
+
+/* The columns image_row_json() reads, in order; prefix with an alias. */
+#define IMAGE_COLS(a)                                                          \
+    a "id, " a "prompt, " a "negative_prompt, " a "seed, " a "steps, " a       \
+    "guidance_scale, " a "width, " a "height, " a "loras, " a "run_id, " a     \
+    "item_index, " a "sha256, " a "bytes, " a "created_at"
+#define IMAGE_NCOLS 14
+
+/* A new JSON object from the IMAGE_COLS starting at column col0 of st. */
+json_t *image_row_json(sqlite3_stmt *st, int col0);
+
+/* *out: a new object. SF_ENOTFOUND. */
+sf_status images_get(long long id, json_t **out);
+
+#endif

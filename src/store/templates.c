@@ -1,0 +1,189 @@
+/*
+ * templates.c: the batch_templates table.
+ */
+#include "store/templates.h"
+
+#include <stdlib.h>
+
+#include "store/db.h"
+#include "util/timeutil.h"
+
+#define COLS "id, name, description, prompt_template, base_prompt, style_suffix, " \
+             "example_theme, negative_prompt, width, height, loras, csv_columns, "  \
+             "item_count, created_by, created_at, updated_at"
+
+static const char SQL_GET[] = "SELECT " COLS ", csv_items FROM batch_templates WHERE id = ?1";
+static const char SQL_GET_NO_ITEMS[] = "SELECT " COLS " FROM batch_templates WHERE id = ?1";
+static const char SQL_LIST[] =
+    "SELECT " COLS " FROM batch_templates ORDER BY id DESC LIMIT ?1 OFFSET ?2";
+static const char SQL_COUNT[] = "SELECT count(*) FROM batch_templates";
+static const char SQL_INSERT[] =
+    "INSERT INTO batch_templates (name, description, prompt_template, base_prompt, "
+    "style_suffix, example_theme, negative_prompt, width, height, loras, csv_columns, "
+    "csv_items, item_count, created_by, created_at, updated_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)";
+static const char SQL_UPDATE[] =
+    "UPDATE batch_templates SET name = ?1, description = ?2, prompt_template = ?3, "
+    "base_prompt = ?4, style_suffix = ?5, example_theme = ?6, negative_prompt = ?7, "
+    "width = ?8, height = ?9, loras = ?10, csv_columns = ?11, csv_items = ?12, "
+    "item_count = ?13, updated_at = ?15 WHERE id = ?16";
+/* NOT EXISTS makes "no runs" and "delete" one atomic step; the foreign key
+ * (ON DELETE RESTRICT) backs it up. */
+static const char SQL_DELETE[] =
+    "DELETE FROM batch_templates WHERE id = ?1 "
+    "AND NOT EXISTS (SELECT 1 FROM runs WHERE template_id = ?1)";
+static const char SQL_EXISTS[] = "SELECT 1 FROM batch_templates WHERE id = ?1";
+
+static json_t *json_column(sqlite3_stmt *st, int col)
+{
+    json_t *v = json_loads(db_col_text(st, col), 0, NULL);
+    return v ? v : json_array();
+}
+
+static json_t *row_to_json(sqlite3_stmt *st, int with_items)
+{
+    json_t *loras = json_column(st, 10);
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, 0)));
+    json_object_set_new(o, "name", json_string(db_col_text(st, 1)));
+    json_object_set_new(o, "description", json_string(db_col_text(st, 2)));
+    json_object_set_new(o, "prompt_template", json_string(db_col_text(st, 3)));
+    json_object_set_new(o, "base_prompt", json_string(db_col_text(st, 4)));
+    json_object_set_new(o, "style_suffix", json_string(db_col_text(st, 5)));
+    json_object_set_new(o, "example_theme", json_string(db_col_text(st, 6)));
+    json_object_set_new(o, "negative_prompt", json_string(db_col_text(st, 7)));
+    json_object_set_new(o, "width", json_integer(sqlite3_column_int(st, 8)));
+    json_object_set_new(o, "height", json_integer(sqlite3_column_int(st, 9)));
+    json_object_set_new(o, "lora_count", json_integer((json_int_t)json_array_size(loras)));
+    json_object_set_new(o, "loras", loras);
+    json_object_set_new(o, "csv_columns", json_column(st, 11));
+    json_object_set_new(o, "template_item_count", json_integer(sqlite3_column_int64(st, 12)));
+    if (sqlite3_column_type(st, 13) == SQLITE_NULL)
+        json_object_set_new(o, "created_by", json_null());
+    else
+        json_object_set_new(o, "created_by", json_string(db_col_text(st, 13)));
+    json_object_set_new(o, "created_at", json_string(db_col_text(st, 14)));
+    json_object_set_new(o, "updated_at", json_string(db_col_text(st, 15)));
+    if (with_items)
+        json_object_set_new(o, "csv_items", json_column(st, 16));
+    return o;
+}
+
+sf_status templates_get(long long id, int with_items, json_t **out)
+{
+    sqlite3_stmt *st = db_stmt(with_items ? SQL_GET : SQL_GET_NO_ITEMS);
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    sf_status result = SF_ENOTFOUND;
+    if (rc == SQLITE_ROW) {
+        *out = row_to_json(st, with_items);
+        result = SF_OK;
+    } else if (rc != SQLITE_DONE) {
+        result = db_status(rc);
+    }
+    db_done(st);
+    return result;
+}
+
+long long templates_count(void)
+{
+    sqlite3_stmt *st = db_stmt(SQL_COUNT);
+    long long n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    db_done(st);
+    return n;
+}
+
+sf_status templates_list(const struct page *pg, json_t **rows_out, long long *total_out)
+{
+    *total_out = templates_count();
+    sqlite3_stmt *st = db_stmt(SQL_LIST);
+    sqlite3_bind_int64(st, 1, pg->per_page);
+    sqlite3_bind_int64(st, 2, page_offset(pg));
+    json_t *rows = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(rows, row_to_json(st, 0));
+    db_done(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(rows);
+        return db_status(rc);
+    }
+    *rows_out = rows;
+    return SF_OK;
+}
+
+static void bind_json(sqlite3_stmt *st, int idx, const json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    sqlite3_bind_text(st, idx, text, -1, free);
+}
+
+static const char *str(const json_t *row, const char *key)
+{
+    const char *s = json_string_value(json_object_get(row, key));
+    return s ? s : "";
+}
+
+static void bind_row(sqlite3_stmt *st, const json_t *row, const char *now)
+{
+    db_bind_text(st, 1, str(row, "name"));
+    db_bind_text(st, 2, str(row, "description"));
+    db_bind_text(st, 3, str(row, "prompt_template"));
+    db_bind_text(st, 4, str(row, "base_prompt"));
+    db_bind_text(st, 5, str(row, "style_suffix"));
+    db_bind_text(st, 6, str(row, "example_theme"));
+    db_bind_text(st, 7, str(row, "negative_prompt"));
+    sqlite3_bind_int64(st, 8, json_integer_value(json_object_get(row, "width")));
+    sqlite3_bind_int64(st, 9, json_integer_value(json_object_get(row, "height")));
+    bind_json(st, 10, json_object_get(row, "loras"));
+    bind_json(st, 11, json_object_get(row, "csv_columns"));
+    bind_json(st, 12, json_object_get(row, "csv_items"));
+    sqlite3_bind_int64(st, 13, (sqlite3_int64)json_array_size(json_object_get(row, "csv_items")));
+    db_bind_text(st, 15, now);
+}
+
+sf_status templates_insert(const json_t *row, const char *created_by, long long *id_out)
+{
+    char now[32];
+    now_rfc3339(now);
+    sqlite3_stmt *st = db_stmt(SQL_INSERT);
+    bind_row(st, row, now);
+    db_bind_text(st, 14, created_by);
+    int rc = sqlite3_step(st);
+    db_done(st);
+    if (rc != SQLITE_DONE)
+        return db_status(rc);
+    *id_out = sqlite3_last_insert_rowid(db_conn());
+    return SF_OK;
+}
+
+sf_status templates_update(long long id, const json_t *row)
+{
+    char now[32];
+    now_rfc3339(now);
+    sqlite3_stmt *st = db_stmt(SQL_UPDATE);
+    bind_row(st, row, now);
+    sqlite3_bind_int64(st, 16, id);
+    int rc = sqlite3_step(st);
+    db_done(st);
+    if (rc != SQLITE_DONE)
+        return db_status(rc);
+    return sqlite3_changes(db_conn()) ? SF_OK : SF_ENOTFOUND;
+}
+
+sf_status templates_delete(long long id)
+{
+    sqlite3_stmt *st = db_stmt(SQL_DELETE);
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    db_done(st);
+    if (rc != SQLITE_DONE)
+        return db_status(rc);
+    if (sqlite3_changes(db_conn()))
+        return SF_OK;
+    st = db_stmt(SQL_EXISTS);
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    db_done(st);
+    return rc == SQLITE_ROW ? SF_ECONFLICT : SF_ENOTFOUND;
+}

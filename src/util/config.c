@@ -1,0 +1,327 @@
+/*
+ * config.c: the declarative settings table and its three readers.
+ *
+ * Like redis's config.c, each setting is a row: name, type, bounds, default,
+ * help, and where it lives in struct sf_config. Every reader turns its input
+ * into text and calls config_set(), so a value means the same thing whether
+ * it came from the file, the environment or a flag.
+ */
+#include "util/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/xalloc.h"
+
+enum setting_type { SETTING_INT, SETTING_STRING, SETTING_BOOL };
+
+struct setting {
+    const char *name;
+    enum setting_type type;
+    long long min, max;
+    const char *def;
+    const char *help;
+    size_t offset;
+};
+
+#define OFF(field) offsetof(struct sf_config, field)
+
+static const struct setting settings[] = {
+    {"port", SETTING_INT, 1, 65535, "8080", "TCP port to listen on", OFF(port)},
+    {"bind", SETTING_STRING, 0, 0, "127.0.0.1", "IPv4 address to listen on", OFF(bind)},
+    {"db", SETTING_STRING, 0, 0, "var/setforge.db", "SQLite database file", OFF(db)},
+    {"data_dir", SETTING_STRING, 0, 0, "var/data", "where image files are stored", OFF(data_dir)},
+    {"body_limit", SETTING_INT, 1024, 1LL << 30, "10485760", "largest request body in bytes (413 above)", OFF(body_limit)},
+    {"threads", SETTING_INT, 1, 256, "4", "HTTP thread pool size", OFF(threads)},
+    {"conn_limit", SETTING_INT, 4, 100000, "1024", "most open HTTP connections", OFF(conn_limit)},
+    {"per_ip_limit", SETTING_INT, 1, 100000, "256", "most open HTTP connections from one IP", OFF(per_ip_limit)},
+    {"conn_timeout", SETTING_INT, 1, 3600, "60", "seconds an idle connection is kept", OFF(conn_timeout)},
+    {"conn_memory", SETTING_INT, 8192, 16 << 20, "131072", "memory per connection for headers, in bytes", OFF(conn_memory)},
+    {"cors_origins", SETTING_STRING, 0, 0, "", "origins allowed by CORS, comma-separated; * for any", OFF(cors_origins)},
+    {"examples", SETTING_BOOL, 0, 1, "true", "seed the three example templates on first start", OFF(examples)},
+    {"access_log", SETTING_BOOL, 0, 1, "true", "log one line per HTTP request to stderr", OFF(access_log)},
+    {"workers", SETTING_INT, 1, 256, "2", "worker threads that run queued items", OFF(workers)},
+    {"max_attempts", SETTING_INT, 1, 100, "3", "tries per item before it fails", OFF(max_attempts)},
+    {"lease_ms", SETTING_INT, 1000, 3600000, "30000", "how long a claimed item stays leased without a heartbeat", OFF(lease_ms)},
+    {"procedural_delay_ms", SETTING_INT, 0, 600000, "0", "simulated GPU time per procedural image", OFF(procedural_delay_ms)},
+    {"generate_rate", SETTING_INT, 0, 1000000, "60", "generate requests per minute per client IP (0: no limit)", OFF(generate_rate)},
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static const struct setting *find_setting(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const char *s = settings[i].name;
+        if (strlen(s) != len)
+            continue;
+        size_t j = 0;
+        for (; j < len; j++) {
+            char c = name[j] == '-' ? '_' : name[j];
+            if (c != s[j])
+                break;
+        }
+        if (j == len)
+            return &settings[i];
+    }
+    return NULL;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int apply(struct sf_config *c, const struct setting *s, const char *value,
+                 char *err, size_t errlen)
+{
+    char *field = (char *)c + s->offset;
+    switch (s->type) {
+    case SETTING_INT: {
+        char *end;
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (errno || end == value || *end != '\0' || isspace((unsigned char)*value)) {
+            snprintf(err, errlen, "%s: \"%s\" is not an integer", s->name, value);
+            return -1;
+        }
+        if (v < s->min || v > s->max) {
+            snprintf(err, errlen, "%s: %lld is outside %lld..%lld", s->name, v, s->min, s->max);
+            return -1;
+        }
+        *(long long *)(void *)field = v;
+        return 0;
+    }
+    case SETTING_BOOL: {
+        int b;
+        if (parse_bool(value, &b) < 0) {
+            snprintf(err, errlen, "%s: \"%s\" is not a boolean (true/false)", s->name, value);
+            return -1;
+        }
+        *(int *)(void *)field = b;
+        return 0;
+    }
+    case SETTING_STRING: {
+        char **p = (char **)(void *)field;
+        if (strcmp(s->name, "bind") != 0 || *value) {
+            free(*p);
+            *p = xstrdup(value);
+            return 0;
+        }
+        snprintf(err, errlen, "%s: must not be empty", s->name);
+        return -1;
+    }
+    }
+    return -1;
+}
+
+int config_set(struct sf_config *c, const char *name, const char *value,
+               char *err, size_t errlen)
+{
+    const struct setting *s = find_setting(name, strlen(name));
+    if (!s) {
+        snprintf(err, errlen, "unknown setting \"%s\" (see `setforge serve --help`)", name);
+        return -1;
+    }
+    return apply(c, s, value, err, errlen);
+}
+
+void config_defaults(struct sf_config *c)
+{
+    char err[128];
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (apply(c, &settings[i], settings[i].def, err, sizeof(err)) < 0)
+            abort(); /* a bad default is a bug in the table */
+}
+
+void config_free(struct sf_config *c)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (settings[i].type == SETTING_STRING) {
+            char **p = (char **)(void *)((char *)c + settings[i].offset);
+            free(*p);
+            *p = NULL;
+        }
+    free(c->config_path);
+    c->config_path = NULL;
+    json_decref(c->endpoints);
+    c->endpoints = NULL;
+}
+
+int config_load_file(struct sf_config *c, const char *path, char *err,
+                     size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        snprintf(err, errlen, "config %s: line %d: %s", path, jerr.line, jerr.text);
+        return -1;
+    }
+    int rc = -1;
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "config %s: must be a JSON object", path);
+        goto out;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val) {
+        if (strcmp(key, "endpoints") == 0) {
+            if (!json_is_array(val)) {
+                snprintf(err, errlen, "config %s: endpoints must be an array", path);
+                goto out;
+            }
+            json_decref(c->endpoints);
+            c->endpoints = json_incref(val);
+            continue;
+        }
+        char text[64];
+        const char *v;
+        if (json_is_string(val))
+            v = json_string_value(val);
+        else if (json_is_integer(val)) {
+            snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, json_integer_value(val));
+            v = text;
+        } else if (json_is_boolean(val))
+            v = json_is_true(val) ? "true" : "false";
+        else {
+            snprintf(err, errlen, "config %s: %s must be a string, integer or boolean", path, key);
+            goto out;
+        }
+        char inner[256];
+        if (config_set(c, key, v, inner, sizeof(inner)) < 0) {
+            snprintf(err, errlen, "config %s: %s", path, inner);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+int config_load_env(struct sf_config *c, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        char var[64] = "SETFORGE_";
+        size_t n = strlen(var);
+        for (const char *p = settings[i].name; *p && n < sizeof(var) - 1; p++)
+            var[n++] = (char)toupper((unsigned char)*p);
+        var[n] = '\0';
+        const char *v = getenv(var);
+        if (!v)
+            continue;
+        char inner[256];
+        if (apply(c, &settings[i], v, inner, sizeof(inner)) < 0) {
+            snprintf(err, errlen, "environment %s: %s", var, inner);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Finds --config in argv (either form) before anything else is read. */
+static const char *scan_config_flag(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            return argv[i + 1];
+        if (strncmp(argv[i], "--config=", 9) == 0)
+            return argv[i] + 9;
+    }
+    return getenv("SETFORGE_CONFIG");
+}
+
+int config_init(struct sf_config *c, int *argc, char **argv, char *err,
+                size_t errlen)
+{
+    config_defaults(c);
+    const char *path = scan_config_flag(*argc, argv);
+    if (path) {
+        c->config_path = xstrdup(path);
+        if (config_load_file(c, path, err, errlen) < 0)
+            return -1;
+    }
+    if (config_load_env(c, err, errlen) < 0)
+        return -1;
+
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        if (len == 6 && strncmp(name, "config", 6) == 0) {
+            if (!eq)
+                i++;
+            continue;
+        }
+        const struct setting *s = find_setting(name, len);
+        if (!s) {
+            argv[out++] = argv[i]; /* the subcommand's own flag */
+            continue;
+        }
+        const char *value;
+        if (eq)
+            value = eq + 1;
+        else if (i + 1 < *argc)
+            value = argv[++i];
+        else {
+            snprintf(err, errlen, "--%s needs a value", s->name);
+            return -1;
+        }
+        char inner[256];
+        if (apply(c, s, value, inner, sizeof(inner)) < 0) {
+            snprintf(err, errlen, "--%s", inner);
+            return -1;
+        }
+    }
+    argv[out] = NULL;
+    *argc = out;
+    return 0;
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out, "Settings (flag, environment variable, or key of the JSON --config file;\n"
+                 "flags win over the environment, which wins over the file):\n\n");
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        char flag[64], env[64];
+        size_t n = 0;
+        for (const char *p = s->name; *p; p++)
+            flag[n++] = *p == '_' ? '-' : *p;
+        flag[n] = '\0';
+        n = 0;
+        for (const char *p = s->name; *p; p++)
+            env[n++] = (char)toupper((unsigned char)*p);
+        env[n] = '\0';
+        const char *type = s->type == SETTING_INT ? "int" : s->type == SETTING_BOOL ? "bool" : "text";
+        fprintf(out, "  --%-20s SETFORGE_%-20s %s\n", flag, env, s->help);
+        if (s->type == SETTING_INT)
+            fprintf(out, "  %-22s %s %lld..%lld, default %s\n\n", "", type, s->min, s->max, s->def);
+        else
+            fprintf(out, "  %-22s %s, default \"%s\"\n\n", "", type, s->def);
+    }
+    fprintf(out, "  --config FILE          SETFORGE_CONFIG           JSON file of the settings above\n");
+}

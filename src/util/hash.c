@@ -1,0 +1,53 @@
+/*
+ * hash.c: thin wrappers over libcrypto's SHA-256 and getrandom(2).
+ */
+#include "util/hash.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <sys/random.h>
+
+void sha256_raw(const void *data, size_t len, unsigned char out[32])
+{
+    unsigned int outlen = 32;
+    EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL);
+}
+
+void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char raw[32];
+    sha256_raw(data, len, raw);
+    hex_encode(raw, 32, out);
+}
+
+int random_bytes(void *buf, size_t len)
+{
+    unsigned char *p = buf;
+    while (len > 0) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int ct_equal(const void *a, const void *b, size_t n)
+{
+    return CRYPTO_memcmp(a, b, n) == 0;
+}

@@ -1,0 +1,24 @@
+/*
+ * hash.h: SHA-256, OS randomness and constant-time comparison.
+ *
+ * SHA-256 comes from OpenSSL's libcrypto (already on every machine that has
+ * libcurl4-openssl-dev); randomness from getrandom(2). Used for API tokens
+ * (stored as SHA-256, compared in constant time) and content-addressed images.
+ */
+#ifndef SF_HASH_H
+#define SF_HASH_H
+
+#include <stddef.h>
+
+/* Raw 32-byte digest of data. */
+void sha256_raw(const void *data, size_t len, unsigned char out[32]);
+/* Lowercase hex digest of data, NUL-terminated. */
+void sha256_hex(const void *data, size_t len, char out[65]);
+/* Fills buf with len bytes from the OS CSPRNG; 0 on success, -1 on failure. */
+int random_bytes(void *buf, size_t len);
+/* 1 when the n bytes at a and b are equal, in time independent of content. */
+int ct_equal(const void *a, const void *b, size_t n);
+/* Lowercase hex of n bytes into out (2n+1 bytes). */
+void hex_encode(const unsigned char *in, size_t n, char *out);
+
+#endif

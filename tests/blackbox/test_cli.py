@@ -1,0 +1,390 @@
+"""Black-box tests of the setforge command line: migrate, token, serve flags,
+env and config file, example seeding, the first-run admin token."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (BIN, TOKEN_RE, TOKEN_SEARCH_RE, Daemon, TestFailure, check, cli, cli_ok, create_token, eq,
+                     expect_error, expect_json, free_port, http_request, run, snippet, test)
+
+TMP = None
+
+
+def fresh_db():
+    d = tempfile.mkdtemp(prefix="sf-cli-", dir=TMP)
+    return os.path.join(d, "setforge.db"), d
+
+
+def serve_expect_exit2(args, env=None, what=""):
+    """Runs `setforge serve ARGS`; it must exit 2 quickly with a message on stderr."""
+    db, d = fresh_db()
+    cli_ok(["migrate"], db=db)
+    create_token(db, admin=True, name="x")
+    full = ["serve", "--bind", "127.0.0.1", "--db", db, "--data-dir", os.path.join(d, "data"),
+            "--examples", "false"] + list(args)
+    p = cli(full, env=env, timeout=8)
+    check(p.returncode == 2, "serve %s%s: exit %s (expected 2); stderr: %s" % (" ".join(args), what, p.returncode,
+                                                                                 snippet(p.stderr)))
+    check(p.stderr.strip(), "serve %s%s: exit 2 but nothing on stderr" % (" ".join(args), what))
+    return p
+
+
+def serve_bg(args, env=None):
+    """Starts serve in the background; returns (proc, out_path, err_path)."""
+    d = tempfile.mkdtemp(prefix="sf-serve-", dir=TMP)
+    out, err = os.path.join(d, "out"), os.path.join(d, "err")
+    e = {k: v for k, v in os.environ.items() if not k.startswith("SETFORGE_") or k == "SETFORGE_BIN"}
+    e.update(env or {})
+    p = subprocess.Popen([BIN, "serve"] + list(args), stdout=open(out, "wb"), stderr=open(err, "wb"),
+                         stdin=subprocess.DEVNULL, env=e, cwd=d)
+    return p, out, err
+
+
+def wait_health(proc, port, err_path, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise TestFailure("serve exited %s; stderr: %s" % (proc.returncode, snippet(open(err_path, "rb").read())))
+        try:
+            if http_request(port, "GET", "/api/health", timeout=2).status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TestFailure("serve not answering on port %d; stderr: %s" % (port, snippet(open(err_path, "rb").read())))
+
+
+def stop_bg(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise TestFailure("serve did not stop within 10s of SIGTERM")
+    return proc.returncode
+
+
+# ---------------------------------------------------------------- migrate
+
+
+@test
+def migrate_creates_schema_and_is_idempotent():
+    db, _ = fresh_db()
+    cli_ok(["migrate"], db=db)
+    import sqlite3
+    c = sqlite3.connect(db)
+    tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    for t in ("tokens", "batch_templates", "albums", "runs", "images", "album_images", "run_items"):
+        check(t in tables, "table %s missing after migrate (have %s)" % (t, sorted(tables)))
+    c.execute("INSERT INTO albums (name, created_at, updated_at) VALUES ('keep me', '2025-01-01T00:00:00Z', "
+              "'2025-01-01T00:00:00Z')")
+    c.commit()
+    c.close()
+    p = cli(["migrate"], db=db)
+    eq(p.returncode, 0, "second migrate exit status (stderr %s)" % snippet(p.stderr))
+    p = cli(["migrate"], db=db)
+    eq(p.returncode, 0, "third migrate exit status")
+    c = sqlite3.connect(db)
+    rows = c.execute("SELECT name FROM albums").fetchall()
+    c.close()
+    eq(rows, [("keep me",)], "data after re-running migrate")
+
+
+# ---------------------------------------------------------------- tokens
+
+
+@test
+def token_create_prints_token_on_last_line_and_stores_only_hash():
+    db, _ = fresh_db()
+    cli_ok(["migrate"], db=db)
+    t1 = create_token(db, admin=True, name="alice")
+    t2 = create_token(db, name="bob")
+    check(t1 != t2, "two token creates printed the same token")
+    import sqlite3
+    c = sqlite3.connect(db)
+    rows = c.execute("SELECT name, hash, is_admin, revoked_at FROM tokens ORDER BY id").fetchall()
+    c.close()
+    eq([(r[0], r[2], r[3]) for r in rows], [("alice", 1, None), ("bob", 0, None)], "token rows")
+    for tok, (_, h, _, _) in zip((t1, t2), rows):
+        digest = hashlib.sha256(tok.encode()).digest()
+        hb = bytes(h) if not isinstance(h, str) else h.encode()
+        check(hb in (digest, digest.hex().encode()), "stored hash is not SHA-256 of the token: %r" % (h,))
+    raw = open(db, "rb").read()
+    wal = db + "-wal"
+    if os.path.exists(wal):
+        raw += open(wal, "rb").read()
+    for tok in (t1, t2):
+        check(tok.encode() not in raw and tok[3:].encode() not in raw, "the token secret is stored in the database")
+
+
+@test
+def token_list_shows_tokens_without_secret():
+    db, _ = fresh_db()
+    cli_ok(["migrate"], db=db)
+    t1 = create_token(db, admin=True, name="listed-admin")
+    t2 = create_token(db, name="listed-user")
+    p = cli_ok(["token", "list"], db=db)
+    out = p.stdout.decode("utf-8", "replace")
+    check("listed-admin" in out and "listed-user" in out, "token list does not show names: %s" % snippet(out))
+    for t in (t1, t2):
+        check(t not in out and t[3:] not in out and t[3:19] not in out, "token list shows the secret: %s" % snippet(out))
+    check(not TOKEN_SEARCH_RE.search(out + p.stderr.decode("utf-8", "replace")), "token list prints something token-shaped")
+
+
+@test
+def token_revoke_makes_token_401_while_serving():
+    d = Daemon()
+    try:
+        r = d.post("/api/albums", {"name": "before revoke"}, token="admin")
+        expect_json(r, 201)
+        rows = d.db_query("SELECT id FROM tokens WHERE name = ?", (Daemon.ADMIN_NAME,))
+        eq(len(rows), 1, "admin token rows")
+        p = cli(["token", "revoke", str(rows[0][0])], db=d.db)
+        eq(p.returncode, 0, "token revoke exit status (stderr %s)" % snippet(p.stderr))
+        check(d.db_query("SELECT revoked_at FROM tokens WHERE id = ?", (rows[0][0],))[0][0],
+              "revoked_at not set after revoke")
+        r = d.post("/api/albums", {"name": "after revoke"}, token="admin")
+        expect_error(r, 401, "unauthorized")
+        check(r.headers.get("WWW-Authenticate", "").startswith("Bearer"), "401 without WWW-Authenticate: Bearer")
+        # public route with a present but revoked token: 401 too
+        expect_error(d.get("/api/albums", token="admin"), 401, "unauthorized")
+        # the other token is unaffected
+        expect_json(d.get("/api/albums", token="user"), 200)
+        # revoking an unknown id fails
+        p = cli(["token", "revoke", "999999"], db=d.db)
+        check(p.returncode != 0, "revoking an unknown token id exited 0")
+    finally:
+        d.cleanup()
+
+
+# ---------------------------------------------------------------- serve flags
+
+
+@test
+def serve_port_99999_exits_2():
+    serve_expect_exit2(["--port", "99999"])
+
+
+@test
+def serve_port_abc_exits_2():
+    serve_expect_exit2(["--port", "abc"])
+
+
+@test
+def serve_unknown_flag_exits_2():
+    serve_expect_exit2(["--port", str(free_port()), "--nope"])
+
+
+@test
+def serve_bad_env_value_exits_2():
+    serve_expect_exit2([], env={"SETFORGE_PORT": "abc"}, what=" (SETFORGE_PORT=abc)")
+
+
+@test
+def serve_help_lists_settings():
+    p = cli(["serve", "--help"], timeout=5)
+    eq(p.returncode, 0, "serve --help exit status (stderr %s)" % snippet(p.stderr))
+    out = (p.stdout + p.stderr).decode("utf-8", "replace")
+    for w in ("port", "bind", "db", "data-dir", "body-limit"):
+        check(w in out, "serve --help does not mention %r: %s" % (w, snippet(out, 600)))
+
+
+@test
+def serve_port_from_env():
+    db, d = fresh_db()
+    cli_ok(["migrate"], db=db)
+    create_token(db, admin=True, name="x")
+    port = free_port()
+    p, out, err = serve_bg(["--bind", "127.0.0.1", "--db", db, "--data-dir", os.path.join(d, "data"),
+                            "--examples", "false"], env={"SETFORGE_PORT": str(port)})
+    try:
+        wait_health(p, port, err)
+    finally:
+        rc = stop_bg(p)
+    eq(rc, 0, "exit status after SIGTERM")
+
+
+@test
+def serve_port_from_config_file():
+    db, d = fresh_db()
+    cli_ok(["migrate"], db=db)
+    create_token(db, admin=True, name="x")
+    port = free_port()
+    cfg = os.path.join(d, "config.json")
+    with open(cfg, "w") as f:
+        json.dump({"port": port}, f)
+    p, out, err = serve_bg(["--config", cfg, "--bind", "127.0.0.1", "--db", db, "--data-dir",
+                            os.path.join(d, "data"), "--examples", "false"])
+    try:
+        wait_health(p, port, err)
+    finally:
+        rc = stop_bg(p)
+    eq(rc, 0, "exit status after SIGTERM")
+
+
+def _bad_config(obj_text, label):
+    db, d = fresh_db()
+    cfg = os.path.join(d, "config.json")
+    with open(cfg, "w") as f:
+        f.write(obj_text)
+    serve_expect_exit2(["--config", cfg], what=" (config %s)" % label)
+
+
+@test
+def config_file_unknown_key_exits_2():
+    _bad_config(json.dumps({"port": free_port(), "nope": 1}), "unknown key")
+
+
+@test
+def config_file_bad_port_exits_2():
+    _bad_config(json.dumps({"port": 99999}), "port 99999")
+
+
+@test
+def config_file_port_string_exits_2():
+    _bad_config(json.dumps({"port": "abc"}), "port \"abc\"")
+
+
+@test
+def config_file_not_json_exits_2():
+    _bad_config("{port: 8080", "malformed JSON")
+
+
+@test
+def sigterm_exits_0():
+    d = Daemon()
+    try:
+        expect_json(d.get("/api/health"), 200)
+        rc = d.stop()
+        eq(rc, 0, "exit status after SIGTERM")
+    finally:
+        d.cleanup()
+
+
+# ---------------------------------------------------------------- examples
+
+
+EXAMPLES = {
+    "Playing Card Deck": (54, 512, 720, 1),
+    "Tarot Major Arcana": (22, 512, 896, None),
+    "Zodiac Signs": (12, 512, 768, None),
+}
+
+
+def _check_examples(d):
+    r = d.get("/api/batch-templates")
+    j = expect_json(r, 200)
+    eq(j.get("total"), 3, "template total with examples")
+    names = sorted(t["name"] for t in j["templates"])
+    eq(names, sorted(EXAMPLES), "example template names")
+    for t in j["templates"]:
+        count, w, h, loras = EXAMPLES[t["name"]]
+        eq(t.get("template_item_count"), count, "%s template_item_count" % t["name"])
+        eq((t.get("width"), t.get("height")), (w, h), "%s size" % t["name"])
+        if loras is not None:
+            eq(t.get("lora_count"), loras, "%s lora_count" % t["name"])
+        dj = expect_json(d.get("/api/batch-templates/%d" % t["id"]), 200)
+        eq(len(dj.get("csv_items") or []), count, "%s csv_items length" % t["name"])
+        if loras is not None:
+            eq(len(dj.get("loras") or []), loras, "%s loras length" % t["name"])
+        eq(len(dj.get("csv_columns") or []) >= 1, True, "%s has csv_columns" % t["name"])
+        for item in dj["csv_items"]:
+            check(set(item) == set(dj["csv_columns"]), "%s: item keys %s != columns %s" % (t["name"], sorted(item),
+                                                                                         dj["csv_columns"]))
+    return j
+
+
+@test
+def examples_seeded_once():
+    d = Daemon(examples=True)
+    try:
+        first = _check_examples(d)
+        d.restart()
+        second = _check_examples(d)
+        eq(sorted(t["id"] for t in second["templates"]), sorted(t["id"] for t in first["templates"]),
+           "example ids after restart")
+    finally:
+        d.cleanup()
+
+
+@test
+def examples_false_seeds_nothing():
+    d = Daemon(examples=False)
+    try:
+        j = expect_json(d.get("/api/batch-templates"), 200)
+        eq(j.get("total"), 0, "templates with --examples false")
+    finally:
+        d.cleanup()
+
+
+# ---------------------------------------------------------------- first run token
+
+
+@test
+def first_serve_prints_admin_token():
+    d = Daemon(create_tokens=False)
+    try:
+        m = None
+        deadline = time.time() + 3
+        while not m and time.time() < deadline:
+            m = TOKEN_SEARCH_RE.findall(d.stdout_text() + "\n" + d.stderr_text())
+            time.sleep(0.1)
+        if not m:
+            d.stop()
+            late = TOKEN_SEARCH_RE.findall(d.stdout_text() + "\n" + d.stderr_text())
+            check(not late, "the first-run token appears only after the daemon exits (output not flushed)")
+            check(False, "first serve on a token-less db printed no sf_ token; stdout: %s stderr: %s"
+                  % (snippet(d.stdout_text()), snippet(d.stderr_text())))
+        tok = m[-1]
+        rows = d.db_query("SELECT name, is_admin FROM tokens")
+        eq(rows, [("admin", 1)], "tokens after first serve")
+        r = d.post("/api/albums", {"name": "by first token"}, token=tok)
+        j = expect_json(r, 201)
+        eq(j.get("created_by"), "admin", "created_by for the first-run token")
+        d.restart()
+        eq(len(d.db_query("SELECT id FROM tokens")), 1, "token count after second serve")
+        check(not TOKEN_SEARCH_RE.search(d.stdout_text() + d.stderr_text()),
+              "second serve printed a token again")
+        expect_json(d.post("/api/albums", {"name": "after restart"}, token=tok), 201)
+    finally:
+        d.cleanup()
+
+
+@test
+def serve_with_tokens_prints_no_token():
+    d = Daemon()
+    try:
+        out = d.stdout_text() + d.stderr_text()
+        check(not TOKEN_SEARCH_RE.search(out), "serve printed a token although tokens exist")
+        check(d.admin_token not in out, "serve logged the admin token")
+        # a request with the token must not end up in the logs either
+        d.get("/api/albums", token="admin")
+        d.post("/api/albums", {"name": "x"}, token="admin")
+        d.stop()
+        out = d.stdout_text() + d.stderr_text()
+        check(d.admin_token not in out and d.admin_token[3:] not in out, "the token appears in the daemon's output")
+    finally:
+        d.cleanup()
+
+
+def setup():
+    global TMP
+    check(os.path.exists(BIN), "daemon binary %s does not exist" % BIN)
+    TMP = tempfile.mkdtemp(prefix="sf-cli-tests-")
+
+
+def teardown(_):
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    run(__file__, setup=setup, teardown=teardown)

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Installs the Debian packages setforge needs, only when they are missing.
+# Run as root (or with sudo available); prints what it would install otherwise.
+missing=""
+need_pkg() { # pkg-config name, Debian package
+    pkg-config --exists "$1" 2>/dev/null || missing="$missing $2"
+}
+command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+command -v cc >/dev/null 2>&1 || missing="$missing gcc libc6-dev"
+command -v make >/dev/null 2>&1 || missing="$missing make"
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+need_pkg libmicrohttpd libmicrohttpd-dev
+need_pkg jansson libjansson-dev
+need_pkg sqlite3 libsqlite3-dev
+need_pkg libcurl libcurl4-openssl-dev
+need_pkg libpng libpng-dev
+need_pkg libcrypto libssl-dev
+# libcsv ships no pkg-config file: look for its header.
+[ -f /usr/include/csv.h ] || missing="$missing libcsv-dev"
+[ -z "$missing" ] && exit 0
+echo "setforge: installing missing packages:$missing"
+if [ "$(id -u)" = 0 ]; then
+    SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+else
+    echo "setforge: run as root, or install:$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends $missing
