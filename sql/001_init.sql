@@ -63,6 +63,8 @@ CREATE TABLE runs (
     total_items      INTEGER NOT NULL,
     completed_items  INTEGER NOT NULL DEFAULT 0,
     failed_items     INTEGER NOT NULL DEFAULT 0,
+    canceled_items   INTEGER NOT NULL DEFAULT 0,
+    creator          TEXT,
     steps            INTEGER NOT NULL,
     seed             INTEGER NOT NULL,
     width            INTEGER NOT NULL,

@@ -17,6 +17,8 @@
 #include <errno.h>
 
 #include "http/server.h"
+#include "queue/bus.h"
+#include "queue/engine.h"
 #include "setforge.h"
 #include "store/db.h"
 #include "store/examples.h"
@@ -197,6 +199,10 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
 
     static struct sf_server srv;
     char err[512];
+    if (engine_start(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "setforge: %s\n", err);
+        return 1;
+    }
     if (server_start(&srv, cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "setforge: %s\n", err);
         return 1;
@@ -208,7 +214,9 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
     int sig = 0;
     sigwait(&stop, &sig);
     log_info("received signal %d, stopping", sig);
+    bus_close_all(); /* event streams end instead of holding the shutdown */
     server_stop(&srv);
+    engine_stop();
     db_close_thread();
     return 0;
 }

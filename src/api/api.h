@@ -27,4 +27,24 @@ sf_status delete_album(struct sf_request *req, struct sf_response *res);
 sf_status add_album_images(struct sf_request *req, struct sf_response *res);
 sf_status remove_album_image(struct sf_request *req, struct sf_response *res);
 
+/* runs.c */
+sf_status generate_run(struct sf_request *req, struct sf_response *res);
+sf_status list_runs(struct sf_request *req, struct sf_response *res);
+sf_status list_template_runs(struct sf_request *req, struct sf_response *res);
+sf_status get_run(struct sf_request *req, struct sf_response *res);
+sf_status get_template_run(struct sf_request *req, struct sf_response *res);
+sf_status list_run_items(struct sf_request *req, struct sf_response *res);
+sf_status cancel_run(struct sf_request *req, struct sf_response *res);
+sf_status retry_run(struct sf_request *req, struct sf_response *res);
+sf_status stream_run_events(struct sf_request *req, struct sf_response *res);
+
+/* images.c */
+sf_status list_images(struct sf_request *req, struct sf_response *res);
+sf_status get_image(struct sf_request *req, struct sf_response *res);
+sf_status get_image_file(struct sf_request *req, struct sf_response *res);
+sf_status delete_image(struct sf_request *req, struct sf_response *res);
+
+/* metrics.c */
+sf_status get_metrics(struct sf_request *req, struct sf_response *res);
+
 #endif

@@ -4,6 +4,7 @@
  */
 #include "api/api.h"
 #include "setforge.h"
+#include "queue/engine.h"
 #include "store/db.h"
 
 static const char SQL_QUEUE[] =
@@ -24,6 +25,6 @@ sf_status get_health(struct sf_request *req, struct sf_response *res)
     json_t *queue = json_pack("{sIsI}", "queued", (json_int_t)sqlite3_column_int64(st, 0),
                               "running", (json_int_t)sqlite3_column_int64(st, 1));
     db_done(st);
-    return res_json(res, 200, json_pack("{ss ss ss so s[]}", "status", "ok", "version", SETFORGE_VERSION,
-                                        "db", "ok", "queue", queue, "backends"));
+    return res_json(res, 200, json_pack("{ss ss ss so so}", "status", "ok", "version", SETFORGE_VERSION,
+                                        "db", "ok", "queue", queue, "backends", engine_backends_json()));
 }

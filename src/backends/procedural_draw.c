@@ -10,7 +10,7 @@
  * frame) comes from one splitmix64 stream seeded with seed XOR FNV-1a(prompt).
  * Drawing is integer arithmetic only, with no floating point or libm, so the
  * bytes cannot drift between compilers or CPUs, and the inner loops are
- * plain span fills: 512x720 takes about a millisecond.
+ * plain span fills: 512x720 takes about half a millisecond.
  */
 #include "backends/procedural_draw.h"
 

@@ -13,9 +13,9 @@
 
 sf_status res_json(struct sf_response *res, int http_status, json_t *doc)
 {
-    size_t len = json_dumpb(doc, NULL, 0, JSON_COMPACT);
+    size_t len = json_dumpb(doc, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(15));
     char *buf = xmalloc(len + 1);
-    json_dumpb(doc, buf, len, JSON_COMPACT);
+    json_dumpb(doc, buf, len, JSON_COMPACT | JSON_REAL_PRECISION(15));
     buf[len] = '\0';
     json_decref(doc);
     return res_body(res, http_status, "application/json", buf, len);

@@ -44,6 +44,17 @@ struct conn_state {
     int64_t start_us;
 };
 
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 static int status_slot(int http)
 {
     for (int i = 0; i < SERVER_STATUS_CODES - 1; i++)
@@ -253,6 +264,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     req.server = srv;
     req.body = cs->body.data;
     req.body_len = cs->body.len;
+    char ip[INET6_ADDRSTRLEN] = "";
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr, ip, sizeof(ip));
+    req.client_ip = ip;
 
     const struct route *route = NULL;
     char allow[256];
@@ -309,6 +325,27 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/*
+ * Percent-decoding for paths and query values. Like libmicrohttpd's own, but
+ * "%00" stays encoded: a decoded NUL would cut the C string short, and
+ * "/api/albums/2%00" must not reach album 2.
+ */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        int hi, lo;
+        if (*r == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo)) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 static void parse_cors(struct sf_server *srv, const char *list)
 {
     char *copy = xstrdup(list), *save = NULL;
@@ -351,6 +388,7 @@ int server_start(struct sf_server *srv, const struct sf_config *cfg,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_limit,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->conn_memory,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_END);
     if (!srv->mhd) {

@@ -56,3 +56,81 @@ sf_status images_get(long long id, json_t **out)
     db_done(st);
     return result;
 }
+
+static const char SQL_LIST[] =
+    "SELECT " IMAGE_COLS("") " FROM images ORDER BY id DESC LIMIT ?1 OFFSET ?2";
+static const char SQL_COUNT[] = "SELECT count(*) FROM images";
+static const char SQL_SHA[] = "SELECT sha256 FROM images WHERE id = ?1";
+static const char SQL_DELETE[] = "DELETE FROM images WHERE id = ?1";
+static const char SQL_SHA_USED[] = "SELECT 1 FROM images WHERE sha256 = ?1 LIMIT 1";
+
+sf_status images_list(const struct page *pg, json_t **rows_out, long long *total_out)
+{
+    sqlite3_stmt *st = db_stmt(SQL_COUNT);
+    int rc = sqlite3_step(st);
+    *total_out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    db_done(st);
+    if (rc != SQLITE_ROW)
+        return db_status(rc);
+    st = db_stmt(SQL_LIST);
+    sqlite3_bind_int64(st, 1, pg->per_page);
+    sqlite3_bind_int64(st, 2, page_offset(pg));
+    json_t *rows = json_array();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(rows, image_row_json(st, 0));
+    db_done(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(rows);
+        return db_status(rc);
+    }
+    *rows_out = rows;
+    return SF_OK;
+}
+
+sf_status images_sha(long long id, char sha[65])
+{
+    sqlite3_stmt *st = db_stmt(SQL_SHA);
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        snprintf(sha, 65, "%s", db_col_text(st, 0));
+    db_done(st);
+    if (rc == SQLITE_ROW)
+        return SF_OK;
+    return rc == SQLITE_DONE ? SF_ENOTFOUND : db_status(rc);
+}
+
+sf_status images_delete(long long id, char sha[65], int *file_orphaned)
+{
+    *file_orphaned = 0;
+    sf_status s = db_begin();
+    if (s != SF_OK)
+        return s;
+    s = images_sha(id, sha);
+    if (s != SF_OK) {
+        db_rollback();
+        return s;
+    }
+    sqlite3_stmt *st = db_stmt(SQL_DELETE);
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    db_done(st);
+    if (rc != SQLITE_DONE) {
+        db_rollback();
+        return db_status(rc);
+    }
+    st = db_stmt(SQL_SHA_USED);
+    db_bind_text(st, 1, sha);
+    *file_orphaned = sqlite3_step(st) != SQLITE_ROW;
+    db_done(st);
+    return db_commit();
+}
+
+int images_sha_used(const char *sha)
+{
+    sqlite3_stmt *st = db_stmt(SQL_SHA_USED);
+    db_bind_text(st, 1, sha);
+    int used = sqlite3_step(st) == SQLITE_ROW;
+    db_done(st);
+    return used;
+}

@@ -23,4 +23,19 @@ json_t *image_row_json(sqlite3_stmt *st, int col0);
 /* *out: a new object. SF_ENOTFOUND. */
 sf_status images_get(long long id, json_t **out);
 
+/* A page of images, newest first (new array). */
+sf_status images_list(const struct page *pg, json_t **rows_out, long long *total_out);
+
+/* The sha256 of an image (into sha, 65 bytes). SF_ENOTFOUND. */
+sf_status images_sha(long long id, char sha[65]);
+
+/*
+ * Deletes the image row (its album links go by cascade). *file_orphaned is
+ * set when no other row uses the same file, which may then be removed.
+ */
+sf_status images_delete(long long id, char sha[65], int *file_orphaned);
+
+/* 1 when some image row uses the file with this sha256. */
+int images_sha_used(const char *sha);
+
 #endif

@@ -1,0 +1,92 @@
+/*
+ * images.c: the /api/images routes, including the PNG itself.
+ *
+ * Files are content-addressed, so a file's ETag is its SHA-256 and it can
+ * be cached forever: the same URL never changes content.
+ */
+#include "api/api.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "http/server.h"
+#include "queue/engine.h"
+#include "store/imagefiles.h"
+#include "store/images.h"
+
+sf_status list_images(struct sf_request *req, struct sf_response *res)
+{
+    struct page pg;
+    sf_status st = req_page(req, res, &pg);
+    if (st != SF_OK)
+        return st;
+    json_t *rows;
+    long long total;
+    if ((st = images_list(&pg, &rows, &total)) != SF_OK)
+        return res_fail(res, st, "cannot list images");
+    json_t *doc = json_pack("{so}", "images", rows);
+    page_annotate(doc, &pg, total);
+    return res_json(res, 200, doc);
+}
+
+sf_status get_image(struct sf_request *req, struct sf_response *res)
+{
+    json_t *img;
+    sf_status st = images_get(req->ids[0], &img);
+    if (st != SF_OK)
+        return res_fail(res, st, "image %lld not found", req->ids[0]);
+    return res_json(res, 200, img);
+}
+
+/* 1 when an If-None-Match list names etag (or is "*"). */
+static int etag_matches(const char *header, const char *etag)
+{
+    if (!header)
+        return 0;
+    if (strstr(header, "*"))
+        return 1;
+    return strstr(header, etag) != NULL;
+}
+
+sf_status get_image_file(struct sf_request *req, struct sf_response *res)
+{
+    char sha[65];
+    sf_status st = images_sha(req->ids[0], sha);
+    if (st != SF_OK)
+        return res_fail(res, st, "image %lld not found", req->ids[0]);
+    char etag[70];
+    snprintf(etag, sizeof(etag), "\"%s\"", sha);
+    res_header(res, "ETag", "%s", etag);
+    res_header(res, "Cache-Control", "public, max-age=31536000, immutable");
+    if (etag_matches(req_header(req, "If-None-Match"), sha))
+        return res_body(res, 304, NULL, NULL, 0);
+    char *path = imagefile_path(req->server->cfg->data_dir, sha);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    free(path);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return res_fail(res, SF_EINTERNAL, "the file of image %lld is missing", req->ids[0]);
+    }
+    /* libmicrohttpd sends the file with sendfile() and closes fd. */
+    res->mhd_response = MHD_create_response_from_fd((uint64_t)sb.st_size, fd);
+    MHD_add_response_header(res->mhd_response, "Content-Type", "image/png");
+    res->http_status = 200;
+    return SF_OK;
+}
+
+sf_status delete_image(struct sf_request *req, struct sf_response *res)
+{
+    char sha[65];
+    int orphaned;
+    sf_status st = images_delete(req->ids[0], sha, &orphaned);
+    if (st != SF_OK)
+        return res_fail(res, st, "image %lld not found", req->ids[0]);
+    if (orphaned)
+        engine_remove_file_if_unused(sha);
+    return res_json(res, 200, json_pack("{ss}", "message", "image deleted"));
+}

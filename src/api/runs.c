@@ -1,0 +1,439 @@
+/*
+ * runs.c: generate, the /api/runs routes, and their live event stream.
+ *
+ * Generate resolves everything up front: each item's final prompt and seed
+ * are computed here and stored with the item, so a worker (or a restart)
+ * never needs the template again and a run is reproducible from its rows.
+ *
+ * The event stream replays run_events after Last-Event-ID and then waits
+ * for news with its connection suspended (queue/bus.c), so thousands of
+ * watchers cost no threads.
+ */
+#include "api/api.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/validate.h"
+#include "http/server.h"
+#include "queue/bus.h"
+#include "queue/engine.h"
+#include "queue/queue.h"
+#include "store/runs.h"
+#include "store/templates.h"
+#include "util/hash.h"
+#include "util/placeholder.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+static const char *const run_statuses[] = {"queued", "running", "completed", "failed", "canceled"};
+
+/* ---- generate ------------------------------------------------------------ */
+
+/*
+ * Per-IP fixed-window limiter for non-admin generate calls: a public route
+ * that queues GPU work needs a brake. Approximate on purpose (colliding IPs
+ * share a slot), never blocking.
+ */
+#define RATE_SLOTS 1024
+static struct {
+    unsigned long long ip_hash;
+    long long window;
+    long long count;
+} rate_table[RATE_SLOTS];
+static pthread_mutex_t rate_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static long long rate_check(const char *ip, long long per_minute)
+{
+    unsigned long long h = 1469598103934665603ULL;
+    for (const char *p = ip; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    long long now_s = now_unix_ms() / 1000, window = now_s / 60;
+    long long retry_after = 0;
+    pthread_mutex_lock(&rate_mu);
+    size_t slot = h % RATE_SLOTS;
+    if (rate_table[slot].ip_hash != h || rate_table[slot].window != window) {
+        rate_table[slot].ip_hash = h;
+        rate_table[slot].window = window;
+        rate_table[slot].count = 0;
+    }
+    if (rate_table[slot].count >= per_minute)
+        retry_after = (window + 1) * 60 - now_s;
+    else
+        rate_table[slot].count++;
+    pthread_mutex_unlock(&rate_mu);
+    return retry_after;
+}
+
+static void join_part(struct strbuf *sb, const char *part)
+{
+    if (!part || !*part)
+        return;
+    if (sb->len)
+        sb_puts(sb, ". ");
+    sb_puts(sb, part);
+}
+
+/* The prompt of one item: the contract's rule, in its order. */
+static char *item_prompt(const json_t *tpl, const json_t *item, const char *theme)
+{
+    struct strbuf sb;
+    sb_init(&sb);
+    join_part(&sb, json_string_value(json_object_get(tpl, "base_prompt")));
+    char *style = xasprintf("Art style: %s", theme);
+    join_part(&sb, style);
+    free(style);
+    char *body = placeholders_render(json_string_value(json_object_get(tpl, "prompt_template")),
+                                     item, theme);
+    join_part(&sb, body);
+    free(body);
+    join_part(&sb, json_string_value(json_object_get(tpl, "style_suffix")));
+    return sb_detach(&sb, NULL);
+}
+
+static char *join_negative(const char *user, const char *tpl)
+{
+    if (user && *user && tpl && *tpl)
+        return xasprintf("%s, %s", user, tpl);
+    return xstrdup(user && *user ? user : (tpl ? tpl : ""));
+}
+
+static sf_status template_summary(long long id, json_t **out)
+{
+    return templates_get(id, 0, out);
+}
+
+sf_status generate_run(struct sf_request *req, struct sf_response *res)
+{
+    const struct sf_config *cfg = req->server->cfg;
+    if (!req->is_admin && cfg->generate_rate > 0) {
+        long long retry = rate_check(req->client_ip ? req->client_ip : "?", cfg->generate_rate);
+        if (retry > 0) {
+            res_header(res, "Retry-After", "%lld", retry);
+            return res_fail(res, SF_ERATELIMIT, "too many generate requests; try again in %lld s", retry);
+        }
+    }
+    long long tid = req->ids[0];
+    json_t *tpl;
+    sf_status st = templates_get(tid, 1, &tpl);
+    if (st != SF_OK)
+        return res_fail(res, st, "batch template %lld not found", tid);
+
+    const json_t *body = req->json;
+    json_t *v = json_pack("{si sf sI sI}", "steps", 25, "guidance_scale", 7.5,
+                          "width", json_integer_value(json_object_get(tpl, "width")),
+                          "height", json_integer_value(json_object_get(tpl, "height")));
+    json_object_set(v, "loras", json_object_get(tpl, "loras"));
+    json_t *fields = json_object();
+    if (!json_object_get(body, "album_name"))
+        json_object_set_new(fields, "album_name", json_string("is required"));
+    if (!json_object_get(body, "user_theme"))
+        json_object_set_new(fields, "user_theme", json_string("is required"));
+    v_string(body, "album_name", 1, 200, v, fields);
+    v_string(body, "user_theme", 1, 500, v, fields);
+    v_integer(body, "steps", 1, 150, 1, v, fields);
+    v_integer(body, "seed", 0, 2147483647, 1, v, fields);
+    v_integer(body, "width", 64, 2048, 8, v, fields);
+    v_integer(body, "height", 64, 2048, 8, v, fields);
+    v_number(body, "guidance_scale", 0, 30, v, fields);
+    v_string(body, "negative_prompt", 0, 2000, v, fields);
+    v_loras(body, "loras", v, fields);
+    json_t *items = json_object_get(tpl, "csv_items");
+    if (json_object_size(fields) == 0 && json_array_size(items) == 0)
+        json_object_set_new(fields, "template", json_string("has no items to generate"));
+    if (json_object_size(fields)) {
+        json_decref(v);
+        json_decref(tpl);
+        return res_invalid_fields(res, fields, "invalid generate request");
+    }
+    json_decref(fields);
+
+    long long seed;
+    if (json_object_get(v, "seed")) {
+        seed = json_integer_value(json_object_get(v, "seed"));
+    } else {
+        unsigned int r = 0;
+        random_bytes(&r, sizeof(r));
+        seed = r & 0x7fffffff;
+    }
+    const char *theme = json_string_value(json_object_get(v, "user_theme"));
+    json_t *prompts = json_array();
+    size_t i;
+    json_t *item;
+    json_array_foreach(items, i, item) {
+        char *prompt = item_prompt(tpl, item, theme);
+        json_array_append_new(prompts, json_string(prompt));
+        free(prompt);
+    }
+    char *negative = join_negative(json_string_value(json_object_get(v, "negative_prompt")),
+                                   json_string_value(json_object_get(tpl, "negative_prompt")));
+    char hash[65];
+    char *hashed = xasprintf("%lld\n%.*s", tid, (int)req->body_len, req->body ? req->body : "");
+    sha256_hex(hashed, strlen(hashed), hash);
+    free(hashed);
+    const char *key = req_header(req, "Idempotency-Key");
+
+    struct run_spec spec = {
+        .template_id = tid,
+        .album_name = json_string_value(json_object_get(v, "album_name")),
+        .user_theme = theme,
+        .steps = (int)json_integer_value(json_object_get(v, "steps")),
+        .seed = seed,
+        .width = (int)json_integer_value(json_object_get(v, "width")),
+        .height = (int)json_integer_value(json_object_get(v, "height")),
+        .guidance_scale = json_number_value(json_object_get(v, "guidance_scale")),
+        .negative_prompt = negative,
+        .loras = json_object_get(v, "loras"),
+        .prompts = prompts,
+        .idempotency_key = key && *key ? key : NULL,
+        .request_hash = hash,
+        .creator = req->authenticated ? req->token_name : NULL,
+    };
+    long long run_id = 0;
+    int reused = 0;
+    st = runs_create(&spec, &run_id, &reused);
+    free(negative);
+    json_decref(prompts);
+    json_decref(v);
+    json_decref(tpl);
+    if (st == SF_ECONFLICT)
+        return res_fail(res, st, "Idempotency-Key was already used with a different request");
+    if (st != SF_OK)
+        return res_fail(res, st, "cannot create the run");
+    if (!reused)
+        engine_kick();
+
+    json_t *run, *summary;
+    if ((st = runs_get(run_id, engine_parallelism(), &run)) != SF_OK)
+        return res_fail(res, st, "cannot read the new run back");
+    if ((st = template_summary(tid, &summary)) != SF_OK) {
+        json_decref(run);
+        return res_fail(res, st, "batch template %lld not found", tid);
+    }
+    res_header(res, "Location", "/api/runs/%lld", run_id);
+    return res_json(res, 202, json_pack("{so so ss}", "run", run, "template", summary, "message",
+                                        reused ? "run already created for this Idempotency-Key"
+                                               : "run queued"));
+}
+
+/* ---- reading runs ---------------------------------------------------------- */
+
+static sf_status status_filter(struct sf_request *req, struct sf_response *res, const char **out)
+{
+    const char *status = req_query(req, "status");
+    *out = NULL;
+    if (!status)
+        return SF_OK;
+    for (size_t i = 0; i < 5; i++)
+        if (strcmp(status, run_statuses[i]) == 0) {
+            *out = status;
+            return SF_OK;
+        }
+    return res_invalid(res,
+                       json_pack("{ss}", "status", "must be queued, running, completed, failed or canceled"),
+                       "unknown run status \"%s\"", status);
+}
+
+static sf_status list_runs_of(struct sf_request *req, struct sf_response *res, long long tid,
+                              json_t *doc)
+{
+    struct page pg;
+    const char *status;
+    sf_status st = req_page(req, res, &pg);
+    if (st == SF_OK)
+        st = status_filter(req, res, &status);
+    if (st != SF_OK) {
+        json_decref(doc);
+        return st;
+    }
+    json_t *rows;
+    long long total;
+    if ((st = runs_list(&pg, tid, status, &rows, &total)) != SF_OK) {
+        json_decref(doc);
+        return res_fail(res, st, "cannot list runs");
+    }
+    json_object_set_new(doc, "runs", rows);
+    page_annotate(doc, &pg, total);
+    return res_json(res, 200, doc);
+}
+
+sf_status list_runs(struct sf_request *req, struct sf_response *res)
+{
+    return list_runs_of(req, res, 0, json_object());
+}
+
+sf_status list_template_runs(struct sf_request *req, struct sf_response *res)
+{
+    json_t *tpl;
+    sf_status st = template_summary(req->ids[0], &tpl);
+    if (st != SF_OK)
+        return res_fail(res, st, "batch template %lld not found", req->ids[0]);
+    return list_runs_of(req, res, req->ids[0], json_pack("{so}", "template", tpl));
+}
+
+sf_status get_run(struct sf_request *req, struct sf_response *res)
+{
+    json_t *run;
+    sf_status st = runs_get(req->ids[0], engine_parallelism(), &run);
+    if (st != SF_OK)
+        return res_fail(res, st, "run %lld not found", req->ids[0]);
+    return res_json(res, 200, run);
+}
+
+sf_status get_template_run(struct sf_request *req, struct sf_response *res)
+{
+    json_t *run, *tpl;
+    sf_status st = runs_get(req->ids[1], engine_parallelism(), &run);
+    if (st != SF_OK)
+        return res_fail(res, st, "run %lld not found", req->ids[1]);
+    if (json_integer_value(json_object_get(run, "template_id")) != req->ids[0]) {
+        json_decref(run);
+        return res_fail(res, SF_ENOTFOUND, "run %lld is not a run of batch template %lld",
+                        req->ids[1], req->ids[0]);
+    }
+    if ((st = template_summary(req->ids[0], &tpl)) != SF_OK) {
+        json_decref(run);
+        return res_fail(res, st, "batch template %lld not found", req->ids[0]);
+    }
+    return res_json(res, 200, json_pack("{soso}", "run", run, "template", tpl));
+}
+
+sf_status list_run_items(struct sf_request *req, struct sf_response *res)
+{
+    struct page pg;
+    sf_status st = req_page(req, res, &pg);
+    if (st != SF_OK)
+        return st;
+    json_t *rows;
+    long long total;
+    if ((st = runs_items(req->ids[0], &pg, &rows, &total)) != SF_OK)
+        return res_fail(res, st, "run %lld not found", req->ids[0]);
+    json_t *doc = json_pack("{sIso}", "run_id", (json_int_t)req->ids[0], "items", rows);
+    page_annotate(doc, &pg, total);
+    return res_json(res, 200, doc);
+}
+
+/* ---- cancel and retry -------------------------------------------------------- */
+
+static sf_status respond_run(struct sf_response *res, long long id, const char *message)
+{
+    json_t *run;
+    sf_status st = runs_get(id, engine_parallelism(), &run);
+    if (st != SF_OK)
+        return res_fail(res, st, "run %lld not found", id);
+    return res_json(res, 200, json_pack("{soss}", "run", run, "message", message));
+}
+
+sf_status cancel_run(struct sf_request *req, struct sf_response *res)
+{
+    long long id = req->ids[0];
+    sf_status st = queue_cancel_run(id);
+    if (st == SF_ECONFLICT)
+        return res_fail(res, st, "run %lld has already finished", id);
+    if (st != SF_OK)
+        return res_fail(res, st, "run %lld not found", id);
+    engine_cancel_run(id);
+    bus_notify(id);
+    return respond_run(res, id, "run canceled");
+}
+
+sf_status retry_run(struct sf_request *req, struct sf_response *res)
+{
+    long long id = req->ids[0];
+    sf_status st = queue_retry_run(id);
+    if (st == SF_ECONFLICT)
+        return res_fail(res, st, "run %lld has no failed or canceled items to retry", id);
+    if (st != SF_OK)
+        return res_fail(res, st, "run %lld not found", id);
+    engine_kick();
+    bus_notify(id);
+    return respond_run(res, id, "failed and canceled items queued again");
+}
+
+/* ---- the event stream -------------------------------------------------------- */
+
+struct sse_stream {
+    struct bus_waiter w; /* first: the bus hands us back this pointer */
+    long long last_id;
+    struct strbuf out;
+    size_t off;
+    int finished;
+};
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct sse_stream *s = cls;
+    for (;;) {
+        if (s->off < s->out.len) {
+            size_t n = s->out.len - s->off;
+            if (n > max)
+                n = max;
+            memcpy(buf, s->out.data + s->off, n);
+            s->off += n;
+            s->w.last_send_ms = mono_ms();
+            return (ssize_t)n;
+        }
+        s->out.len = 0;
+        s->off = 0;
+        if (s->finished || s->w.closing)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (s->w.heartbeat_due) {
+            s->w.heartbeat_due = 0;
+            sb_puts(&s->out, ": heartbeat\n\n");
+            continue;
+        }
+        unsigned long seq = bus_seq();
+        if (runs_events_sse(s->w.run_id, &s->last_id, 64, &s->out) > 0)
+            continue;
+        if (runs_is_final(s->w.run_id)) {
+            /* Everything up to the final status has been sent. */
+            s->finished = 1;
+            continue;
+        }
+        if (bus_suspend_if_quiet(&s->w, seq))
+            return 0; /* resumed by bus_notify or the heartbeat tick */
+    }
+}
+
+static void sse_free(void *cls)
+{
+    struct sse_stream *s = cls;
+    bus_remove(&s->w);
+    sb_free(&s->out);
+    free(s);
+}
+
+sf_status stream_run_events(struct sf_request *req, struct sf_response *res)
+{
+    json_t *run;
+    sf_status st = runs_get(req->ids[0], 1, &run);
+    if (st != SF_OK)
+        return res_fail(res, st, "run %lld not found", req->ids[0]);
+    json_decref(run);
+    struct sse_stream *s = xcalloc(1, sizeof(*s));
+    sb_init(&s->out);
+    const char *last = req_header(req, "Last-Event-ID");
+    if (!last)
+        last = req_query(req, "last_event_id");
+    if (last)
+        s->last_id = strtoll(last, NULL, 10);
+    if (s->last_id < 0)
+        s->last_id = 0;
+    s->w.run_id = req->ids[0];
+    s->w.conn = req->conn;
+    s->w.last_send_ms = mono_ms();
+    sb_puts(&s->out, "retry: 2000\n\n");
+    res->mhd_response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 8192, sse_read, s, sse_free);
+    if (!res->mhd_response) {
+        sb_free(&s->out);
+        free(s);
+        return res_fail(res, SF_EINTERNAL, "cannot open the event stream");
+    }
+    bus_add(&s->w);
+    MHD_add_response_header(res->mhd_response, "Content-Type", "text/event-stream");
+    MHD_add_response_header(res->mhd_response, "Cache-Control", "no-cache");
+    MHD_add_response_header(res->mhd_response, "X-Accel-Buffering", "no");
+    res->http_status = 200;
+    return SF_OK;
+}

@@ -1,0 +1,81 @@
+/*
+ * backend.h: the one interface every inference backend implements.
+ *
+ * The run engine hands a backend one job (one CSV item, fully resolved: the
+ * final prompt, seed, size, LoRAs) and gets back PNG bytes or an error
+ * classified as transient (worth retrying: connection refused, timeout,
+ * HTTP 5xx) or permanent (the server rejected the request: retrying cannot
+ * help). A backend instance is one configured endpoint (one GPU server, one
+ * command, or the procedural drawer); several worker threads may call
+ * generate() on it at once, up to its configured concurrency.
+ *
+ * Cancellation: the engine sets *job->cancel to 1 and calls cancel(); a
+ * backend checks the flag wherever it waits (libcurl progress callback,
+ * poll loops, child process waits) and returns BACKEND_CANCELED promptly.
+ */
+#ifndef SF_BACKEND_H
+#define SF_BACKEND_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+enum backend_result {
+    BACKEND_OK = 0,
+    BACKEND_TRANSIENT, /* retry, possibly elsewhere */
+    BACKEND_PERMANENT, /* fail the item now */
+    BACKEND_CANCELED,  /* *job->cancel was set */
+};
+
+struct sf_job {
+    long long run_id;
+    int item_index;
+    const char *prompt;          /* final prompt text, LoRA tags not added */
+    const char *negative_prompt; /* may be "" */
+    long long seed;
+    int steps;
+    double cfg_scale;
+    int width, height;
+    const json_t *loras;   /* borrowed: [{"name"|"path": s, "weight": f}] */
+    const char *data_dir;  /* for backends that need scratch files */
+    atomic_int *cancel;    /* set to 1 by the engine to stop this job */
+};
+
+struct sf_image {
+    unsigned char *png; /* malloc'd PNG bytes; the caller frees */
+    size_t png_len;
+    int width, height;  /* the real size of the PNG */
+    long long seed;     /* the seed the backend really used */
+};
+
+struct sf_backend {
+    char name[64];  /* the endpoint's name from the config */
+    char type[16];  /* "procedural", "a1111", "comfyui", "command" */
+    int concurrency;
+    /* Draws one image. On BACKEND_OK fills out; otherwise writes a
+     * sentence to err (at most errlen bytes, NUL-terminated). */
+    enum backend_result (*generate)(struct sf_backend *b, const struct sf_job *job,
+                                    struct sf_image *out, char *err, size_t errlen);
+    /* Interrupts whatever this endpoint is running now (may be NULL). */
+    void (*cancel)(struct sf_backend *b);
+    /* 0 when the endpoint answers, -1 with err otherwise. */
+    int (*health)(struct sf_backend *b, char *err, size_t errlen);
+    /* Frees the backend and its state. */
+    void (*destroy)(struct sf_backend *b);
+    void *state;
+};
+
+/*
+ * Builds a backend from one endpoint object of the config file (borrowed),
+ * e.g. {"name": "gpu0", "type": "a1111", "url": "http://10.0.0.5:7860",
+ * "concurrency": 1, "timeout_s": 300}. Returns NULL with a sentence naming
+ * the entry and field in err when the entry is invalid.
+ */
+struct sf_backend *backend_from_config(const json_t *endpoint, int index,
+                                       char *err, size_t errlen);
+
+/* The built-in procedural backend; delay_ms simulates GPU time. */
+struct sf_backend *procedural_backend_new(const char *name, int concurrency,
+                                          long long delay_ms);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * queue.h: the durable queue of run items, on SQLite.
+ *
+ * An item's life, in beanstalkd's words: queued (ready) → running (reserved,
+ * with a lease that the engine's heartbeat extends) → succeeded | failed |
+ * canceled. A lease that runs out (the process died, or hung) puts the item
+ * back to queued, or fails it once it has used up its attempts. Every change
+ * of state, the run's counters, its event log entry and, at the end, its
+ * album are written in one transaction, so a kill -9 at any moment leaves a
+ * consistent database.
+ */
+#ifndef SF_QUEUE_H
+#define SF_QUEUE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "backends/backend.h"
+#include "util/status.h"
+
+struct claimed_item {
+    long long item_id, run_id;
+    int index;
+    int attempts;
+    char *prompt;
+    char *negative_prompt;
+    long long seed;
+    int steps;
+    double guidance_scale;
+    int width, height;
+    json_t *loras;
+};
+
+void claimed_item_free(struct claimed_item *it);
+
+/*
+ * Claims the next queued item whose backoff has passed, preferring the
+ * first run after *rr_run (round robin across runs), leased to owner until
+ * now + lease_ms. 1 claimed (and *rr_run updated), 0 nothing due, -1 error.
+ */
+int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run,
+                struct claimed_item *out);
+
+/*
+ * Records a finished image: the file (already stored) gets its row, the item
+ * is succeeded and linked. Idempotent per (run, item).
+ */
+sf_status queue_complete(const struct claimed_item *it, const char *owner,
+                         const struct sf_image *img, const char *sha256,
+                         const char *endpoint, int64_t duration_ms);
+
+/*
+ * Records a failed attempt. Transient errors with attempts left go back to
+ * queued with a backoff until retry_at_ms; anything else fails the item.
+ */
+sf_status queue_fail(const struct claimed_item *it, const char *owner, const char *error,
+                     int permanent, int max_attempts, int64_t retry_at_ms,
+                     const char *endpoint);
+
+/* Marks a running item canceled (its run was canceled while it ran). */
+sf_status queue_mark_canceled(const struct claimed_item *it, const char *owner);
+
+/* Gives an item back untouched (the daemon is stopping): queued again, and
+ * the attempt it used is returned. */
+void queue_release(const struct claimed_item *it, const char *owner);
+
+/* Extends the lease of every item owner holds. */
+void queue_heartbeat(const char *owner, int64_t lease_ms);
+
+/*
+ * Puts back items whose lease expired, or, with all_foreign, every running
+ * item not leased by owner (at start-up: their owner is dead). Items out of
+ * attempts fail. Returns the number of items rescued or failed.
+ */
+int queue_rescue(const char *owner, int all_foreign, int max_attempts);
+
+/* SF_ENOTFOUND, SF_ECONFLICT when already final. */
+sf_status queue_cancel_run(long long run_id);
+
+/* Queues failed and canceled items again; SF_ECONFLICT when there are none. */
+sf_status queue_retry_run(long long run_id);
+
+/* Unix ms of the earliest queued item's backoff end, or 0 when none. */
+int64_t queue_next_due(void);
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * runs.c: creating runs and reading runs, items and events.
+ */
+#include "store/runs.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/db.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+#define RUN_COLS                                                               \
+    "id, template_id, album_id, album_name, user_theme, status, total_items, " \
+    "completed_items, failed_items, canceled_items, steps, seed, width, "      \
+    "height, guidance_scale, negative_prompt, loras, created_at, started_at, " \
+    "completed_at, error_message"
+
+static const char SQL_GET[] = "SELECT " RUN_COLS " FROM runs WHERE id = ?1";
+static const char SQL_MEAN[] =
+    "SELECT avg(duration_ms) FROM run_items WHERE run_id = ?1 AND status = 'succeeded'";
+static const char SQL_LIST[] =
+    "SELECT " RUN_COLS " FROM runs WHERE (?1 = 0 OR template_id = ?1) "
+    "AND (?2 IS NULL OR status = ?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4";
+static const char SQL_COUNT[] =
+    "SELECT count(*) FROM runs WHERE (?1 = 0 OR template_id = ?1) AND (?2 IS NULL OR status = ?2)";
+static const char SQL_IDEM_EXPIRE[] =
+    "UPDATE runs SET idempotency_key = NULL WHERE idempotency_key = ?1 AND created_at < ?2";
+static const char SQL_IDEM_FIND[] =
+    "SELECT id, request_hash FROM runs WHERE idempotency_key = ?1";
+static const char SQL_INSERT[] =
+    "INSERT INTO runs (template_id, album_name, user_theme, status, total_items, steps, seed, "
+    "width, height, guidance_scale, negative_prompt, loras, idempotency_key, request_hash, "
+    "creator, created_at) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+    "?13, ?14, ?15)";
+static const char SQL_ITEM[] =
+    "INSERT INTO run_items (run_id, item_index, prompt, seed) VALUES (?1, ?2, ?3, ?4)";
+static const char SQL_EVENT[] =
+    "INSERT INTO run_events (run_id, type, data, created_at) VALUES (?1, 'status', "
+    "json_object('run_id', ?1, 'status', 'queued', 'total_items', ?2), ?3)";
+static const char SQL_ITEMS[] =
+    "SELECT item_index, prompt, seed, status, attempts, error, image_id, endpoint, duration_ms "
+    "FROM run_items WHERE run_id = ?1 ORDER BY item_index LIMIT ?2 OFFSET ?3";
+static const char SQL_ITEMS_COUNT[] = "SELECT total_items FROM runs WHERE id = ?1";
+static const char SQL_EVENTS[] =
+    "SELECT id, type, data FROM run_events WHERE run_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+static const char SQL_FINAL[] =
+    "SELECT status IN ('completed', 'failed', 'canceled') FROM runs WHERE id = ?1";
+
+static json_t *nullable_text(sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return json_null();
+    return json_string(db_col_text(st, col));
+}
+
+static json_t *run_json(sqlite3_stmt *st)
+{
+    json_t *o = json_object();
+    long long total = sqlite3_column_int64(st, 6);
+    long long done = sqlite3_column_int64(st, 7) + sqlite3_column_int64(st, 8) +
+                     sqlite3_column_int64(st, 9);
+    json_t *loras = json_loads(db_col_text(st, 16), 0, NULL);
+    json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, 0)));
+    json_object_set_new(o, "template_id", json_integer(sqlite3_column_int64(st, 1)));
+    json_object_set_new(o, "album_id", sqlite3_column_type(st, 2) == SQLITE_NULL
+                                           ? json_null()
+                                           : json_integer(sqlite3_column_int64(st, 2)));
+    json_object_set_new(o, "album_name", json_string(db_col_text(st, 3)));
+    json_object_set_new(o, "user_theme", json_string(db_col_text(st, 4)));
+    json_object_set_new(o, "status", json_string(db_col_text(st, 5)));
+    json_object_set_new(o, "total_items", json_integer(total));
+    json_object_set_new(o, "completed_items", json_integer(sqlite3_column_int64(st, 7)));
+    json_object_set_new(o, "failed_items", json_integer(sqlite3_column_int64(st, 8)));
+    json_object_set_new(o, "canceled_items", json_integer(sqlite3_column_int64(st, 9)));
+    json_object_set_new(o, "steps", json_integer(sqlite3_column_int(st, 10)));
+    json_object_set_new(o, "seed", json_integer(sqlite3_column_int64(st, 11)));
+    json_object_set_new(o, "width", json_integer(sqlite3_column_int(st, 12)));
+    json_object_set_new(o, "height", json_integer(sqlite3_column_int(st, 13)));
+    json_object_set_new(o, "guidance_scale", json_real(sqlite3_column_double(st, 14)));
+    json_object_set_new(o, "negative_prompt", json_string(db_col_text(st, 15)));
+    json_object_set_new(o, "loras", loras ? loras : json_array());
+    json_object_set_new(o, "created_at", json_string(db_col_text(st, 17)));
+    json_object_set_new(o, "started_at", nullable_text(st, 18));
+    json_object_set_new(o, "completed_at", nullable_text(st, 19));
+    json_object_set_new(o, "error_message", nullable_text(st, 20));
+    json_object_set_new(o, "progress", json_real(total ? (double)done / (double)total : 1.0));
+    return o;
+}
+
+sf_status runs_get(long long id, int parallelism, json_t **out)
+{
+    sqlite3_stmt *st = db_stmt(SQL_GET);
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        db_done(st);
+        return rc == SQLITE_DONE ? SF_ENOTFOUND : db_status(rc);
+    }
+    json_t *run = run_json(st);
+    long long left = sqlite3_column_int64(st, 6) - sqlite3_column_int64(st, 7) -
+                     sqlite3_column_int64(st, 8) - sqlite3_column_int64(st, 9);
+    int active = strcmp(db_col_text(st, 5), "queued") == 0 || strcmp(db_col_text(st, 5), "running") == 0;
+    db_done(st);
+
+    json_t *eta = json_null();
+    if (active) {
+        st = db_stmt(SQL_MEAN);
+        sqlite3_bind_int64(st, 1, id);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+            double mean_ms = sqlite3_column_double(st, 0);
+            double eta_s = mean_ms * (double)left / (parallelism > 0 ? parallelism : 1) / 1000.0;
+            eta = json_real(ceil(eta_s * 10) / 10);
+        }
+        db_done(st);
+    } else {
+        eta = json_integer(0);
+    }
+    json_object_set_new(run, "eta_s", eta);
+    *out = run;
+    return SF_OK;
+}
+
+sf_status runs_list(const struct page *pg, long long template_id, const char *status,
+                    json_t **rows_out, long long *total_out)
+{
+    sqlite3_stmt *st = db_stmt(SQL_COUNT);
+    sqlite3_bind_int64(st, 1, template_id);
+    db_bind_text(st, 2, status);
+    int rc = sqlite3_step(st);
+    *total_out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    db_done(st);
+    if (rc != SQLITE_ROW)
+        return db_status(rc);
+    st = db_stmt(SQL_LIST);
+    sqlite3_bind_int64(st, 1, template_id);
+    db_bind_text(st, 2, status);
+    sqlite3_bind_int64(st, 3, pg->per_page);
+    sqlite3_bind_int64(st, 4, page_offset(pg));
+    json_t *rows = json_array();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(rows, run_json(st));
+    db_done(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(rows);
+        return db_status(rc);
+    }
+    *rows_out = rows;
+    return SF_OK;
+}
+
+/* Looks up an idempotency key; SF_OK with *run_id 0 when unseen. */
+static sf_status check_idempotency(const struct run_spec *spec, long long *run_id)
+{
+    *run_id = 0;
+    /* A key older than 24 h is forgotten, so it can be used again. */
+    char cutoff[32];
+    time_t t = time(NULL) - 24 * 3600;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(cutoff, sizeof(cutoff), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    sqlite3_stmt *st = db_stmt(SQL_IDEM_EXPIRE);
+    db_bind_text(st, 1, spec->idempotency_key);
+    db_bind_text(st, 2, cutoff);
+    int rc = sqlite3_step(st);
+    db_done(st);
+    if (rc != SQLITE_DONE)
+        return db_status(rc);
+    st = db_stmt(SQL_IDEM_FIND);
+    db_bind_text(st, 1, spec->idempotency_key);
+    sf_status result = SF_OK;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        if (strcmp(db_col_text(st, 1), spec->request_hash) == 0)
+            *run_id = sqlite3_column_int64(st, 0);
+        else
+            result = SF_ECONFLICT;
+    }
+    db_done(st);
+    return result;
+}
+
+static sf_status insert_run(const struct run_spec *spec, long long *run_id)
+{
+    char now[32];
+    now_rfc3339(now);
+    size_t n = json_array_size(spec->prompts);
+    sqlite3_stmt *st = db_stmt(SQL_INSERT);
+    sqlite3_bind_int64(st, 1, spec->template_id);
+    db_bind_text(st, 2, spec->album_name);
+    db_bind_text(st, 3, spec->user_theme);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)n);
+    sqlite3_bind_int(st, 5, spec->steps);
+    sqlite3_bind_int64(st, 6, spec->seed);
+    sqlite3_bind_int(st, 7, spec->width);
+    sqlite3_bind_int(st, 8, spec->height);
+    sqlite3_bind_double(st, 9, spec->guidance_scale);
+    db_bind_text(st, 10, spec->negative_prompt);
+    char *loras = json_dumps(spec->loras, JSON_COMPACT);
+    sqlite3_bind_text(st, 11, loras, -1, free);
+    db_bind_text(st, 12, spec->idempotency_key);
+    db_bind_text(st, 13, spec->request_hash);
+    db_bind_text(st, 14, spec->creator);
+    db_bind_text(st, 15, now);
+    int rc = sqlite3_step(st);
+    db_done(st);
+    if (rc != SQLITE_DONE)
+        return db_status(rc);
+    *run_id = sqlite3_last_insert_rowid(db_conn());
+
+    st = db_stmt(SQL_ITEM);
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_int64(st, 1, *run_id);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+        const char *prompt = json_string_value(json_array_get(spec->prompts, i));
+        sqlite3_bind_text(st, 3, prompt, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, spec->seed + (long long)i);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            db_done(st);
+            return db_status(rc);
+        }
+    }
+    db_done(st);
+    st = db_stmt(SQL_EVENT);
+    sqlite3_bind_int64(st, 1, *run_id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
+    db_bind_text(st, 3, now);
+    rc = sqlite3_step(st);
+    db_done(st);
+    return rc == SQLITE_DONE ? SF_OK : db_status(rc);
+}
+
+sf_status runs_create(const struct run_spec *spec, long long *run_id, int *reused)
+{
+    *reused = 0;
+    sf_status s = db_begin();
+    if (s != SF_OK)
+        return s;
+    if (spec->idempotency_key) {
+        s = check_idempotency(spec, run_id);
+        if (s != SF_OK || *run_id) {
+            db_rollback();
+            *reused = *run_id != 0;
+            return s;
+        }
+    }
+    s = insert_run(spec, run_id);
+    if (s != SF_OK) {
+        db_rollback();
+        return s;
+    }
+    return db_commit();
+}
+
+sf_status runs_items(long long run_id, const struct page *pg, json_t **rows_out,
+                     long long *total_out)
+{
+    sqlite3_stmt *st = db_stmt(SQL_ITEMS_COUNT);
+    sqlite3_bind_int64(st, 1, run_id);
+    int rc = sqlite3_step(st);
+    *total_out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    db_done(st);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? SF_ENOTFOUND : db_status(rc);
+    st = db_stmt(SQL_ITEMS);
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, pg->per_page);
+    sqlite3_bind_int64(st, 3, page_offset(pg));
+    json_t *rows = json_array();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_object();
+        json_object_set_new(o, "index", json_integer(sqlite3_column_int64(st, 0)));
+        json_object_set_new(o, "prompt", json_string(db_col_text(st, 1)));
+        json_object_set_new(o, "seed", json_integer(sqlite3_column_int64(st, 2)));
+        json_object_set_new(o, "status", json_string(db_col_text(st, 3)));
+        json_object_set_new(o, "attempts", json_integer(sqlite3_column_int(st, 4)));
+        json_object_set_new(o, "error", nullable_text(st, 5));
+        json_object_set_new(o, "image_id", sqlite3_column_type(st, 6) == SQLITE_NULL
+                                               ? json_null()
+                                               : json_integer(sqlite3_column_int64(st, 6)));
+        json_object_set_new(o, "endpoint", nullable_text(st, 7));
+        json_object_set_new(o, "duration_ms", sqlite3_column_type(st, 8) == SQLITE_NULL
+                                                  ? json_null()
+                                                  : json_integer(sqlite3_column_int64(st, 8)));
+        json_array_append_new(rows, o);
+    }
+    db_done(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(rows);
+        return db_status(rc);
+    }
+    *rows_out = rows;
+    return SF_OK;
+}
+
+int runs_events_sse(long long run_id, long long *last_id, int limit, struct strbuf *sb)
+{
+    sqlite3_stmt *st = db_stmt(SQL_EVENTS);
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, *last_id);
+    sqlite3_bind_int(st, 3, limit);
+    int n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        *last_id = sqlite3_column_int64(st, 0);
+        sb_printf(sb, "id: %lld\nevent: %s\ndata: %s\n\n", *last_id, db_col_text(st, 1),
+                  db_col_text(st, 2));
+        n++;
+    }
+    db_done(st);
+    return n;
+}
+
+int runs_is_final(long long run_id)
+{
+    sqlite3_stmt *st = db_stmt(SQL_FINAL);
+    sqlite3_bind_int64(st, 1, run_id);
+    int final = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
+    db_done(st);
+    return final;
+}
