@@ -327,6 +327,10 @@ int engine_start(const struct sf_config *cfg, char *err, size_t errlen)
     E.eps = xcalloc(1, sizeof(struct endpoint));
     E.eps[0].backend = procedural_backend_new("procedural", (int)cfg->workers, cfg->procedural_delay_ms);
 
+    int temps = imagefile_sweep_temps(cfg->data_dir);
+    if (temps > 0)
+        log_info("engine: removed %d temporary files left by a previous process", temps);
+
     /* Whatever was running when the last process died is ours to redo. */
     int n = queue_rescue(E.owner, 1, (int)cfg->max_attempts);
     if (n < 0) {

@@ -12,6 +12,7 @@
  */
 #include "store/imagefiles.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -281,4 +282,34 @@ fail:
     free(buf);
     free(path);
     return -1;
+}
+
+int imagefile_sweep_temps(const char *data_dir)
+{
+    char *root = xasprintf("%s/images", data_dir);
+    DIR *top = opendir(root);
+    int removed = 0;
+    struct dirent *d;
+    while (top && (d = readdir(top))) {
+        if (d->d_name[0] == '.' || strlen(d->d_name) != 2)
+            continue;
+        char *sub = xasprintf("%s/%s", root, d->d_name);
+        DIR *dir = opendir(sub);
+        struct dirent *f;
+        while (dir && (f = readdir(dir))) {
+            if (strncmp(f->d_name, ".tmp-", 5) != 0)
+                continue;
+            char *path = xasprintf("%s/%s", sub, f->d_name);
+            if (unlink(path) == 0)
+                removed++;
+            free(path);
+        }
+        if (dir)
+            closedir(dir);
+        free(sub);
+    }
+    if (top)
+        closedir(top);
+    free(root);
+    return removed;
 }

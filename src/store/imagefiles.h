@@ -41,4 +41,11 @@ int imagefile_remove(const char *data_dir, const char *sha_hex);
 int imagefile_read(const char *data_dir, const char *sha_hex,
                    unsigned char **out, size_t *len);
 
+/*
+ * Removes the temporary files a killed process left behind (".tmp-*" in the
+ * image tree). Call at start-up only, before any worker stores a file.
+ * Returns how many were removed.
+ */
+int imagefile_sweep_temps(const char *data_dir);
+
 #endif
