@@ -15,6 +15,7 @@
 #include "store/templates.h"
 #include "util/csvimport.h"
 #include "util/placeholder.h"
+#include "util/xalloc.h"
 
 static json_t *template_defaults(void)
 {
@@ -107,23 +108,34 @@ sf_status list_templates(struct sf_request *req, struct sf_response *res)
     sf_status st = req_page(req, res, &pg);
     if (st != SF_OK)
         return st;
-    json_t *rows;
+    struct strbuf sb;
+    sb_init(&sb);
     long long total;
-    st = templates_list(&pg, &rows, &total);
-    if (st != SF_OK)
+    sb_puts(&sb, "{\"templates\":[");
+    st = templates_list_text(&pg, &sb, &total);
+    if (st != SF_OK) {
+        sb_free(&sb);
         return res_fail(res, st, "cannot list templates");
-    json_t *doc = json_pack("{so}", "templates", rows);
-    page_annotate(doc, &pg, total);
-    return res_json(res, 200, doc);
+    }
+    sb_printf(&sb, "],\"total\":%lld,\"page\":%lld,\"per_page\":%lld,\"pages\":%lld}", total, pg.page,
+              pg.per_page, (total + pg.per_page - 1) / pg.per_page);
+    size_t len;
+    char *body = sb_detach(&sb, &len);
+    return res_body(res, 200, "application/json", body, len);
 }
 
 sf_status get_template(struct sf_request *req, struct sf_response *res)
 {
-    json_t *t;
-    sf_status st = templates_get(req->ids[0], 1, &t);
-    if (st != SF_OK)
+    struct strbuf sb;
+    sb_init(&sb);
+    sf_status st = templates_get_text(req->ids[0], 1, &sb);
+    if (st != SF_OK) {
+        sb_free(&sb);
         return res_fail(res, st, "batch template %lld not found", req->ids[0]);
-    return res_json(res, 200, t);
+    }
+    size_t len;
+    char *body = sb_detach(&sb, &len);
+    return res_body(res, 200, "application/json", body, len);
 }
 
 sf_status create_template(struct sf_request *req, struct sf_response *res)

@@ -31,7 +31,7 @@ static enum backend_result procedural_generate(struct sf_backend *b, const struc
     }
     if (atomic_load(job->cancel))
         return BACKEND_CANCELED;
-    char *loras = json_dumps(job->loras, JSON_COMPACT);
+    char *loras = json_dumps(job->loras, JSON_COMPACT | JSON_REAL_PRECISION(15));
     int rc = procedural_render_png((unsigned long long)job->seed, job->prompt, job->negative_prompt,
                                    job->steps, job->cfg_scale, job->width, job->height,
                                    loras && strcmp(loras, "[]") ? loras : "", &out->png, &out->png_len);

@@ -6,11 +6,12 @@
 #include <stdlib.h>
 
 #include "store/db.h"
+#include "util/jsontext.h"
 #include "util/timeutil.h"
 
 #define COLS "id, name, description, prompt_template, base_prompt, style_suffix, " \
              "example_theme, negative_prompt, width, height, loras, csv_columns, "  \
-             "item_count, created_by, created_at, updated_at"
+             "item_count, created_by, created_at, updated_at, json_array_length(loras)"
 
 static const char SQL_GET[] = "SELECT " COLS ", csv_items FROM batch_templates WHERE id = ?1";
 static const char SQL_GET_NO_ITEMS[] = "SELECT " COLS " FROM batch_templates WHERE id = ?1";
@@ -34,54 +35,67 @@ static const char SQL_DELETE[] =
     "AND NOT EXISTS (SELECT 1 FROM runs WHERE template_id = ?1)";
 static const char SQL_EXISTS[] = "SELECT 1 FROM batch_templates WHERE id = ?1";
 
-static json_t *json_column(sqlite3_stmt *st, int col)
+/*
+ * Writes one row as JSON text. The JSON columns were written by us with
+ * json_dumps and are CHECKed with json_valid, so they are spliced as they
+ * are; only the plain text columns are escaped.
+ */
+static void render(sqlite3_stmt *st, int with_items, struct strbuf *sb)
 {
-    json_t *v = json_loads(db_col_text(st, col), 0, NULL);
-    return v ? v : json_array();
-}
-
-static json_t *row_to_json(sqlite3_stmt *st, int with_items)
-{
-    json_t *loras = json_column(st, 10);
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, 0)));
-    json_object_set_new(o, "name", json_string(db_col_text(st, 1)));
-    json_object_set_new(o, "description", json_string(db_col_text(st, 2)));
-    json_object_set_new(o, "prompt_template", json_string(db_col_text(st, 3)));
-    json_object_set_new(o, "base_prompt", json_string(db_col_text(st, 4)));
-    json_object_set_new(o, "style_suffix", json_string(db_col_text(st, 5)));
-    json_object_set_new(o, "example_theme", json_string(db_col_text(st, 6)));
-    json_object_set_new(o, "negative_prompt", json_string(db_col_text(st, 7)));
-    json_object_set_new(o, "width", json_integer(sqlite3_column_int(st, 8)));
-    json_object_set_new(o, "height", json_integer(sqlite3_column_int(st, 9)));
-    json_object_set_new(o, "lora_count", json_integer((json_int_t)json_array_size(loras)));
-    json_object_set_new(o, "loras", loras);
-    json_object_set_new(o, "csv_columns", json_column(st, 11));
-    json_object_set_new(o, "template_item_count", json_integer(sqlite3_column_int64(st, 12)));
+    static const char *const text_cols[] = {"name", "description", "prompt_template", "base_prompt",
+                                            "style_suffix", "example_theme", "negative_prompt"};
+    sb_printf(sb, "{\"id\":%lld", (long long)sqlite3_column_int64(st, 0));
+    for (int i = 0; i < 7; i++) {
+        jt_key(sb, text_cols[i], 0);
+        jt_str(sb, db_col_text(st, 1 + i));
+    }
+    sb_printf(sb, ",\"width\":%d,\"height\":%d,\"lora_count\":%d,\"loras\":%s,\"csv_columns\":%s,"
+                  "\"template_item_count\":%lld",
+              sqlite3_column_int(st, 8), sqlite3_column_int(st, 9), sqlite3_column_int(st, 16),
+              db_col_text(st, 10), db_col_text(st, 11), (long long)sqlite3_column_int64(st, 12));
+    jt_key(sb, "created_by", 0);
     if (sqlite3_column_type(st, 13) == SQLITE_NULL)
-        json_object_set_new(o, "created_by", json_null());
+        sb_puts(sb, "null");
     else
-        json_object_set_new(o, "created_by", json_string(db_col_text(st, 13)));
-    json_object_set_new(o, "created_at", json_string(db_col_text(st, 14)));
-    json_object_set_new(o, "updated_at", json_string(db_col_text(st, 15)));
-    if (with_items)
-        json_object_set_new(o, "csv_items", json_column(st, 16));
-    return o;
+        jt_str(sb, db_col_text(st, 13));
+    jt_key(sb, "created_at", 0);
+    jt_str(sb, db_col_text(st, 14));
+    jt_key(sb, "updated_at", 0);
+    jt_str(sb, db_col_text(st, 15));
+    if (with_items) {
+        jt_key(sb, "csv_items", 0);
+        sb_puts(sb, db_col_text(st, 17));
+    }
+    sb_putc(sb, '}');
 }
 
-sf_status templates_get(long long id, int with_items, json_t **out)
+sf_status templates_get_text(long long id, int with_items, struct strbuf *sb)
 {
     sqlite3_stmt *st = db_stmt(with_items ? SQL_GET : SQL_GET_NO_ITEMS);
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
     sf_status result = SF_ENOTFOUND;
     if (rc == SQLITE_ROW) {
-        *out = row_to_json(st, with_items);
+        render(st, with_items, sb);
         result = SF_OK;
     } else if (rc != SQLITE_DONE) {
         result = db_status(rc);
     }
     db_done(st);
+    return result;
+}
+
+sf_status templates_get(long long id, int with_items, json_t **out)
+{
+    struct strbuf sb;
+    sb_init(&sb);
+    sf_status result = templates_get_text(id, with_items, &sb);
+    if (result == SF_OK) {
+        *out = json_loadb(sb.data, sb.len, 0, NULL);
+        if (!*out)
+            result = SF_EINTERNAL;
+    }
+    sb_free(&sb);
     return result;
 }
 
@@ -93,28 +107,25 @@ long long templates_count(void)
     return n;
 }
 
-sf_status templates_list(const struct page *pg, json_t **rows_out, long long *total_out)
+sf_status templates_list_text(const struct page *pg, struct strbuf *sb, long long *total_out)
 {
     *total_out = templates_count();
     sqlite3_stmt *st = db_stmt(SQL_LIST);
     sqlite3_bind_int64(st, 1, pg->per_page);
     sqlite3_bind_int64(st, 2, page_offset(pg));
-    json_t *rows = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(rows, row_to_json(st, 0));
-    db_done(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(rows);
-        return db_status(rc);
+    int rc, n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n++)
+            sb_putc(sb, ',');
+        render(st, 0, sb);
     }
-    *rows_out = rows;
-    return SF_OK;
+    db_done(st);
+    return rc == SQLITE_DONE ? SF_OK : db_status(rc);
 }
 
 static void bind_json(sqlite3_stmt *st, int idx, const json_t *v)
 {
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     sqlite3_bind_text(st, idx, text, -1, free);
 }
 

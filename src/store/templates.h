@@ -16,8 +16,13 @@
 /* *out: a new object; with_items adds "csv_items". SF_ENOTFOUND. */
 sf_status templates_get(long long id, int with_items, json_t **out);
 
-/* *rows_out: a new array (newest first, no csv_items); *total_out: count. */
-sf_status templates_list(const struct page *pg, json_t **rows_out, long long *total_out);
+/* The same row as JSON text, appended to sb (the fast path of the API). */
+struct strbuf;
+sf_status templates_get_text(long long id, int with_items, struct strbuf *sb);
+
+/* Appends the page's rows (newest first, no csv_items) as comma-separated
+ * JSON objects to sb; *total_out gets the count of all templates. */
+sf_status templates_list_text(const struct page *pg, struct strbuf *sb, long long *total_out);
 
 /*
  * row (borrowed) has every writable key: name, description, prompt_template,
