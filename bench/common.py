@@ -26,7 +26,7 @@ class Daemon:
         self.dir = tempfile.mkdtemp(prefix="sf-bench-")
         self.db = os.path.join(self.dir, "bench.db")
         self.port = free_port()
-        subprocess.run([BIN, "migrate", "--db", self.db], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([BIN, "migrate", "--db", self.db], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         out = subprocess.run([BIN, "token", "create", "--admin", "--db", self.db], check=True,
                              capture_output=True, text=True).stdout
         self.token = out.strip().splitlines()[-1]
