@@ -8,6 +8,7 @@
  */
 #include "util/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -26,15 +27,35 @@ struct setting {
     const char *def;
     const char *help;
     size_t offset;
+    /* optional extra check of a text value: 0 ok, -1 with a reason */
+    int (*check)(const char *value, char *why, size_t whylen);
 };
 
-#define OFF(field) offsetof(struct sf_config, field)
+static int check_ipv4(const char *v, char *why, size_t whylen)
+{
+    struct in_addr a;
+    if (inet_pton(AF_INET, v, &a) == 1)
+        return 0;
+    snprintf(why, whylen, "\"%s\" is not an IPv4 address (e.g. 127.0.0.1 or 0.0.0.0)", v);
+    return -1;
+}
+
+static int check_not_empty(const char *v, char *why, size_t whylen)
+{
+    if (*v)
+        return 0;
+    snprintf(why, whylen, "must not be empty");
+    return -1;
+}
+
+#define OFF(field) offsetof(struct sf_config, field), NULL
+#define OFFC(field, check) offsetof(struct sf_config, field), check
 
 static const struct setting settings[] = {
     {"port", SETTING_INT, 1, 65535, "8080", "TCP port to listen on", OFF(port)},
-    {"bind", SETTING_STRING, 0, 0, "127.0.0.1", "IPv4 address to listen on", OFF(bind)},
-    {"db", SETTING_STRING, 0, 0, "var/setforge.db", "SQLite database file", OFF(db)},
-    {"data_dir", SETTING_STRING, 0, 0, "var/data", "where image files are stored", OFF(data_dir)},
+    {"bind", SETTING_STRING, 0, 0, "127.0.0.1", "IPv4 address to listen on", OFFC(bind, check_ipv4)},
+    {"db", SETTING_STRING, 0, 0, "var/setforge.db", "SQLite database file", OFFC(db, check_not_empty)},
+    {"data_dir", SETTING_STRING, 0, 0, "var/data", "where image files are stored", OFFC(data_dir, check_not_empty)},
     {"body_limit", SETTING_INT, 1024, 1LL << 30, "10485760", "largest request body in bytes (413 above)", OFF(body_limit)},
     {"threads", SETTING_INT, 1, 256, "4", "HTTP thread pool size", OFF(threads)},
     {"conn_limit", SETTING_INT, 4, 100000, "1024", "most open HTTP connections", OFF(conn_limit)},
@@ -119,13 +140,14 @@ static int apply(struct sf_config *c, const struct setting *s, const char *value
     }
     case SETTING_STRING: {
         char **p = (char **)(void *)field;
-        if (strcmp(s->name, "bind") != 0 || *value) {
-            free(*p);
-            *p = xstrdup(value);
-            return 0;
+        char why[160];
+        if (s->check && s->check(value, why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "%s: %s", s->name, why);
+            return -1;
         }
-        snprintf(err, errlen, "%s: must not be empty", s->name);
-        return -1;
+        free(*p);
+        *p = xstrdup(value);
+        return 0;
     }
     }
     return -1;
