@@ -240,10 +240,14 @@ static int maybe_finish(long long run_id, const char *now)
         return -1;
     int active = strcmp(rs.status, "queued") == 0 || strcmp(rs.status, "running") == 0;
     if (!active) {
-        /* A late image of a canceled run still belongs in its album. */
-        if (rs.completed > 0 && strcmp(rs.status, "canceled") == 0)
-            return file_album(run_id, &rs, now);
-        return 0;
+        if (strcmp(rs.status, "canceled") != 0)
+            return 0;
+        /* An item that settled after its run was canceled: a late image still
+         * belongs in the album, and a fresh status event (with the new
+         * counts) keeps "the last event of a stream is its final status". */
+        if (rs.completed > 0 && file_album(run_id, &rs, now) < 0)
+            return -1;
+        return event_status(run_id, now) < 0 ? -1 : 0;
     }
     if (rs.completed + rs.failed + rs.canceled < rs.total)
         return 0;
@@ -527,7 +531,7 @@ int queue_rescue(const char *owner, int all_foreign, int max_attempts)
 
 static const char SQL_CANCEL_QUEUED[] =
     "UPDATE run_items SET status = 'canceled', finished_at = ?2 WHERE run_id = ?1 "
-    "AND status = 'queued'";
+    "AND status = 'queued' RETURNING id";
 static const char SQL_RUN_CANCEL[] =
     "UPDATE runs SET status = 'canceled', completed_at = ?2, "
     "error_message = 'canceled by an operator' WHERE id = ?1";
@@ -553,8 +557,22 @@ sf_status queue_cancel_run(long long run_id)
     }
     char now[32];
     now_rfc3339(now);
-    int n = step_done(SQL_CANCEL_QUEUED, run_id, now);
-    int ok = n >= 0 && bump(run_id, 0, 0, n) == 0;
+    long long *ids = NULL;
+    int n = 0;
+    sqlite3_stmt *st = db_stmt(SQL_CANCEL_QUEUED);
+    sqlite3_bind_int64(st, 1, run_id);
+    db_bind_text(st, 2, now);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ids = xrealloc(ids, sizeof(*ids) * (size_t)(n + 1));
+        ids[n++] = sqlite3_column_int64(st, 0);
+    }
+    db_done(st);
+    int ok = rc == SQLITE_DONE && bump(run_id, 0, 0, n) == 0;
+    /* One item event per canceled item, like any other settled item. */
+    for (int i = 0; i < n && ok; i++)
+        ok = event_item(ids[i], now) >= 0;
+    free(ids);
     ok = ok && step_done(SQL_RUN_CANCEL, run_id, now) >= 0;
     rs.canceled += n;
     /* Images made before the cancel are kept and filed like any run's. */

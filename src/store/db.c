@@ -130,8 +130,13 @@ sqlite3_stmt *db_stmt(const char *sql)
             sqlite3_stmt *st = NULL;
             int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
             if (rc != SQLITE_OK) {
+                /* Our SQL is fixed, so this means the schema is not what we
+                 * expect (a damaged or foreign database). NULL makes every
+                 * later sqlite3_* call on it fail with SQLITE_MISUSE, which
+                 * callers already turn into a 500; nothing is cached. */
                 log_error("db: prepare failed: %s\n  in: %s", sqlite3_errmsg(c->db), sql);
-                abort();
+                sqlite3_finalize(st);
+                return NULL;
             }
             c->cache[i].sql = sql;
             c->cache[i].st = st;
@@ -144,6 +149,8 @@ sqlite3_stmt *db_stmt(const char *sql)
 
 void db_done(sqlite3_stmt *st)
 {
+    if (!st)
+        return;
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
 }

@@ -34,7 +34,8 @@ sqlite3 *db_conn(void);
 
 /*
  * A ready statement for sql on this thread's connection (borrowed; the cache
- * owns it). Aborts on a prepare error: SQL text is ours, so that is a bug.
+ * owns it). NULL when it cannot be prepared (the schema is damaged): every
+ * sqlite3_bind/step/column call accepts NULL and fails with SQLITE_MISUSE.
  */
 sqlite3_stmt *db_stmt(const char *sql);
 

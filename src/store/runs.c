@@ -46,8 +46,11 @@ static const char SQL_ITEMS[] =
 static const char SQL_ITEMS_COUNT[] = "SELECT total_items FROM runs WHERE id = ?1";
 static const char SQL_EVENTS[] =
     "SELECT id, type, data FROM run_events WHERE run_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+/* Final and settled: after a cancel, items still being interrupted will
+ * add their events, so the stream waits for them too. */
 static const char SQL_FINAL[] =
-    "SELECT status IN ('completed', 'failed', 'canceled') FROM runs WHERE id = ?1";
+    "SELECT status IN ('completed', 'failed', 'canceled') AND completed_items + failed_items "
+    "+ canceled_items >= total_items FROM runs WHERE id = ?1";
 
 static json_t *nullable_text(sqlite3_stmt *st, int col)
 {
