@@ -177,6 +177,14 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
             return 1;
         }
     }
+    char err[512];
+    /* Endpoints are checked before anything is written: a bad config
+     * changes nothing. */
+    int erc = engine_start(cfg, err, sizeof(err));
+    if (erc < 0) {
+        fprintf(stderr, "setforge: %s\n", err);
+        return erc == -2 ? 2 : 1;
+    }
     if (cfg->examples) {
         int seeded;
         if (examples_seed(&seeded) != SF_OK) {
@@ -198,11 +206,6 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
     }
 
     static struct sf_server srv;
-    char err[512];
-    if (engine_start(cfg, err, sizeof(err)) < 0) {
-        fprintf(stderr, "setforge: %s\n", err);
-        return 1;
-    }
     if (server_start(&srv, cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "setforge: %s\n", err);
         return 1;

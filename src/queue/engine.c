@@ -36,11 +36,26 @@
 static const double hist_bounds_s[HIST_BUCKETS] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
                                                    1, 5, 10, 30, 60, 300};
 
+enum endpoint_state { EP_UP, EP_DOWN, EP_PROBING };
+static const char *const state_names[] = {"up", "down", "probing"};
+
+/*
+ * One configured endpoint (a GPU server, a command, the procedural drawer)
+ * and its circuit breaker: breaker_failures transient failures in a row mark
+ * it down; after a delay (doubling up to 60 s) one of its workers probes it
+ * with health() and either brings it back up or doubles the delay. A down
+ * endpoint's workers claim nothing.
+ */
 struct endpoint {
     struct sf_backend *backend;
     atomic_long in_flight;
     atomic_ulong done, failed, errors;
     atomic_ullong busy_us;
+    pthread_mutex_t mu; /* the breaker fields below */
+    enum endpoint_state state;
+    int failures_in_row;
+    int64_t down_until_ms; /* monotonic */
+    int64_t down_delay_ms;
 };
 
 struct worker {
@@ -140,6 +155,105 @@ static int64_t backoff_ms(int attempts)
     return base / 2 + (int64_t)((double)base * r / 65536.0);
 }
 
+static enum endpoint_state ep_state(struct endpoint *ep)
+{
+    pthread_mutex_lock(&ep->mu);
+    enum endpoint_state st = ep->state;
+    pthread_mutex_unlock(&ep->mu);
+    return st;
+}
+
+/* A call reached the server (it answered, even with a refusal). */
+static void ep_success(struct endpoint *ep)
+{
+    pthread_mutex_lock(&ep->mu);
+    ep->failures_in_row = 0;
+    ep->down_delay_ms = 0;
+    pthread_mutex_unlock(&ep->mu);
+}
+
+static void ep_failure(struct endpoint *ep)
+{
+    pthread_mutex_lock(&ep->mu);
+    if (++ep->failures_in_row >= E.cfg->breaker_failures && ep->state == EP_UP) {
+        ep->state = EP_DOWN;
+        ep->down_delay_ms = E.cfg->breaker_delay_ms;
+        ep->down_until_ms = mono_ms() + ep->down_delay_ms;
+        log_warn("engine: endpoint %s is down after %d failures in a row; probing in %lld ms",
+                 ep->backend->name, ep->failures_in_row, (long long)ep->down_delay_ms);
+    }
+    pthread_mutex_unlock(&ep->mu);
+}
+
+/* 1 when another endpoint than ep is up (a failed item can go there). */
+static int others_up(const struct endpoint *ep)
+{
+    for (int i = 0; i < E.neps; i++)
+        if (&E.eps[i] != ep && ep_state(&E.eps[i]) == EP_UP)
+            return 1;
+    return 0;
+}
+
+/*
+ * For a worker of a down endpoint: waits for the probe time, then probes
+ * (one worker at a time). Returns when the endpoint is up or we stop.
+ */
+static void wait_until_up(struct endpoint *ep)
+{
+    for (;;) {
+        pthread_mutex_lock(&E.mu);
+        int stopping = E.stopping;
+        pthread_mutex_unlock(&E.mu);
+        if (stopping)
+            return;
+        pthread_mutex_lock(&ep->mu);
+        if (ep->state == EP_UP) {
+            pthread_mutex_unlock(&ep->mu);
+            return;
+        }
+        int64_t now = mono_ms();
+        int probe = ep->state == EP_DOWN && now >= ep->down_until_ms;
+        int64_t wait = ep->state == EP_DOWN ? ep->down_until_ms - now : 100;
+        if (probe)
+            ep->state = EP_PROBING;
+        pthread_mutex_unlock(&ep->mu);
+        if (probe) {
+            char err[512] = "";
+            int ok = !ep->backend->health || ep->backend->health(ep->backend, err, sizeof(err)) == 0;
+            pthread_mutex_lock(&ep->mu);
+            if (ok) {
+                ep->state = EP_UP;
+                ep->failures_in_row = 0;
+                log_info("engine: endpoint %s is up again", ep->backend->name);
+            } else {
+                ep->state = EP_DOWN;
+                ep->down_delay_ms = ep->down_delay_ms * 2 > 60000 ? 60000 : ep->down_delay_ms * 2;
+                ep->down_until_ms = mono_ms() + ep->down_delay_ms;
+                log_warn("engine: endpoint %s still down (%s); next probe in %lld ms",
+                         ep->backend->name, err, (long long)ep->down_delay_ms);
+            }
+            pthread_mutex_unlock(&ep->mu);
+            if (ok)
+                engine_kick();
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if (wait < 1)
+            wait = 1;
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (wait % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&E.mu);
+        if (!E.stopping)
+            pthread_cond_timedwait(&E.cv, &E.mu, &ts);
+        pthread_mutex_unlock(&E.mu);
+    }
+}
+
 static void record_outcome(struct worker *w, struct claimed_item *it,
                            enum backend_result r, struct sf_image *img, const char *msg,
                            int64_t dur_us)
@@ -167,6 +281,7 @@ static void record_outcome(struct worker *w, struct claimed_item *it,
             file_release(sha);
             atomic_fetch_add(&ep->done, 1);
             observe_duration(dur_us);
+            ep_success(ep);
             return;
         }
     }
@@ -179,6 +294,10 @@ static void record_outcome(struct worker *w, struct claimed_item *it,
     }
     atomic_fetch_add(&ep->errors, 1);
     int permanent = r == BACKEND_PERMANENT;
+    if (permanent)
+        ep_success(ep); /* the server answered; the request was the problem */
+    else
+        ep_failure(ep);
     if (permanent || it->attempts >= E.cfg->max_attempts)
         atomic_fetch_add(&ep->failed, 1);
     log_warn("engine: run %lld item %d attempt %d on %s: %s", it->run_id, it->index, it->attempts,
@@ -255,8 +374,14 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&E.mu);
         if (stopping)
             break;
+        if (ep_state(w->ep) != EP_UP) {
+            wait_until_up(w->ep);
+            continue;
+        }
         struct claimed_item it;
-        int got = queue_claim(E.owner, E.cfg->lease_ms, &rr, &it);
+        /* A failed item is retried on another endpoint when one is up. */
+        const char *avoid = others_up(w->ep) ? w->ep->backend->name : NULL;
+        int got = queue_claim(E.owner, E.cfg->lease_ms, &rr, avoid, &it);
         if (got == 1) {
             pthread_mutex_lock(&E.mu);
             E.rr_run = rr;
@@ -321,11 +446,40 @@ int engine_start(const struct sf_config *cfg, char *err, size_t errlen)
     hex_encode(rnd, sizeof(rnd), hex);
     snprintf(E.owner, sizeof(E.owner), "pid%ld-%s", (long)getpid(), hex);
 
-    if (cfg->endpoints && json_array_size(cfg->endpoints) > 0)
-        log_warn("engine: the endpoints list is not wired up yet; using the procedural backend");
-    E.neps = 1;
-    E.eps = xcalloc(1, sizeof(struct endpoint));
-    E.eps[0].backend = procedural_backend_new("procedural", (int)cfg->workers, cfg->procedural_delay_ms);
+    if (cfg->endpoints && json_array_size(cfg->endpoints) > 0) {
+        E.neps = (int)json_array_size(cfg->endpoints);
+        E.eps = xcalloc((size_t)E.neps, sizeof(struct endpoint));
+        for (int i = 0; i < E.neps; i++) {
+            E.eps[i].backend = backend_from_config(json_array_get(cfg->endpoints, (size_t)i), i,
+                                                   err, errlen);
+            if (!E.eps[i].backend) {
+                for (int j = 0; j < i; j++)
+                    E.eps[j].backend->destroy(E.eps[j].backend);
+                free(E.eps);
+                E.eps = NULL;
+                E.neps = 0;
+                return -2;
+            }
+            for (int j = 0; j < i; j++)
+                if (strcmp(E.eps[j].backend->name, E.eps[i].backend->name) == 0) {
+                    snprintf(err, errlen, "endpoints[%d]: the name \"%s\" is used twice", i,
+                             E.eps[i].backend->name);
+                    for (int k = 0; k <= i; k++)
+                        E.eps[k].backend->destroy(E.eps[k].backend);
+                    free(E.eps);
+                    E.eps = NULL;
+                    E.neps = 0;
+                    return -2;
+                }
+        }
+    } else {
+        /* No endpoints configured: the built-in drawer, `workers` wide. */
+        E.neps = 1;
+        E.eps = xcalloc(1, sizeof(struct endpoint));
+        E.eps[0].backend = procedural_backend_new("procedural", (int)cfg->workers, cfg->procedural_delay_ms);
+    }
+    for (int i = 0; i < E.neps; i++)
+        pthread_mutex_init(&E.eps[i].mu, NULL);
 
     int temps = imagefile_sweep_temps(cfg->data_dir);
     if (temps > 0)
@@ -405,7 +559,8 @@ json_t *engine_backends_json(void)
         double mean = done ? (double)atomic_load(&ep->busy_us) / 1e6 / (double)done : 0;
         json_array_append_new(
             list, json_pack("{ss ss ss si sI sI sI sf}", "name", ep->backend->name, "type",
-                            ep->backend->type, "state", "up", "concurrency", ep->backend->concurrency,
+                            ep->backend->type, "state", state_names[ep_state(ep)],
+                            "concurrency", ep->backend->concurrency,
                             "in_flight", (json_int_t)atomic_load(&ep->in_flight),
                             "done", (json_int_t)done, "failed", (json_int_t)atomic_load(&ep->failed),
                             "mean_item_s", mean));
@@ -434,6 +589,11 @@ void engine_metrics(struct strbuf *sb)
     for (int i = 0; i < E.neps; i++)
         sb_printf(sb, "setforge_backend_errors_total{endpoint=\"%s\"} %lu\n",
                   E.eps[i].backend->name, atomic_load(&E.eps[i].errors));
+    sb_puts(sb, "# HELP setforge_backend_up 1 when the endpoint takes work, 0 when down or probing.\n"
+                "# TYPE setforge_backend_up gauge\n");
+    for (int i = 0; i < E.neps; i++)
+        sb_printf(sb, "setforge_backend_up{endpoint=\"%s\"} %d\n", E.eps[i].backend->name,
+                  ep_state(&E.eps[i]) == EP_UP);
     sb_puts(sb, "# HELP setforge_backend_in_flight Items being drawn now, by endpoint.\n"
                 "# TYPE setforge_backend_in_flight gauge\n");
     for (int i = 0; i < E.neps; i++)

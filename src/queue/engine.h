@@ -14,7 +14,8 @@
 #include "util/config.h"
 #include "util/xalloc.h"
 
-/* Starts the workers and the sweeper. 0, or -1 with err. */
+/* Starts the workers and the sweeper. 0; -2 when an endpoint of the
+ * config is invalid (err names the entry and field); -1 other failures. */
 int engine_start(const struct sf_config *cfg, char *err, size_t errlen);
 
 /* Stops accepting work, interrupts nothing, waits for running items. */

@@ -35,7 +35,8 @@ static const char SQL_CLAIM[] =
     "UPDATE run_items SET status = 'running', attempts = attempts + 1, lease_owner = ?1, "
     "lease_expires_ms = ?2, started_at = ?3 "
     "WHERE id = (SELECT id FROM run_items WHERE status = 'queued' AND not_before_ms <= ?4 "
-    "AND run_id > ?5 ORDER BY run_id, item_index LIMIT 1) "
+    "AND run_id > ?5 AND (?6 IS NULL OR error IS NULL OR endpoint IS NOT ?6) "
+    "ORDER BY run_id, item_index LIMIT 1) "
     "RETURNING id, run_id, item_index, attempts, prompt, seed";
 static const char SQL_RUN_PARAMS[] =
     "SELECT negative_prompt, steps, guidance_scale, width, height, loras FROM runs WHERE id = ?1";
@@ -82,8 +83,8 @@ static int event_item(long long item_id, const char *now)
     return step_done(SQL_EVENT_ITEM, item_id, now);
 }
 
-static int claim_after(const char *owner, int64_t lease_ms, long long after, const char *now,
-                       struct claimed_item *out)
+static int claim_after(const char *owner, int64_t lease_ms, long long after, const char *avoid,
+                       const char *now, struct claimed_item *out)
 {
     int64_t t = now_unix_ms();
     sqlite3_stmt *st = db_stmt(SQL_CLAIM);
@@ -92,6 +93,7 @@ static int claim_after(const char *owner, int64_t lease_ms, long long after, con
     db_bind_text(st, 3, now);
     sqlite3_bind_int64(st, 4, t);
     sqlite3_bind_int64(st, 5, after);
+    db_bind_text(st, 6, avoid);
     int rc = sqlite3_step(st);
     int got = 0;
     if (rc == SQLITE_ROW) {
@@ -112,7 +114,7 @@ static int claim_after(const char *owner, int64_t lease_ms, long long after, con
     return got;
 }
 
-int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run,
+int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run, const char *avoid,
                 struct claimed_item *out)
 {
     memset(out, 0, sizeof(*out));
@@ -120,9 +122,9 @@ int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run,
         return -1;
     char now[32];
     now_rfc3339(now);
-    int got = claim_after(owner, lease_ms, *rr_run, now, out);
+    int got = claim_after(owner, lease_ms, *rr_run, avoid, now, out);
     if (got == 0 && *rr_run > 0)
-        got = claim_after(owner, lease_ms, 0, now, out); /* wrap around */
+        got = claim_after(owner, lease_ms, 0, avoid, now, out); /* wrap around */
     if (got <= 0) {
         db_rollback();
         return got;

@@ -36,9 +36,11 @@ void claimed_item_free(struct claimed_item *it);
 /*
  * Claims the next queued item whose backoff has passed, preferring the
  * first run after *rr_run (round robin across runs), leased to owner until
- * now + lease_ms. 1 claimed (and *rr_run updated), 0 nothing due, -1 error.
+ * now + lease_ms. With avoid (an endpoint name), items whose last attempt
+ * failed on that endpoint are skipped, so a retry goes elsewhere.
+ * 1 claimed (and *rr_run updated), 0 nothing due, -1 error.
  */
-int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run,
+int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run, const char *avoid,
                 struct claimed_item *out);
 
 /*

@@ -69,6 +69,8 @@ static const struct setting settings[] = {
     {"max_attempts", SETTING_INT, 1, 100, "3", "tries per item before it fails", OFF(max_attempts)},
     {"lease_ms", SETTING_INT, 1000, 3600000, "30000", "how long a claimed item stays leased without a heartbeat", OFF(lease_ms)},
     {"procedural_delay_ms", SETTING_INT, 0, 600000, "0", "simulated GPU time per procedural image", OFF(procedural_delay_ms)},
+    {"breaker_failures", SETTING_INT, 1, 1000, "3", "transient failures in a row that mark an endpoint down", OFF(breaker_failures)},
+    {"breaker_delay_ms", SETTING_INT, 100, 3600000, "1000", "first wait before probing a down endpoint (doubles, up to 60 s)", OFF(breaker_delay_ms)},
     {"generate_rate", SETTING_INT, 0, 1000000, "60", "generate requests per minute per client IP (0: no limit)", OFF(generate_rate)},
 };
 

@@ -33,6 +33,8 @@ struct sf_config {
     long long lease_ms;
     long long procedural_delay_ms;
     long long generate_rate;
+    long long breaker_failures;
+    long long breaker_delay_ms;
     char *config_path;
     json_t *endpoints; /* "endpoints" array of the config file, or NULL */
 };
