@@ -125,10 +125,22 @@ int v_loras(const json_t *body, const char *key, json_t *out, json_t *fields)
             snprintf(msg, sizeof(msg), "item %zu must be an object with \"name\" (or \"path\") and \"weight\"", i);
             goto fail;
         }
-        const char *which = json_object_get(l, "name") ? "name" : "path";
-        json_t *name = json_object_get(l, which);
-        if (!json_is_string(name) || json_string_length(name) == 0 ||
-            utf8_length(json_string_value(name)) > 500) {
+        json_t *norm = json_object();
+        int named = 0, bad_name = 0;
+        static const char *const keys[] = {"name", "path"};
+        for (int k = 0; k < 2; k++) {
+            json_t *name = json_object_get(l, keys[k]);
+            if (!name)
+                continue;
+            if (!json_is_string(name) || json_string_length(name) == 0 ||
+                utf8_length(json_string_value(name)) > 500)
+                bad_name = 1;
+            else
+                json_object_set(norm, keys[k], name);
+            named = 1;
+        }
+        if (!named || bad_name) {
+            json_decref(norm);
             snprintf(msg, sizeof(msg), "item %zu needs a non-empty string \"name\" or \"path\" (at most 500 characters)", i);
             goto fail;
         }
@@ -137,12 +149,14 @@ int v_loras(const json_t *body, const char *key, json_t *out, json_t *fields)
         if (w) {
             if (!json_is_number(w) || !isfinite(json_number_value(w)) ||
                 json_number_value(w) < -5 || json_number_value(w) > 5) {
+                json_decref(norm);
                 snprintf(msg, sizeof(msg), "item %zu: weight must be a number from -5 to 5", i);
                 goto fail;
             }
             weight = json_number_value(w);
         }
-        json_array_append_new(list, json_pack("{sOsf}", which, name, "weight", weight));
+        json_object_set_new(norm, "weight", json_real(weight));
+        json_array_append_new(list, norm);
     }
     json_object_set_new(out, key, list);
     return 1;

@@ -30,7 +30,8 @@ int v_number(const json_t *body, const char *key, double min, double max,
 int v_boolean(const json_t *body, const char *key, json_t *out, json_t *fields);
 
 /* A LoRA list: [{"name"|"path": str, "weight": number in [-5, 5]}], at most
- * 32, normalised to {"name"|"path", "weight"} with weight default 1.0. */
+ * 32, normalised to {"name", "path" (those given), "weight"}, weight
+ * default 1.0. */
 int v_loras(const json_t *body, const char *key, json_t *out, json_t *fields);
 
 /* Number of UTF-8 code points in s (s is valid UTF-8: jansson checked). */

@@ -234,7 +234,9 @@ def raw_exchange(port, head, body_chunks=(), timeout=30.0):
             raise TestFailure("no HTTP response (after sending %d body bytes): %r" % (sent, e))
         line = head.split(b"\r\n", 1)[0].decode("latin-1")
         parts = line.split(" ")
-        return Response(resp.status, Headers(resp.getheaders()), body, parts[0], parts[1] if len(parts) > 1 else "")
+        out = Response(resp.status, Headers(resp.getheaders()), body, parts[0], parts[1] if len(parts) > 1 else "")
+        out.sent = sent
+        return out
     finally:
         sock.close()
 
@@ -419,8 +421,22 @@ class Daemon:
         return token
 
     def request(self, method, path, body=None, raw=None, headers=None, token="admin", timeout=15.0):
-        return http_request(self.port, method, path, body=body, raw=raw, headers=headers, token=self.tok(token),
-                            timeout=timeout)
+        try:
+            return http_request(self.port, method, path, body=body, raw=raw, headers=headers, token=self.tok(token),
+                                timeout=timeout)
+        except (OSError, http.client.HTTPException) as e:
+            # say whether the daemon died, and how
+            if self.proc is not None:
+                try:
+                    self.proc.wait(1.0)
+                except subprocess.TimeoutExpired:
+                    pass
+            if self.proc is not None and self.proc.poll() is not None:
+                rc = self.proc.returncode
+                how = "killed by signal %d" % -rc if rc < 0 else "exit status %d" % rc
+                raise TestFailure("%s %s: %r; the daemon died (%s); stderr tail:\n%s"
+                                  % (method, path, e, how, self.stderr_text()[-1500:])) from e
+            raise TestFailure("%s %s: %r (daemon still running)" % (method, path, e)) from e
 
     def get(self, path, token=None, **kw):
         return self.request("GET", path, token=token, **kw)
@@ -518,15 +534,19 @@ def run(file, setup=None, teardown=None):
             ctx = setup()
         except Exception as e:
             setup_error = "setup failed: %s" % (e if isinstance(e, TestFailure) else traceback.format_exc())
+            last = str(e).strip().splitlines() if isinstance(e, TestFailure) else [repr(e)]
+            setup_short = "setup failed: %s" % (last[0] if last else type(e).__name__)
     for fn in _TESTS:
         if setup_error:
-            print("FAIL %s: %s" % (fn.__name__, setup_error.splitlines()[0]), flush=True)
+            print("FAIL %s: %s" % (fn.__name__, setup_short), flush=True)
             failed += 1
             continue
         t = time.time()
         try:
             fn()
-            print("ok %s (%.2fs)" % (fn.__name__, time.time() - t), flush=True)
+            print("ok %s" % fn.__name__, flush=True)
+            if time.time() - t > 2:
+                print("# %s took %.1fs" % (fn.__name__, time.time() - t), flush=True)
             passed += 1
         except TestFailure as e:
             print("FAIL %s: %s" % (fn.__name__, e), flush=True)

@@ -75,6 +75,8 @@ def create_validation():
                  ({"name": "a", "is_public": "yes"}, "is_public"), ({"name": "a", "is_public": 1}, "is_public")):
         expect_error(D.post(A, b), 400, "invalid_request", f)
     create(name="x" * 200, description="d" * 2000)
+    eq(create(name="Ā♠王" * 66 + "xy")["name"], "Ā♠王" * 66 + "xy", "200 multi-byte characters")
+    expect_error(D.post(A, {"name": "王" * 201}), 400, "invalid_request", "name")
     for raw in (b"[]", b"{", b""):
         expect_error(D.post(A, raw=raw, headers={"Content-Type": "application/json"}), 400, "invalid_request")
     expect_error(D.post(A, raw=b'{"name": "t"}', headers={"Content-Type": "text/plain"}), 415,
@@ -207,6 +209,10 @@ def update_partial():
     for b, f in (({"name": ""}, "name"), ({"name": None}, "name"), ({"is_public": "no"}, "is_public"),
                  ({"description": "x" * 2001}, "description")):
         expect_error(D.put("%s/%d" % (A, a["id"]), b), 400, "invalid_request", f)
+    for raw, ct, st in ((b"", "application/json", 400), (b"[]", "application/json", 400),
+                        (b'{"name": "z"}', "text/plain", 415)):
+        r = D.put("%s/%d" % (A, a["id"]), raw=raw, headers={"Content-Type": ct})
+        expect_error(r, st)
     g = detail(a["id"])
     eq((g["name"], g["description"], g["is_public"]), ("After", "new", False), "after refused updates")
 
@@ -311,6 +317,86 @@ def image_in_two_albums():
     eq(add(b, i)["added_count"], 1, "add to B (linked elsewhere does not count as already linked)")
     expect_json(D.delete("%s/%d" % (A, a)), 200)
     eq([x["id"] for x in detail(b)["images"]], i, "B keeps the image after A is deleted")
+
+
+@test
+def concurrent_adds_link_once():
+    import threading
+    a = create(name="race")["id"]
+    i = images(10)
+    res = []
+
+    def work(k):
+        res.append(D.post("%s/%d/images" % (A, a), {"image_ids": i[k % 3:]}))
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(20)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    bad = [r.describe() for r in res if r.status != 200]
+    check(not bad, "concurrent adds failed: %s" % bad[:3])
+    eq(sum(r.json()["added_count"] for r in res), 10, "sum of added_count over concurrent adds")
+    g = detail(a)
+    eq(g["image_count"], 10, "image_count")
+    eq(sorted(x["id"] for x in g["images"]), sorted(i), "each image linked once")
+
+
+@test
+def concurrent_deletes_succeed_once():
+    import threading
+    a = create(name="del race")["id"]
+    i = images(1)
+    add(a, i)
+    res = []
+
+    def rm(_):
+        res.append(D.delete("%s/%d/images/%d" % (A, a, i[0])).status)
+
+    def dl(_):
+        res.append(D.delete("%s/%d" % (A, a)).status)
+
+    for fn in (rm, dl):
+        res.clear()
+        ts = [threading.Thread(target=fn, args=(k,)) for k in range(10)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+        eq(sorted(res), [200] + [404] * 9, "statuses of 10 concurrent %s" % fn.__name__)
+
+
+@test
+def write_waits_for_a_brief_external_lock():
+    import sqlite3
+    import threading
+    c = sqlite3.connect(D.db, timeout=10, isolation_level=None, check_same_thread=False)
+    try:
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("INSERT INTO albums (name, created_at, updated_at) VALUES ('locker', ?, ?)",
+                  ("2025-01-01T00:00:00Z", "2025-01-01T00:00:00Z"))
+        timer = threading.Timer(0.8, lambda: c.execute("COMMIT"))
+        timer.start()
+        t0 = time.time()
+        j = create(name="during lock")
+        check(time.time() - t0 >= 0.5, "create returned before the lock was released?")
+        eq(j["name"], "during lock", "album created while the database was briefly locked")
+        timer.join()
+    finally:
+        c.close()
+
+
+@test
+def acknowledged_writes_survive_kill9():
+    a = create(name="durable")["id"]
+    i = images(2)
+    add(a, i)
+    expect_json(D.put("%s/%d" % (A, a), {"description": "after put"}), 200)
+    D.kill9()
+    D.start()
+    g = detail(a)
+    eq((g["name"], g["description"], [x["id"] for x in g["images"]]), ("durable", "after put", i),
+       "album after kill -9")
 
 
 @test

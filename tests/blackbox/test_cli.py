@@ -190,11 +190,25 @@ def serve_bad_env_value_exits_2():
 
 
 @test
+def serve_other_bad_values_exit_2():
+    port = str(free_port())
+    for args in (["--body-limit", "100"], ["--body-limit", "-1"], ["--examples", "maybe"], ["--threads", "0"],
+                 ["--port", ""], ["--port", "80x"], ["--port"]):
+        serve_expect_exit2((["--port", port] if args[0] != "--port" else []) + args)
+
+
+@test
+def serve_bad_bind_exits_2():
+    serve_expect_exit2(["--port", str(free_port()), "--bind", "abc"])
+    serve_expect_exit2(["--port", str(free_port()), "--bind", "999.1.1.1"])
+
+
+@test
 def serve_help_lists_settings():
     p = cli(["serve", "--help"], timeout=5)
     eq(p.returncode, 0, "serve --help exit status (stderr %s)" % snippet(p.stderr))
     out = (p.stdout + p.stderr).decode("utf-8", "replace")
-    for w in ("port", "bind", "db", "data-dir", "body-limit"):
+    for w in ("--port", "--bind", "--db", "--data-dir", "--body-limit", "SETFORGE_PORT", "SETFORGE_DATA_DIR"):
         check(w in out, "serve --help does not mention %r: %s" % (w, snippet(out, 600)))
 
 
@@ -229,6 +243,31 @@ def serve_port_from_config_file():
     finally:
         rc = stop_bg(p)
     eq(rc, 0, "exit status after SIGTERM")
+
+
+@test
+def settings_precedence_flag_env_file():
+    db, d = fresh_db()
+    cli_ok(["migrate"], db=db)
+    create_token(db, admin=True, name="x")
+    p_file, p_env, p_flag = free_port(), free_port(), free_port()
+    cfg = os.path.join(d, "config.json")
+    with open(cfg, "w") as f:
+        json.dump({"port": p_file}, f)
+    common = ["--config", cfg, "--bind", "127.0.0.1", "--db", db, "--data-dir", os.path.join(d, "data"),
+              "--examples", "false"]
+    # env beats file
+    p, out, err = serve_bg(common, env={"SETFORGE_PORT": str(p_env)})
+    try:
+        wait_health(p, p_env, err)
+    finally:
+        eq(stop_bg(p), 0, "exit status")
+    # flag beats env and file
+    p, out, err = serve_bg(common + ["--port", str(p_flag)], env={"SETFORGE_PORT": str(p_env)})
+    try:
+        wait_health(p, p_flag, err)
+    finally:
+        eq(stop_bg(p), 0, "exit status")
 
 
 def _bad_config(obj_text, label):
@@ -270,6 +309,31 @@ def sigterm_exits_0():
         d.cleanup()
 
 
+@test
+def sigterm_with_stalled_connections_exits_promptly():
+    import socket
+    d = Daemon()
+    socks = []
+    try:
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+            s.sendall(b"POST /api/albums HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 100\r\nAuthorization: Bearer " + d.admin_token.encode() + b"\r\n\r\n{\"na")
+            socks.append(s)
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+        s.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(4096)  # an idle keep-alive connection
+        socks.append(s)
+        t0 = time.time()
+        eq(d.stop(timeout=10), 0, "exit status after SIGTERM")
+        check(time.time() - t0 < 5, "SIGTERM took %.1fs with stalled connections" % (time.time() - t0))
+        eq(d.db_query("SELECT count(*) FROM albums")[0][0], 0, "half-sent requests stored nothing")
+    finally:
+        for s in socks:
+            s.close()
+        d.cleanup()
+
+
 # ---------------------------------------------------------------- examples
 
 
@@ -278,6 +342,24 @@ EXAMPLES = {
     "Tarot Major Arcana": (22, 512, 896, None),
     "Zodiac Signs": (12, 512, 768, None),
 }
+
+
+def placeholders(tmpl):
+    """Placeholder names of a str.format-like template ({{ and }} are literal)."""
+    out, i = [], 0
+    while i < len(tmpl):
+        if tmpl.startswith("{{", i) or tmpl.startswith("}}", i):
+            i += 2
+            continue
+        if tmpl[i] == "{":
+            j = tmpl.find("}", i)
+            if j < 0:
+                break
+            out.append(tmpl[i + 1:j].strip())
+            i = j + 1
+            continue
+        i += 1
+    return out
 
 
 def _check_examples(d):
@@ -300,6 +382,19 @@ def _check_examples(d):
         for item in dj["csv_items"]:
             check(set(item) == set(dj["csv_columns"]), "%s: item keys %s != columns %s" % (t["name"], sorted(item),
                                                                                          dj["csv_columns"]))
+        # the seeded templates obey the same rules as client-made ones
+        names = placeholders(dj["prompt_template"])
+        check(names, "%s: prompt_template has no placeholders: %r" % (t["name"], dj["prompt_template"]))
+        unknown = [n for n in names if n not in dj["csv_columns"] and n != "theme"]
+        check(not unknown, "%s: prompt_template names unknown columns %s" % (t["name"], unknown))
+        for l in dj["loras"]:
+            check(-5 <= l.get("weight", 1) <= 5 and (l.get("name") or l.get("path")), "%s: bad lora %r" % (t["name"], l))
+        exp = d.get("/api/batch-templates/%d/items.csv" % t["id"])
+        eq(exp.status, 200, "%s items.csv" % t["name"])
+        back = expect_json(d.post("/api/batch-templates", {"name": "copy", "prompt_template": dj["prompt_template"],
+                                                           "csv": exp.body.decode("utf-8")}), 201)
+        eq(back["csv_items"], dj["csv_items"], "%s items round trip" % t["name"])
+        expect_json(d.delete("/api/batch-templates/%d" % back["id"]), 200)
     return j
 
 
@@ -312,6 +407,13 @@ def examples_seeded_once():
         second = _check_examples(d)
         eq(sorted(t["id"] for t in second["templates"]), sorted(t["id"] for t in first["templates"]),
            "example ids after restart")
+        # seeding happens on the first start only: a deleted example stays deleted
+        zodiac = [t["id"] for t in second["templates"] if t["name"] == "Zodiac Signs"][0]
+        expect_json(d.delete("/api/batch-templates/%d" % zodiac, token="admin"), 200)
+        d.restart()
+        j = expect_json(d.get("/api/batch-templates"), 200)
+        eq(sorted(t["name"] for t in j["templates"]), ["Playing Card Deck", "Tarot Major Arcana"],
+           "templates after deleting an example and restarting")
     finally:
         d.cleanup()
 

@@ -125,6 +125,32 @@ def cors_simple_requests():
 
 
 @test
+def cors_origin_list_and_error_responses():
+    d = Daemon(extra_args=["--cors-origins", "http://a.example,http://b.example", "--body-limit", "2048"])
+    try:
+        for o in ("http://a.example", "http://b.example"):
+            r = d.get("/api/albums", headers={"Origin": o})
+            eq(r.headers.get("Access-Control-Allow-Origin"), o, "ACAO for listed origin %s" % o)
+        for o in ("http://a.example/", "null", "http://a.example.evil", "https://a.example", "http://c.example"):
+            r = d.get("/api/albums", headers={"Origin": o})
+            check("Access-Control-Allow-Origin" not in r.headers, "ACAO for unlisted origin %r: %r" % (o, r.headers))
+        o = {"Origin": "http://a.example"}
+        for m, p, kw, st in (("PATCH", "/api/albums", {}, 405),
+                             ("POST", "/api/albums", {"raw": b"{}", "ct": "text/plain"}, 415),
+                             ("GET", "/api/albums?page=x", {}, 400),
+                             ("POST", "/api/albums", {"raw": b" " * 3000, "ct": "application/json"}, 413),
+                             ("OPTIONS", "/api/nope", {}, 404)):
+            h = dict(o)
+            if "ct" in kw:
+                h["Content-Type"] = kw["ct"]
+            r = d.request(m, p, raw=kw.get("raw"), headers=h)
+            expect_error(r, st)
+            eq(r.headers.get("Access-Control-Allow-Origin"), "http://a.example", "ACAO on %s %s -> %d" % (m, p, st))
+    finally:
+        d.cleanup()
+
+
+@test
 def cors_wildcard_echoes_origin():
     d = Daemon(extra_args=["--cors-origins", "*"])
     try:
@@ -146,6 +172,58 @@ def cors_default_is_none():
         check("Access-Control-Allow-Origin" not in r.headers, "ACAO with no cors_origins configured")
     finally:
         d.cleanup()
+
+
+@test
+def nul_in_path_is_404():
+    aid = expect_json(D.post("/api/albums", {"name": "nul target"}), 201)["id"]
+    for p in ("/api/albums/%d%%00" % aid, "/api/albums/%d%%00junk" % aid, "/api/health%00", "/api/albums%00/x"):
+        expect_error(D.get(p, token="admin"), 404, "not_found")
+    expect_error(D.delete("/api/albums/%d%%00junk" % aid), 404, "not_found")
+    expect_json(D.get("/api/albums/%d" % aid), 200)
+
+
+@test
+def keep_alive_survives_error_responses():
+    import http.client
+    for m, path, ct, raw, tok in (("POST", "/api/albums", "text/plain", b'{"name": "x"}' * 50, "admin"),
+                                  ("POST", "/api/albums", "application/json", b'{"name": "x"}', None),
+                                  ("POST", "/api/albums", "application/json", b'{"name": "x"}', "user"),
+                                  ("POST", "/api/nope", "application/json", b'{"name": "x"}', "admin"),
+                                  ("PATCH", "/api/albums", "application/json", b'{"name": "x"}', "admin"),
+                                  ("POST", "/api/albums", "application/json", b'{"name": ', "admin")):
+        c = http.client.HTTPConnection("127.0.0.1", D.port, timeout=5)
+        try:
+            h = {"Content-Type": ct}
+            if tok:
+                h["Authorization"] = "Bearer " + D.tok(tok)
+            c.request(m, path, body=raw, headers=h)
+            r = c.getresponse()
+            first = r.status
+            r.read()
+            check(400 <= first < 500, "%s %s: %s" % (m, path, first))
+            if r.getheader("Connection", "").lower() == "close":
+                continue
+            c.request("GET", "/api/health")
+            r2 = c.getresponse()
+            b2 = r2.read()
+            eq(r2.status, 200, "second request on the connection after %s %s -> %s (%r)" % (m, path, first, b2[:80]))
+        finally:
+            c.close()
+
+
+@test
+def oversized_request_head_is_refused_and_harmless():
+    # libmicrohttpd 0.9.75 answers a request head that does not fit the
+    # connection's memory by itself (431 / 414, a fixed HTML body) before any
+    # of our code runs; docs/operations.md records this one exception to the
+    # JSON error shape. What we require: the exact status, and no damage.
+    r = D.get("/api/albums", headers={"X-Big": "b" * 200000})
+    eq(r.status, 431, "oversized header: %s" % r.describe())
+    r = D.get("/api/albums?x=" + "a" * 300000)
+    check(r.status in (414, 431), "oversized URL: %s" % r.describe())
+    check(D.healthy(), "daemon unhealthy")
+    eq(D.get("/api/albums").status, 200, "normal requests still work")
 
 
 def _parallel(n, fn):
@@ -183,6 +261,62 @@ def concurrency_parallel_creates():
     ids = [r.json()["id"] for r in res]
     eq(len(set(ids)), 20, "distinct ids")
     check(D.healthy(), "unhealthy after parallel creates")
+
+
+@test
+def health_degraded_when_db_unreadable():
+    # A table the health check reads disappears under the daemon: every health request (whichever
+    # HTTP thread serves it) must be a 503 "degraded" answer, never a crash.
+    d = Daemon(extra_args=["--threads", "4"])
+    try:
+        d.db_exec("ALTER TABLE run_items RENAME TO run_items_hidden")
+        for k in range(8):
+            r = d.get("/api/health")
+            eq(r.status, 503, "health #%d with a broken database (%s)" % (k, r.describe()))
+            j = r.json()
+            eq(j.get("status"), "degraded", "status")
+            check(isinstance(j.get("db"), str) and j["db"] and j["db"] != "ok", "db %r" % j.get("db"))
+        d.db_exec("ALTER TABLE run_items_hidden RENAME TO run_items")
+        eq(expect_json(d.get("/api/health"), 200)["status"], "ok", "health after repair")
+    finally:
+        d.cleanup()
+
+
+@test
+def failing_query_is_json_500_not_a_crash():
+    d = Daemon(extra_args=["--threads", "4"])
+    try:
+        d.db_exec("ALTER TABLE albums RENAME TO albums_hidden")
+        for k in range(8):
+            expect_error(d.get("/api/albums"), 500, "internal_error")
+        check(d.alive(), "daemon died")
+    finally:
+        d.cleanup()
+
+
+@test
+def idle_and_half_sent_connections_do_not_block():
+    import socket
+    import time
+    d = Daemon(extra_args=["--threads", "2"])
+    socks = []
+    try:
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+            s.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+            socks.append(s)
+        for _ in range(10):
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+            s.sendall(b"POST /api/albums HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 100\r\nAuthorization: Bearer " + d.admin_token.encode() + b"\r\n\r\n{\"na")
+            socks.append(s)
+        t0 = time.time()
+        expect_json(d.get("/api/health", timeout=5), 200)
+        check(time.time() - t0 < 2, "health took %.1fs with 30 stalled connections open" % (time.time() - t0))
+    finally:
+        for s in socks:
+            s.close()
+        d.cleanup()
 
 
 def setup():

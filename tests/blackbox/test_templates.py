@@ -3,6 +3,7 @@ request-level rules (JSON, content type, body limit, 404/405) exercised on it.""
 
 import json
 import math
+import re
 import os
 import sys
 import time
@@ -82,6 +83,8 @@ def list_pagination_and_order():
 def list_per_page_clamped_to_100():
     j = expect_json(D.get(T + "?per_page=1000"), 200)
     eq(j["per_page"], 100, "per_page=1000 clamp")
+    eq(j["pages"], math.ceil(j["total"] / 100), "pages computed with the clamped per_page")
+    eq(len(j["templates"]), min(100, j["total"]), "rows with the clamped per_page")
     j = expect_json(D.get(T + "?per_page=101"), 200)
     eq(j["per_page"], 100, "per_page=101 clamp")
     j = expect_json(D.get(T + "?per_page=100"), 200)
@@ -92,9 +95,17 @@ def list_per_page_clamped_to_100():
 def list_bad_pagination_params():
     for q, f in [("page=abc", "page"), ("page=0", "page"), ("page=-1", "page"), ("page=1.5", "page"),
                  ("page=", "page"), ("per_page=abc", "per_page"), ("per_page=0", "per_page"),
-                 ("per_page=-5", "per_page"), ("per_page=2x", "per_page"),
-                 ("page=99999999999999999999999", "page")]:
+                 ("per_page=-5", "per_page"), ("per_page=2x", "per_page"), ("page=%00", "page")]:
         expect_error(D.get(T + "?" + q), 400, "invalid_request", f)
+    # beyond 64 bits: a 400 naming the parameter, or (for page) an empty page; never a 5xx
+    r = D.get(T + "?page=99999999999999999999999")
+    if r.status == 400:
+        expect_error(r, 400, "invalid_request", "page")
+    else:
+        eq((r.status, r.json()["templates"]), (200, []), "page=1e23")
+    # the largest int64 page must not overflow the offset
+    j = expect_json(D.get(T + "?page=9223372036854775807&per_page=100"), 200)
+    eq(j["templates"], [], "page=INT64_MAX")
 
 
 @test
@@ -168,6 +179,8 @@ def create_csv_items_value_types():
                         {"item": "x", "n": "", "late": "y"}], "normalised items")
     for bad in ([{"item": True}], [{"item": [1]}], [{"item": {"a": 1}}], ["str"], [1], {"item": "x"}, "a,b"):
         bad_create("csv_items", csv_items=bad)
+    e = bad_create("csv_items", csv_items=[{"item": "ok"}, {"item": False}])
+    check(re.search(r"\[1\]|row 1\b|row 2\b|item 1\b|item 2\b", json.dumps(e)), "bad row not named: %s" % e)
 
 
 @test
@@ -187,10 +200,19 @@ def create_from_csv_quoting_newlines_utf8_bom():
 
 
 @test
+def create_csv_header_only():
+    j = create(csv_items=..., csv="item,other\r\n", prompt_template="{item} {other}")
+    eq((j["csv_columns"], j["csv_items"], j["template_item_count"]), (["item", "other"], [], 0), "header-only csv")
+    j = create(csv_items=[], prompt_template="{theme}")
+    eq((j["csv_columns"], j["csv_items"]), ([], []), "empty csv_items")
+
+
+@test
 def create_csv_errors():
     e = bad_create("csv", csv_items=..., csv="a,b\n1,2\n3\n", prompt_template="{a}")
     check("row 3" in json.dumps(e, ensure_ascii=False), "ragged csv error does not name row 3: %s" % e)
-    bad_create("csv", csv_items=..., csv='a,b\n"x"y,2\n', prompt_template="{a}")
+    e = bad_create("csv", csv_items=..., csv='a,b\n"x"y,2\n', prompt_template="{a}")
+    check(re.search(r"(byte|offset)\D{0,12}\d+", json.dumps(e)), "bad quoting error names no byte offset: %s" % e)
     bad_create("csv", csv_items=..., csv='a,b\n"unterminated,2\n', prompt_template="{a}")
     bad_create("csv", csv_items=..., csv="a,a\n1,2\n", prompt_template="{a}")  # duplicate header
     bad_create("csv", csv_items=..., csv="a,,c\n1,2,3\n", prompt_template="{a}")  # empty header name
@@ -211,6 +233,9 @@ def create_missing_or_bad_name():
     bad_create("name", name=5)
     j = create(name="n" * 200)
     eq(len(j["name"]), 200, "200-char name")
+    j = create(name="王" * 200)
+    eq(j["name"], "王" * 200, "200 three-byte characters (limit counts characters)")
+    bad_create("name", name="王" * 201)
 
 
 @test
@@ -219,6 +244,26 @@ def create_missing_or_bad_prompt_template():
     bad_create("prompt_template", prompt_template="")
     bad_create("prompt_template", prompt_template=["{item}"])
     bad_create("prompt_template", prompt_template="x" * 5001)
+
+
+@test
+def create_item_limits():
+    cols = ["c%d" % i for i in range(65)]
+    bad_create("csv", csv_items=..., csv=",".join(cols) + "\n" + ",".join("v" for _ in cols) + "\n",
+               prompt_template="{c0}")
+    bad_create("csv_items", csv_items=[{c: "v" for c in cols}], prompt_template="{c0}")
+    j = create(csv_items=[{c: "v" for c in cols[:64]}], prompt_template="{c0}")
+    eq(len(j["csv_columns"]), 64, "64 columns accepted")
+    bad_create("csv_items", csv_items=[{"item": "x" * 4001}])
+    bad_create("csv", csv_items=..., csv="item\n" + "x" * 4001 + "\n", prompt_template="{item}")
+    j = create(csv_items=[{"item": "é" * 2000}])
+    eq(j["csv_items"][0]["item"], "é" * 2000, "4000-byte value accepted")
+    bad_create("csv_items", csv_items=[{"item": str(i)} for i in range(10001)])
+    bad_create("csv", csv_items=..., csv="item\n" + "".join("%d\n" % i for i in range(10001)),
+               prompt_template="{item}")
+    j = create(csv_items=..., csv="item\n" + "".join("%d\n" % i for i in range(10000)), prompt_template="{item}")
+    eq(j["template_item_count"], 10000, "10000 items accepted")
+    eq(j["csv_items"][9999], {"item": "9999"}, "last item")
 
 
 @test
@@ -263,6 +308,11 @@ def create_placeholders():
     # placeholders with no items at all: only theme is known
     bad_create("prompt_template", csv_items=..., prompt_template="{item}")
     create(csv_items=..., prompt_template="just {theme}")
+    # UTF-8 column names; {{{x}}} is a literal brace around a real placeholder
+    create(csv_items=..., csv="königin,王\nA,B\n", prompt_template="{ königin } {王} {theme}")
+    create(csv_items=[], prompt_template="{{literal}} {{{theme}}}")
+    e = bad_create("prompt_template", csv_items=[], prompt_template="{{{nope}}}")
+    check("nope" in json.dumps(e, ensure_ascii=False), "unknown placeholder inside braces not named: %s" % e)
 
 
 @test
@@ -369,7 +419,7 @@ def delete_then_404():
 @test
 def delete_with_run_is_409():
     j = create()
-    for status in ("completed", "failed"):
+    for status in ("queued", "running", "completed", "failed", "canceled"):
         run_id = D.insert_run(j["id"], status=status)
         expect_error(D.delete("%s/%d" % (T, j["id"])), 409, "conflict")
         eq(get_t(j["id"])["id"], j["id"], "template still there after 409")
@@ -440,6 +490,56 @@ def generate_creates_run_and_items():
 
 
 @test
+def generate_run_completes_into_album():
+    j = create(prompt_template="{item} card", csv_items=[{"item": "a"}, {"item": "b"}, {"item": "c"}])
+    g = expect_json(D.post("%s/%d/generate" % (T, j["id"]), {"album_name": "Done deck", "user_theme": "ink",
+                                                             "seed": 5}), 202)
+    rid = g["run"]["id"]
+    deadline = time.time() + 15
+    run = None
+    while time.time() < deadline:
+        run = expect_json(D.get("/api/runs/%d" % rid), 200)
+        run = run.get("run", run)
+        if run.get("status") in ("completed", "failed", "canceled"):
+            break
+        time.sleep(0.1)
+    eq(run.get("status"), "completed", "run status (procedural backend) %s" % run)
+    eq((run.get("completed_items"), run.get("failed_items")), (3, 0), "item counts")
+    check(run.get("album_id"), "completed run has no album_id")
+    check(TS_RE.match(run.get("completed_at") or ""), "completed_at %r" % run.get("completed_at"))
+    alb = expect_json(D.get("/api/albums/%d" % run["album_id"], token="admin"), 200)
+    eq((alb["name"], alb["source_type"], alb["source_id"], alb["image_count"]),
+       ("Done deck", "batch_generation", rid, 3), "run album")
+    rows = D.db_query("SELECT id, item_index, seed FROM images WHERE run_id = ? ORDER BY item_index", (rid,))
+    eq([(r[1], r[2]) for r in rows], [(0, 5), (1, 6), (2, 7)], "images per item")
+    eq([x["id"] for x in alb["images"]], [r[0] for r in rows], "album images in item order")
+    d = expect_json(D.get("%s/%d/runs/%d" % (T, j["id"], rid)), 200)
+    eq(d["run"]["status"], "completed", "run via template route")
+
+
+@test
+def generate_rate_limited():
+    t = expect_json(SMALL.post(T, body(name="rated")), 201)
+    codes = []
+    for _ in range(4):
+        r = SMALL.post("%s/%d/generate" % (T, t["id"]), {"album_name": "a", "user_theme": "b"}, token=None)
+        codes.append(r.status)
+        if r.status == 429:
+            expect_error(r, 429, "rate_limited")
+            ra = r.headers.get("Retry-After", "")
+            check(ra.isdigit() and int(ra) > 0, "Retry-After %r" % ra)
+            break
+    eq(codes, [202, 202, 429], "generate statuses with --generate-rate 2")
+
+
+@test
+def generate_405():
+    r = D.get("%s/1/generate" % T)
+    expect_error(r, 405, "method_not_allowed")
+    check("POST" in r.headers.get("Allow", ""), "Allow %r" % r.headers.get("Allow"))
+
+
+@test
 def generate_validation():
     j = create()
     p = "%s/%d/generate" % (T, j["id"])
@@ -464,9 +564,9 @@ def generate_validation():
 # ---------------------------------------------------------------- items.csv
 
 
-TRICKY = [{"name": "Ace, of \"spades\"", "note": "line1\nline2", "u": "Ā♠ 王"},
+TRICKY = [{"name": "Ace, of \"spades\"", "note": "line1\nline2", "u": "Ā♠ 王", "col, \"odd\"": "h"},
           {"name": "", "note": "  spaced  ", "u": "x"},
-          {"name": "=1+1", "note": "'quote", "u": "\r\ncrlf"}]
+          {"name": "=1+1", "note": "'quote", "u": "\r\ncrlf", "col, \"odd\"": ","}]
 
 
 @test
@@ -475,12 +575,12 @@ def items_csv_export_and_round_trip():
     r = D.get("%s/%d/items.csv" % (T, j["id"]))
     expect_status(r, 200)
     ct = r.headers.get("Content-Type", "")
-    check(ct.lower().startswith("text/csv"), "items.csv Content-Type %r" % ct)
+    check(ct.lower().replace(" ", "") == "text/csv;charset=utf-8", "items.csv Content-Type %r" % ct)
     cd = r.headers.get("Content-Disposition", "")
     check('filename="template-%d-items.csv"' % j["id"] in cd and cd.startswith("attachment"),
           "Content-Disposition %r" % cd)
     text = r.body.decode("utf-8")
-    eq(text.split("\r\n", 1)[0], '"name","note","u"', "header line (every field quoted, CRLF)")
+    eq(text.split("\r\n", 1)[0], '"name","note","u","col, ""odd"""', "header line (every field quoted, CRLF)")
     check(text.endswith("\r\n"), "export does not end with CRLF")
     lines_outside_quotes = text.replace('""', "")
     check("\n" not in "".join(p for i, p in enumerate(lines_outside_quotes.split('"')) if i % 2 == 0).replace("\r\n", ""),
@@ -508,7 +608,7 @@ def items_csv_bogus_token_401():
 def method_not_allowed_with_allow():
     for m, p, must in (("PATCH", T, {"GET", "POST"}), ("DELETE", T, {"GET", "POST"}), ("PUT", T, {"GET", "POST"}),
                        ("PATCH", T + "/1", {"GET", "PUT", "DELETE"}), ("POST", T + "/1", {"GET", "PUT", "DELETE"}),
-                       ("POST", T + "/1/items.csv", {"GET"}), ("GET", T + "/1/generate", {"POST"})):
+                       ("POST", T + "/1/items.csv", {"GET"})):
         r = D.request(m, p, token="admin")
         expect_error(r, 405, "method_not_allowed")
         allow = {a.strip().upper() for a in r.headers.get("Allow", "").split(",") if a.strip()}
@@ -560,6 +660,26 @@ def deep_nesting_400_no_crash():
                headers={"Content-Type": "application/json"})
     expect_error(r, 400, "invalid_request")
     check(D.healthy(), "daemon unhealthy after deep nesting")
+
+
+@test
+def nesting_limit():
+    ok = body()
+    raw = json.dumps(ok).encode()[:-1] + b', "deep": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    expect_json(D.post(T, raw=raw, headers={"Content-Type": "application/json"}), 201)
+    raw = json.dumps(ok).encode()[:-1] + b', "deep": ' + b"[" * 3000 + b"]" * 3000 + b"}"
+    expect_error(D.post(T, raw=raw, headers={"Content-Type": "application/json"}), 400, "invalid_request")
+
+
+@test
+def case_insensitive_media_type_and_scheme():
+    raw = json.dumps(body(name="ci")).encode()
+    expect_json(D.post(T, raw=raw, headers={"Content-Type": "Application/JSON"}), 201)
+    expect_json(D.post(T, raw=raw, headers={"Content-Type": "application/json", "Authorization": "bearer " +
+                                            D.admin_token}, token=None), 201)
+    expect_error(D.post(T, raw=raw, headers={"Content-Type": "application/json", "Authorization": "Bearer "},
+                        token=None), 401, "unauthorized")
+    expect_error(D.get(T, headers={"Authorization": "Bearer"}), 401, "unauthorized")
 
 
 @test
@@ -669,9 +789,59 @@ def body_limit_boundary():
     raw = _padded(limit, "exact chunked")
     r = SMALL.raw(_head(T, chunked=True, token=SMALL.admin_token), _chunked([raw[:30000], raw[30000:]]))
     expect_json(r, 201)
-    names = sorted(x[0] for x in SMALL.db_query("SELECT name FROM batch_templates"))
+    names = sorted(x[0] for x in SMALL.db_query("SELECT name FROM batch_templates WHERE name LIKE '%exact%' OR "
+                                                "name LIKE '%under%' OR name LIKE '%over%'"))
     eq(names, ["exact", "exact chunked", "under"], "templates created around the limit")
     check(SMALL.healthy(), "small-limit daemon unhealthy")
+
+
+@test
+def body_limit_applies_to_every_body_route():
+    t = expect_json(SMALL.post(T, body(name="limit target")), 201)["id"]
+    a = expect_json(SMALL.post("/api/albums", {"name": "limit target"}), 201)["id"]
+    for m, p in (("PUT", "%s/%d" % (T, t)), ("POST", "/api/albums"), ("PUT", "/api/albums/%d" % a),
+                 ("POST", "/api/albums/%d/images" % a), ("POST", "%s/%d/generate" % (T, t))):
+        head = ("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\n"
+                "Content-Length: 70000\r\nConnection: close\r\n\r\n" % (m, p, SMALL.admin_token)).encode()
+        expect_error(SMALL.raw(head, [b" " * 70000]), 413, "payload_too_large")
+
+
+@test
+def expect_100_continue():
+    import socket
+    # oversized: 413 straight away, no "100 Continue", no need to send the body
+    s = socket.create_connection(("127.0.0.1", SMALL.port), timeout=5)
+    try:
+        s.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\n"
+                   "Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n" % (T, SMALL.admin_token)).encode())
+        got = b""
+        while b"\r\n\r\n" not in got:
+            c = s.recv(4096)
+            if not c:
+                break
+            got += c
+        check(got.startswith(b"HTTP/1.1 413"), "oversized Expect: 100-continue answered %r" % got[:80])
+    finally:
+        s.close()
+    # within the limit: 100 Continue, then the real answer
+    raw = json.dumps(body(name="expect ok")).encode()
+    s = socket.create_connection(("127.0.0.1", SMALL.port), timeout=5)
+    try:
+        s.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\n"
+                   "Content-Length: %d\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+                   % (T, SMALL.admin_token, len(raw))).encode())
+        first = s.recv(4096)
+        check(first.startswith(b"HTTP/1.1 100"), "expected 100 Continue, got %r" % first[:80])
+        s.sendall(raw)
+        rest = b""
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            rest += c
+        check(rest.startswith(b"HTTP/1.1 201"), "after 100 Continue: %r" % rest[:120])
+    finally:
+        s.close()
 
 
 @test
@@ -688,7 +858,7 @@ def survives_restart():
 def setup():
     global D, SMALL
     D = Daemon()
-    SMALL = Daemon(extra_args=["--body-limit", "65536"])
+    SMALL = Daemon(extra_args=["--body-limit", "65536", "--generate-rate", "2"])
 
 
 def teardown(_):

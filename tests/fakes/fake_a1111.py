@@ -106,6 +106,7 @@ class Handler(BaseHTTPRequestHandler):
         self.handle_any("POST")
 
     def handle_any(self, method):
+        self.t_received = time.time()
         raw = self.read_body()
         path = self.path.split("?", 1)[0]
         if path.startswith("/_fake/"):
@@ -115,12 +116,19 @@ class Handler(BaseHTTPRequestHandler):
             body_ok = True
         except ValueError:
             body, body_ok = raw.decode("utf-8", "replace"), False
+        entry = {"method": method, "path": self.path,
+                 "authorization": self.headers.get("Authorization"),
+                 "content_type": self.headers.get("Content-Type"),
+                 "body": body, "t_received": self.t_received}
         with STATE.lock:
-            STATE.requests.append({"method": method, "path": self.path,
-                                   "authorization": self.headers.get("Authorization"),
-                                   "content_type": self.headers.get("Content-Type"),
-                                   "body": body})
+            STATE.requests.append(entry)
             mode, delay_ms, flavor = STATE.mode, STATE.delay_ms, STATE.flavor
+        try:
+            return self.route(method, path, body, body_ok, raw, mode, delay_ms, flavor)
+        finally:
+            entry["t_done"] = time.time()  # for the GPU-busy benchmark
+
+    def route(self, method, path, body, body_ok, raw, mode, delay_ms, flavor):
         if STATE.auth and path.startswith("/sdapi/"):
             want = "Basic " + base64.b64encode(STATE.auth.encode()).decode()
             if self.headers.get("Authorization") != want:
