@@ -7,3 +7,4 @@ command -v wrk >/dev/null 2>&1 || { echo "installing wrk"; apt-get install -y -q
 cc -O2 -std=c11 -D_GNU_SOURCE -o bench/bare_server bench/bare_server.c $(pkg-config --cflags --libs libmicrohttpd)
 python3 bench/http_bench.py
 python3 bench/engine.py
+python3 bench/endpoints.py

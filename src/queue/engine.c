@@ -58,11 +58,32 @@ struct endpoint {
     int64_t down_delay_ms;
 };
 
+/* What a worker hands its finisher: a drawn item and how it went. */
+struct outcome {
+    struct claimed_item it;
+    enum backend_result r;
+    struct sf_image img;
+    char err[1024];
+    int64_t dur_us;
+};
+
+/*
+ * A worker draws; its finisher records. Storing the PNG (two fsyncs) and the
+ * outcome's transaction take a millisecond or two, and a GPU should not sit
+ * idle for that: the worker hands the outcome over and claims its next item
+ * at once. At most one outcome waits per worker, so memory stays bounded
+ * and an endpoint's items are recorded in the order they were drawn.
+ */
 struct worker {
     pthread_t thread;
     struct endpoint *ep;
     atomic_int cancel;
     atomic_llong run_id;
+    pthread_t finisher;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int has_pending, quit;
+    struct outcome pending;
 };
 
 /* Files that workers are storing and about to reference (see
@@ -306,6 +327,45 @@ static void record_outcome(struct worker *w, struct claimed_item *it,
                now_unix_ms() + backoff_ms(it->attempts), name);
 }
 
+static void *finisher_main(void *arg)
+{
+    struct worker *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        while (!w->has_pending && !w->quit)
+            pthread_cond_wait(&w->cv, &w->mu);
+        int done = !w->has_pending && w->quit;
+        pthread_mutex_unlock(&w->mu);
+        if (done)
+            break;
+        struct outcome *o = &w->pending;
+        long long run_id = o->it.run_id;
+        record_outcome(w, &o->it, o->r, &o->img, o->err, o->dur_us);
+        free(o->img.png);
+        claimed_item_free(&o->it);
+        bus_notify(run_id);
+        pthread_mutex_lock(&w->mu);
+        w->has_pending = 0;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+    db_close_thread();
+    return NULL;
+}
+
+/* Moves o (and what it owns) to the finisher, once the previous is done. */
+static void hand_over(struct worker *w, const struct outcome *o)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->has_pending)
+        pthread_cond_wait(&w->cv, &w->mu);
+    w->pending = *o;
+    w->has_pending = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Draws it; the claimed item now belongs to the finisher. */
 static void run_item(struct worker *w, struct claimed_item *it)
 {
     atomic_store(&w->cancel, 0);
@@ -324,21 +384,21 @@ static void run_item(struct worker *w, struct claimed_item *it)
         .data_dir = E.cfg->data_dir,
         .cancel = &w->cancel,
     };
-    struct sf_image img = {0};
-    char err[1024] = "";
+    struct outcome o;
+    memset(&o, 0, sizeof(o));
     struct endpoint *ep = w->ep;
     atomic_fetch_add(&ep->in_flight, 1);
     int64_t t0 = mono_us();
-    enum backend_result r = ep->backend->generate(ep->backend, &job, &img, err, sizeof(err));
-    int64_t dur = mono_us() - t0;
-    atomic_fetch_add(&ep->busy_us, (unsigned long long)dur);
+    o.r = ep->backend->generate(ep->backend, &job, &o.img, o.err, sizeof(o.err));
+    o.dur_us = mono_us() - t0;
+    atomic_fetch_add(&ep->busy_us, (unsigned long long)o.dur_us);
     atomic_fetch_sub(&ep->in_flight, 1);
     atomic_store(&w->run_id, 0);
-    if (r == BACKEND_OK && atomic_load(&w->cancel) && E.stopping)
-        r = BACKEND_CANCELED; /* finished but we are stopping: redo it on restart */
-    record_outcome(w, it, r, &img, err, dur);
-    free(img.png);
-    bus_notify(it->run_id);
+    if (o.r == BACKEND_OK && atomic_load(&w->cancel) && E.stopping)
+        o.r = BACKEND_CANCELED; /* finished but we are stopping: redo it on restart */
+    o.it = *it;
+    memset(it, 0, sizeof(*it));
+    hand_over(w, &o);
 }
 
 static void wait_for_work(unsigned long seen)
@@ -388,13 +448,17 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&E.mu);
             bus_notify(it.run_id);
             run_item(w, &it);
-            claimed_item_free(&it);
             continue;
         }
         if (got < 0)
             usleep(50000); /* the database was busy: back off a little */
         wait_for_work(seen);
     }
+    pthread_mutex_lock(&w->mu);
+    w->quit = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->finisher, NULL); /* it records what is pending first */
     db_close_thread();
     return NULL;
 }
@@ -504,8 +568,12 @@ int engine_start(const struct sf_config *cfg, char *err, size_t errlen)
     int k = 0;
     for (int i = 0; i < E.neps; i++)
         for (int c = 0; c < E.eps[i].backend->concurrency; c++, k++) {
-            E.workers[k].ep = &E.eps[i];
-            pthread_create(&E.workers[k].thread, NULL, worker_main, &E.workers[k]);
+            struct worker *w = &E.workers[k];
+            w->ep = &E.eps[i];
+            pthread_mutex_init(&w->mu, NULL);
+            pthread_cond_init(&w->cv, NULL);
+            pthread_create(&w->finisher, NULL, finisher_main, w);
+            pthread_create(&w->thread, NULL, worker_main, w);
         }
     pthread_create(&E.sweeper, NULL, sweeper_main, NULL);
     E.started = 1;
