@@ -120,7 +120,10 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
     if (st != SF_OK)
         return res_fail(res, st, "batch template %lld not found", tid);
 
-    const json_t *body = req->json;
+    /* "seed": null means the same as no seed: draw one. */
+    json_t *body = json_copy(req->json);
+    if (json_is_null(json_object_get(body, "seed")))
+        json_object_del(body, "seed");
     json_t *v = json_pack("{si sf sI sI}", "steps", 25, "guidance_scale", 7.5,
                           "width", json_integer_value(json_object_get(tpl, "width")),
                           "height", json_integer_value(json_object_get(tpl, "height")));
@@ -142,6 +145,7 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
     json_t *items = json_object_get(tpl, "csv_items");
     if (json_object_size(fields) == 0 && json_array_size(items) == 0)
         json_object_set_new(fields, "template", json_string("has no items to generate"));
+    json_decref(body);
     if (json_object_size(fields)) {
         json_decref(v);
         json_decref(tpl);

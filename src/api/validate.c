@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 size_t utf8_length(const char *s)
 {
@@ -38,6 +39,10 @@ int v_string(const json_t *body, const char *key, size_t minlen, size_t maxlen,
         return bad(fields, key, msg);
     }
     size_t n = utf8_length(json_string_value(v));
+    if (minlen > 0 && n > 0 && strspn(json_string_value(v), " \t\r\n") == json_string_length(v)) {
+        snprintf(msg, sizeof(msg), "must not be blank");
+        return bad(fields, key, msg);
+    }
     if (n < minlen || n > maxlen) {
         if (minlen == 1 && n == 0)
             snprintf(msg, sizeof(msg), "must not be empty");

@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 /* A string of minlen..maxlen characters (code points). null counts as ""
- * when minlen is 0. */
+ * when minlen is 0; with minlen > 0, only-whitespace is refused too. */
 int v_string(const json_t *body, const char *key, size_t minlen, size_t maxlen,
              json_t *out, json_t *fields);
 

@@ -100,6 +100,23 @@ def png_size(b):
     return struct.unpack(">II", b[16:24])
 
 
+def sse_events(resp):
+    """Parses a complete (finished) SSE body into [{"event": type, "id": n, **data}]."""
+    expect_status(resp, 200)
+    out = []
+    for block in resp.text.replace("\r\n", "\n").split("\n\n"):
+        ev = {}
+        for line in block.split("\n"):
+            k, _, v = line.partition(": ")
+            if k in ("id", "event", "data"):
+                ev[k] = v
+        if "data" in ev:
+            d = json.loads(ev["data"])
+            d["event"], d["id"] = ev.get("event"), int(ev.get("id", "0"))
+            out.append(d)
+    return out
+
+
 def album_images(d, aid):
     out = []
     page = 1
@@ -256,6 +273,8 @@ def generate_overrides():
     r2 = gen_ok(D, t["id"], steps=1, seed=2147483647, guidance_scale=0, width=2048, height=64, is_set_template=True,
                 extra_field={"a": 1})
     eq((r2["steps"], r2["seed"], r2["guidance_scale"], r2["width"]), (1, 2147483647, 0, 2048), "boundary fields")
+    r3 = gen_ok(D, t["id"], album_name="\u00e9" * 200, user_theme="\u6f22" * 500)  # characters, not bytes
+    eq((r3["album_name"], r3["user_theme"]), ("\u00e9" * 200, "\u6f22" * 500), "multibyte names at the limit")
     fin = wait_run(D, r["id"])
     eq(fin["status"], "completed", "64x64 run status")
     its, _ = items(D, r["id"])
@@ -277,6 +296,7 @@ def generate_validation():
         ("album_name", {"album_name": ""}),
         ("album_name", {"album_name": "a" * 201}),
         ("album_name", {"album_name": 5}),
+        ("album_name", {"album_name": "\u00e9" * 201}),
         ("user_theme", {"user_theme": ...}),
         ("user_theme", {"user_theme": ""}),
         ("user_theme", {"user_theme": "a" * 501}),
@@ -683,6 +703,13 @@ def failed_items_failed_run_and_retry():
     eq([(i["status"], i["attempts"], i["image_id"]) for i in its], [("failed", 2, None)] * 4,
        "failed items (status, attempts = max_attempts, image_id)")
     check(all(isinstance(i["error"], str) and i["error"] for i in its), "items without error: %s" % its)
+    evs = sse_events(d.get("/api/runs/%d/events" % rid, timeout=10))
+    item_evs = [e for e in evs if e["event"] == "item"]
+    eq(sorted((e["index"], e["status"], e["attempts"], e["image_id"]) for e in item_evs),
+       [(k, "failed", 2, None) for k in range(4)], "item events of the failed run")
+    check(all(e["error"] == its[e["index"]]["error"] for e in item_evs), "item event errors differ from the items")
+    eq((evs[-1]["event"], evs[-1]["status"], evs[-1]["failed_items"], evs[-1]["album_id"], evs[-1]["error_message"]),
+       ("status", "failed", 4, None, fin["error_message"]), "final status event of the failed run")
     os.unlink(imgdir)
     expect_status(d.post("/api/runs/%d/retry" % rid), 200)
     r = get_run(d, rid)
