@@ -22,6 +22,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **state)
 {
+    /* The same three-call pattern as setforge: the first call only sets
+     * up per-request state, the answer comes once the request is complete. */
+    static int marker;
+    if (!*state) {
+        *state = &marker;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
     struct MHD_Response *r =
         MHD_create_response_from_buffer(body_len, body, MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(r, "Content-Type", "application/json");
@@ -39,10 +50,15 @@ int main(int argc, char **argv)
     body_len = (size_t)atol(argv[2]);
     body = malloc(body_len + 1);
     memset(body, 'x', body_len);
+    /* The same flags and limits as setforge's server.c with its defaults. */
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC, (unsigned short)atoi(argv[1]), NULL, NULL,
-        handler, NULL, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)atoi(argv[3]),
-        MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_END);
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+        (unsigned short)atoi(argv[1]), NULL, NULL, handler, NULL,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)atoi(argv[3]),
+        MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_LIMIT, 1024u,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, 256u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
     if (!d)
         return 1;
     printf("listening\n");

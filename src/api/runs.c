@@ -108,7 +108,7 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
 {
     const struct sf_config *cfg = req->server->cfg;
     if (!req->is_admin && cfg->generate_rate > 0) {
-        long long retry = rate_check(req->client_ip ? req->client_ip : "?", cfg->generate_rate);
+        long long retry = rate_check(req_client_ip(req), cfg->generate_rate);
         if (retry > 0) {
             res_header(res, "Retry-After", "%lld", retry);
             return res_fail(res, SF_ERATELIMIT, "too many generate requests; try again in %lld s", retry);

@@ -39,7 +39,7 @@ struct sf_request {
     bool is_admin;
     long long token_id;
     char token_name[128];
-    const char *client_ip;
+    char client_ip[48]; /* filled by req_client_ip() on first use */
     struct sf_server *server;
 };
 
@@ -82,6 +82,9 @@ sf_status res_invalid_fields(struct sf_response *res, json_t *fields, const char
 
 /* The value of a query parameter, or NULL (borrowed from libmicrohttpd). */
 const char *req_query(const struct sf_request *req, const char *name);
+/* The client's IPv4 address as text (looked up once per request). */
+const char *req_client_ip(struct sf_request *req);
+
 /* The value of a request header, or NULL (borrowed). */
 const char *req_header(const struct sf_request *req, const char *name);
 

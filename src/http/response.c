@@ -2,6 +2,8 @@
  * response.c: the helpers handlers use to fill a response, and the request
  * accessors. Handlers never build libmicrohttpd objects themselves.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,4 +114,18 @@ sf_status res_invalid_fields(struct sf_response *res, json_t *fields, const char
                  json_string_value(json_object_get(fields, k)));
     }
     return res_invalid(res, fields, "%s", msg);
+}
+
+const char *req_client_ip(struct sf_request *req)
+{
+    if (!req->client_ip[0]) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr,
+                      req->client_ip, sizeof(req->client_ip));
+        else
+            snprintf(req->client_ip, sizeof(req->client_ip), "?");
+    }
+    return req->client_ip;
 }

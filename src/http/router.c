@@ -48,40 +48,46 @@ static int path_matches(const char *pattern, const char *path,
     return 1;
 }
 
+/* The methods of every route on path, comma-separated, with HEAD and OPTIONS. */
+static size_t allowed_methods(const char *path, char *allow, size_t allowlen)
+{
+    size_t used = 0;
+    allow[0] = '\0';
+    for (size_t i = 0; i < sf_nroutes; i++) {
+        long long scratch[REQ_MAX_IDS];
+        int n;
+        if (!path_matches(sf_routes[i].pattern, path, scratch, &n))
+            continue;
+        const char *m = sf_routes[i].method;
+        int w = snprintf(allow + used, allowlen - used, "%s%s%s", used ? ", " : "", m,
+                         strcmp(m, "GET") == 0 ? ", HEAD" : "");
+        if (w > 0 && (size_t)w < allowlen - used)
+            used += (size_t)w;
+    }
+    if (used && used + 9 < allowlen)
+        strcat(allow, ", OPTIONS");
+    return used;
+}
+
 enum route_match router_match(const char *method, const char *path,
                               const struct route **out,
                               long long ids[REQ_MAX_IDS], int *nids,
                               char *allow, size_t allowlen)
 {
+    /* The common case first and without formatting: a route for this
+     * method. "Allow" is only built for OPTIONS and 405s. */
     const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
-    const struct route *found = NULL;
-    size_t used = 0;
     allow[0] = '\0';
-    for (size_t i = 0; i < sf_nroutes; i++) {
-        long long scratch[REQ_MAX_IDS];
-        int nscratch = 0;
-        const struct route *r = &sf_routes[i];
-        if (!path_matches(r->pattern, path, scratch, &nscratch))
-            continue;
-        int w = snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", r->method);
-        if (w > 0 && (size_t)w < allowlen - used)
-            used += (size_t)w;
-        if (strcmp(r->method, "GET") == 0 && used + 6 < allowlen) {
-            strcat(allow, ", HEAD");
-            used += 6;
-        }
-        if (!found && strcmp(r->method, want) == 0) {
-            found = r;
-            memcpy(ids, scratch, sizeof(scratch));
-            *nids = nscratch;
+    if (strcmp(method, "OPTIONS") != 0) {
+        for (size_t i = 0; i < sf_nroutes; i++) {
+            const struct route *r = &sf_routes[i];
+            if (strcmp(r->method, want) == 0 && path_matches(r->pattern, path, ids, nids)) {
+                *out = r;
+                return MATCH_FOUND;
+            }
         }
     }
-    if (!used)
+    if (!allowed_methods(path, allow, allowlen))
         return MATCH_NONE;
-    if (used + 9 < allowlen)
-        strcat(allow, ", OPTIONS");
-    if (!found)
-        return MATCH_WRONG_METHOD;
-    *out = found;
-    return MATCH_FOUND;
+    return MATCH_WRONG_METHOD;
 }

@@ -31,8 +31,9 @@ enum route_match { MATCH_FOUND, MATCH_WRONG_METHOD, MATCH_NONE };
 
 /*
  * Finds the route for method and path. HEAD matches GET routes. On
- * MATCH_FOUND, *out and ids are set. On MATCH_FOUND and MATCH_WRONG_METHOD,
- * allow gets the comma-separated methods of the path (with OPTIONS).
+ * MATCH_FOUND, *out and ids are set. When no route has this method (always
+ * for OPTIONS) but the path is known: MATCH_WRONG_METHOD, and allow gets the
+ * comma-separated methods of the path (with HEAD and OPTIONS).
  */
 enum route_match router_match(const char *method, const char *path,
                               const struct route **out,

@@ -213,7 +213,12 @@ static sf_status dispatch(struct sf_request *req, struct sf_response *res,
         }
         req->json = doc;
     }
+    /* A GET reads one snapshot: a list's count and its page agree, and the
+     * WAL read lock is taken once, not once per statement. */
+    int snapshot = strcmp(route->method, "GET") == 0 && db_begin_read() == SF_OK;
     st = route->handler(req, res);
+    if (snapshot)
+        db_commit();
     db_rollback(); /* a handler that failed mid-transaction leaves nothing open */
     req->json = NULL;
     json_decref(doc);
@@ -264,11 +269,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     req.server = srv;
     req.body = cs->body.data;
     req.body_len = cs->body.len;
-    char ip[INET6_ADDRSTRLEN] = "";
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr, ip, sizeof(ip));
-    req.client_ip = ip;
 
     const struct route *route = NULL;
     char allow[256];

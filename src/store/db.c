@@ -185,12 +185,18 @@ static sf_status exec_simple(const char *sql)
 }
 
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_BEGIN_READ[] = "BEGIN";
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
 
 sf_status db_begin(void)
 {
     return exec_simple(SQL_BEGIN);
+}
+
+sf_status db_begin_read(void)
+{
+    return exec_simple(SQL_BEGIN_READ);
 }
 
 sf_status db_commit(void)
@@ -271,6 +277,16 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
 
 int db_open(const char *path, char *err, size_t errlen)
 {
+    /* Before SQLite initialises: connections are never shared between
+     * threads (multi-thread mode), and without memory statistics SQLite's
+     * allocator takes no global mutex, which every HTTP thread would
+     * otherwise queue on. */
+    static int configured;
+    if (!configured) {
+        sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+        configured = 1;
+    }
     free(db_path);
     db_path = xstrdup(path);
     pthread_once(&key_once, make_key);

@@ -45,6 +45,10 @@ void db_done(sqlite3_stmt *st);
 /* Maps a SQLite result code to a status (BUSY → unavailable, ...). */
 sf_status db_status(int rc);
 
+/* A read transaction (BEGIN DEFERRED): the statements until db_commit()
+ * see one snapshot and take the WAL read lock once. */
+sf_status db_begin_read(void);
+
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK on this thread's connection. */
 sf_status db_begin(void);
 sf_status db_commit(void);

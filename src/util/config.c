@@ -61,7 +61,7 @@ static const struct setting settings[] = {
     {"conn_limit", SETTING_INT, 4, 100000, "1024", "most open HTTP connections", OFF(conn_limit)},
     {"per_ip_limit", SETTING_INT, 1, 100000, "256", "most open HTTP connections from one IP", OFF(per_ip_limit)},
     {"conn_timeout", SETTING_INT, 1, 3600, "60", "seconds an idle connection is kept", OFF(conn_timeout)},
-    {"conn_memory", SETTING_INT, 8192, 16 << 20, "131072", "memory per connection for headers, in bytes", OFF(conn_memory)},
+    {"conn_memory", SETTING_INT, 8192, 16 << 20, "32768", "memory per connection for the request head, in bytes", OFF(conn_memory)},
     {"cors_origins", SETTING_STRING, 0, 0, "", "origins allowed by CORS, comma-separated; * for any", OFF(cors_origins)},
     {"examples", SETTING_BOOL, 0, 1, "true", "seed the three example templates on first start", OFF(examples)},
     {"access_log", SETTING_BOOL, 0, 1, "true", "log one line per HTTP request to stderr", OFF(access_log)},
