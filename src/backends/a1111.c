@@ -246,19 +246,8 @@ static int a1111_health(struct sf_backend *b, char *err, size_t errlen)
         .connect_timeout_ms = 5000,
         .who = a->who,
     };
-    struct be_http_resp resp;
-    enum backend_result r = be_http(&hr, &resp, err, errlen);
+    int rc = be_probe(&hr, err, errlen);
     free(url);
-    if (r != BACKEND_OK)
-        return -1;
-    int rc = 0;
-    if (resp.status != 200) {
-        char text[256];
-        be_error_text(resp.body, resp.len, text, sizeof text);
-        snprintf(err, errlen, "%s: HTTP %ld: %s", a->who, resp.status, text);
-        rc = -1;
-    }
-    be_http_resp_free(&resp);
     return rc;
 }
 

@@ -113,6 +113,12 @@ int be_base64_decode(const char *in, size_t in_len, unsigned char **out, size_t 
 void be_error_text(const char *body, size_t len, char *dst, size_t dstlen);
 
 /*
+ * A health probe: performs req and wants HTTP 200. 0, or -1 with a sentence
+ * in err (no answer, or "<who>: HTTP 503: <the server's error text>").
+ */
+int be_probe(const struct be_http_req *req, char *err, size_t errlen);
+
+/*
  * Reads entry i of job->loras ({"name"|"path": s, "weight": f}): *name and
  * *path (either may come back NULL, not both) and *weight (default 1).
  * Returns -1 when the entry has neither a name nor a path.

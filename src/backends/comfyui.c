@@ -746,17 +746,16 @@ static void comfy_cancel(struct sf_backend *b)
 static int comfy_health(struct sf_backend *b, char *err, size_t errlen)
 {
     struct comfy *c = b->state;
-    struct be_http_resp resp;
-    if (call(c, "GET", "/system_stats", NULL, 10000, NULL, &resp, err, errlen) != BACKEND_OK)
-        return -1;
-    int rc = 0;
-    if (resp.status != 200) {
-        char text[256];
-        be_error_text(resp.body, resp.len, text, sizeof text);
-        snprintf(err, errlen, "%s: HTTP %ld: %s", c->who, resp.status, text);
-        rc = -1;
-    }
-    be_http_resp_free(&resp);
+    char *url = xasprintf("%s/system_stats", c->url);
+    struct be_http_req hr = {
+        .method = "GET",
+        .url = url,
+        .timeout_ms = 10000,
+        .connect_timeout_ms = 5000,
+        .who = c->who,
+    };
+    int rc = be_probe(&hr, err, errlen);
+    free(url);
     return rc;
 }
 

@@ -631,3 +631,19 @@ int be_read_file(const char *path, size_t max, unsigned char **out, size_t *out_
     *out_len = n;
     return 0;
 }
+
+int be_probe(const struct be_http_req *req, char *err, size_t errlen)
+{
+    struct be_http_resp resp;
+    if (be_http(req, &resp, err, errlen) != BACKEND_OK)
+        return -1;
+    int rc = 0;
+    if (resp.status != 200) {
+        char text[256];
+        be_error_text(resp.body, resp.len, text, sizeof text);
+        snprintf(err, errlen, "%s: HTTP %ld: %s", req->who, resp.status, text);
+        rc = -1;
+    }
+    be_http_resp_free(&resp);
+    return rc;
+}

@@ -354,8 +354,7 @@ sf_status queue_complete(const struct claimed_item *it, const char *owner,
     sqlite3_bind_double(st, 5, it->guidance_scale);
     sqlite3_bind_int(st, 6, img->width);
     sqlite3_bind_int(st, 7, img->height);
-    char *loras = json_dumps(it->loras, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    sqlite3_bind_text(st, 8, loras, -1, free);
+    db_bind_json(st, 8, it->loras);
     sqlite3_bind_int64(st, 9, it->run_id);
     sqlite3_bind_int(st, 10, it->index);
     db_bind_text(st, 11, sha256);

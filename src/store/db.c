@@ -222,6 +222,12 @@ void db_bind_text(sqlite3_stmt *st, int idx, const char *s)
         sqlite3_bind_null(st, idx);
 }
 
+void db_bind_json(sqlite3_stmt *st, int idx, const json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    sqlite3_bind_text(st, idx, text, -1, free);
+}
+
 const char *db_col_text(sqlite3_stmt *st, int col)
 {
     const unsigned char *t = sqlite3_column_text(st, col);

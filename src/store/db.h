@@ -18,6 +18,7 @@
 #ifndef SF_DB_H
 #define SF_DB_H
 
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stddef.h>
 
@@ -62,6 +63,10 @@ void db_close_thread(void);
 
 /* Bind helpers: text with SQLITE_TRANSIENT, NULL when s is NULL. */
 void db_bind_text(sqlite3_stmt *st, int idx, const char *s);
+
+/* Binds v (borrowed) as compact JSON text, reals with 15 digits so 0.6
+ * stays "0.6". */
+void db_bind_json(sqlite3_stmt *st, int idx, const json_t *v);
 
 /* Column text, "" for NULL (borrowed until the next step/reset). */
 const char *db_col_text(sqlite3_stmt *st, int col);

@@ -200,8 +200,7 @@ static sf_status insert_run(const struct run_spec *spec, long long *run_id)
     sqlite3_bind_int(st, 8, spec->height);
     sqlite3_bind_double(st, 9, spec->guidance_scale);
     db_bind_text(st, 10, spec->negative_prompt);
-    char *loras = json_dumps(spec->loras, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    sqlite3_bind_text(st, 11, loras, -1, free);
+    db_bind_json(st, 11, spec->loras);
     db_bind_text(st, 12, spec->idempotency_key);
     db_bind_text(st, 13, spec->request_hash);
     db_bind_text(st, 14, spec->creator);

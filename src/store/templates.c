@@ -123,12 +123,6 @@ sf_status templates_list_text(const struct page *pg, struct strbuf *sb, long lon
     return rc == SQLITE_DONE ? SF_OK : db_status(rc);
 }
 
-static void bind_json(sqlite3_stmt *st, int idx, const json_t *v)
-{
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
-    sqlite3_bind_text(st, idx, text, -1, free);
-}
-
 static const char *str(const json_t *row, const char *key)
 {
     const char *s = json_string_value(json_object_get(row, key));
@@ -146,9 +140,9 @@ static void bind_row(sqlite3_stmt *st, const json_t *row, const char *now)
     db_bind_text(st, 7, str(row, "negative_prompt"));
     sqlite3_bind_int64(st, 8, json_integer_value(json_object_get(row, "width")));
     sqlite3_bind_int64(st, 9, json_integer_value(json_object_get(row, "height")));
-    bind_json(st, 10, json_object_get(row, "loras"));
-    bind_json(st, 11, json_object_get(row, "csv_columns"));
-    bind_json(st, 12, json_object_get(row, "csv_items"));
+    db_bind_json(st, 10, json_object_get(row, "loras"));
+    db_bind_json(st, 11, json_object_get(row, "csv_columns"));
+    db_bind_json(st, 12, json_object_get(row, "csv_items"));
     sqlite3_bind_int64(st, 13, (sqlite3_int64)json_array_size(json_object_get(row, "csv_items")));
     db_bind_text(st, 15, now);
 }
