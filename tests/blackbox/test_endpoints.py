@@ -261,6 +261,32 @@ def command_backend_runs_a_program_per_image():
 
 
 @test
+def mixed_endpoint_types_share_one_run():
+    fake = Fake("fake_a1111.py", "--mode", "slow", "--delay-ms", "40")
+    script = os.path.join(FAKES, "gen_png.py")
+    cfg = config_file([
+        {"name": "a1111", "type": "a1111", "url": fake.url},
+        {"name": "drawer", "type": "procedural", "delay_ms": 40},
+        {"name": "cmd", "type": "command", "argv": [sys.executable, script, "--prompt", "{prompt}",
+                                                     "--seed", "{seed}", "--width", "{width}",
+                                                     "--height", "{height}", "--output", "{output}"]}])
+    d = Daemon(extra_args=["--config", cfg, "--access-log", "false"])
+    try:
+        tid = make_template(d, 24)
+        r = wait_run(d, generate(d, tid), timeout=60)
+        eq(r["status"], "completed", "run status")
+        eq(r["completed_items"], 24, "images")
+        used = {i["endpoint"] for i in items_of(d, r["id"])}
+        eq(used, {"a1111", "drawer", "cmd"}, "every endpoint type drew part of the run")
+        album = expect_json(d.get("/api/albums/%d?per_page=100" % r["album_id"]), 200)
+        eq([i["item_index"] for i in album["images"]], list(range(24)), "album in item order")
+    finally:
+        d.cleanup()
+        fake.stop()
+        os.unlink(cfg)
+
+
+@test
 def bad_endpoint_configs_are_refused_with_exit_2():
     cases = [
         ([{"name": "x", "type": "gpu"}], "type"),
