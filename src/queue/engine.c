@@ -127,7 +127,7 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     unsigned long kicks;
-    int stopping;
+    atomic_int stopping; /* also read outside mu, by finishers */
     long long rr_run;
     struct endpoint *eps;
     int neps;
@@ -368,8 +368,12 @@ static void hand_over(struct worker *w, const struct outcome *o)
 /* Draws it; the claimed item now belongs to the finisher. */
 static void run_item(struct worker *w, struct claimed_item *it)
 {
-    atomic_store(&w->cancel, 0);
     atomic_store(&w->run_id, it->run_id);
+    /* engine_stop() may have set cancel between our claim and here: keep
+     * it, or this item would run to its end and hold up the shutdown. */
+    atomic_store(&w->cancel, 0);
+    if (atomic_load(&E.stopping))
+        atomic_store(&w->cancel, 1);
     struct sf_job job = {
         .run_id = it->run_id,
         .item_index = it->index,
@@ -394,8 +398,8 @@ static void run_item(struct worker *w, struct claimed_item *it)
     atomic_fetch_add(&ep->busy_us, (unsigned long long)o.dur_us);
     atomic_fetch_sub(&ep->in_flight, 1);
     atomic_store(&w->run_id, 0);
-    if (o.r == BACKEND_OK && atomic_load(&w->cancel) && E.stopping)
-        o.r = BACKEND_CANCELED; /* finished but we are stopping: redo it on restart */
+    /* An image that finished is kept even when we are stopping: the
+     * finisher records it before the worker exits. */
     o.it = *it;
     memset(it, 0, sizeof(*it));
     hand_over(w, &o);
