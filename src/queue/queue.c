@@ -542,16 +542,25 @@ static const char SQL_RETRY_ITEMS[] =
 static const char SQL_RUN_RETRY[] =
     "UPDATE runs SET status = 'running', completed_at = NULL, error_message = NULL WHERE id = ?1";
 
-sf_status queue_cancel_run(long long run_id)
+/* Opens the write transaction of a run-wide change and reads the run. */
+static sf_status begin_on_run(long long run_id, struct run_state *rs)
 {
     sf_status s = db_begin();
     if (s != SF_OK)
         return s;
-    struct run_state rs;
-    if (read_run(run_id, &rs) < 0) {
+    if (read_run(run_id, rs) < 0) {
         db_rollback();
         return SF_ENOTFOUND;
     }
+    return SF_OK;
+}
+
+sf_status queue_cancel_run(long long run_id)
+{
+    struct run_state rs;
+    sf_status s = begin_on_run(run_id, &rs);
+    if (s != SF_OK)
+        return s;
     if (strcmp(rs.status, "queued") != 0 && strcmp(rs.status, "running") != 0) {
         db_rollback();
         return SF_ECONFLICT;
@@ -594,14 +603,10 @@ static int retry_status(long long run_id, const char *status)
 
 sf_status queue_retry_run(long long run_id)
 {
-    sf_status s = db_begin();
+    struct run_state rs;
+    sf_status s = begin_on_run(run_id, &rs);
     if (s != SF_OK)
         return s;
-    struct run_state rs;
-    if (read_run(run_id, &rs) < 0) {
-        db_rollback();
-        return SF_ENOTFOUND;
-    }
     int failed = retry_status(run_id, "failed");
     int canceled = retry_status(run_id, "canceled");
     if (failed < 0 || canceled < 0) {
