@@ -138,17 +138,7 @@ sf_status albums_images(long long album_id, const struct page *pg,
     sqlite3_bind_int64(st, 1, album_id);
     sqlite3_bind_int64(st, 2, pg->per_page);
     sqlite3_bind_int64(st, 3, page_offset(pg));
-    json_t *rows = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(rows, image_row_json(st, 0));
-    db_done(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(rows);
-        return db_status(rc);
-    }
-    *rows_out = rows;
-    return SF_OK;
+    return images_collect(st, rows_out);
 }
 
 static const char *str(const json_t *row, const char *key)

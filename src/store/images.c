@@ -39,6 +39,21 @@ json_t *image_row_json(sqlite3_stmt *st, int c)
     return o;
 }
 
+sf_status images_collect(sqlite3_stmt *st, json_t **rows_out)
+{
+    json_t *rows = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(rows, image_row_json(st, 0));
+    db_done(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(rows);
+        return db_status(rc);
+    }
+    *rows_out = rows;
+    return SF_OK;
+}
+
 static const char SQL_GET[] = "SELECT " IMAGE_COLS("") " FROM images WHERE id = ?1";
 
 sf_status images_get(long long id, json_t **out)
@@ -75,16 +90,7 @@ sf_status images_list(const struct page *pg, json_t **rows_out, long long *total
     st = db_stmt(SQL_LIST);
     sqlite3_bind_int64(st, 1, pg->per_page);
     sqlite3_bind_int64(st, 2, page_offset(pg));
-    json_t *rows = json_array();
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(rows, image_row_json(st, 0));
-    db_done(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(rows);
-        return db_status(rc);
-    }
-    *rows_out = rows;
-    return SF_OK;
+    return images_collect(st, rows_out);
 }
 
 sf_status images_sha(long long id, char sha[65])

@@ -20,6 +20,10 @@
 /* A new JSON object from the IMAGE_COLS starting at column col0 of st. */
 json_t *image_row_json(sqlite3_stmt *st, int col0);
 
+/* Steps st (bound, IMAGE_COLS first) to the end and resets it; *rows_out
+ * gets a new array of the image objects. */
+sf_status images_collect(sqlite3_stmt *st, json_t **rows_out);
+
 /* *out: a new object. SF_ENOTFOUND. */
 sf_status images_get(long long id, json_t **out);
 
