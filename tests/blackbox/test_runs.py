@@ -593,7 +593,12 @@ def progress_eta_cancel_and_retry():
     h = expect_json(SLOW.get("/api/health"), 200)
     check(h["queue"]["running"] >= 1 and h["queue"]["queued"] >= 1, "health queue while drawing: %s" % h["queue"])
     mid_its, _ = items(SLOW, rid)
-    eq(sum(1 for i in mid_its if i["status"] == "running") <= 2, True, "more items running than workers")
+    # Two workers draw at most two items at once; each worker's finisher may
+    # still be recording the item drawn before (docs/runs.md), and that item
+    # is "running" until its image commits. So: at most two drawing, at most
+    # four running.
+    eq(sum(1 for i in mid_its if i["status"] == "running") <= 4, True, "more items running than workers × 2")
+    check(sum(b["in_flight"] for b in h["backends"]) <= 2, "more items drawing than workers: %s" % h["backends"])
     # auth on cancel
     cu = "/api/runs/%d/cancel" % rid
     expect_error(SLOW.post(cu, token=None), 401, "unauthorized")
@@ -603,9 +608,13 @@ def progress_eta_cancel_and_retry():
     expect_status(r, 200)
     c = get_run(SLOW, rid)
     eq((c["status"], c["error_message"]), ("canceled", "canceled by an operator"), "run right after cancel")
-    time.sleep(0.5)
-    its, _ = items(SLOW, rid)
-    sts = [i["status"] for i in its]
+    deadline = time.time() + 10
+    while True:
+        its, _ = items(SLOW, rid)
+        sts = [i["status"] for i in its]
+        if not any(s in ("queued", "running") for s in sts) or time.time() > deadline:
+            break
+        time.sleep(0.05)
     check(not any(s in ("queued", "running") for s in sts), "items left queued/running after cancel: %s" % sts)
     c = get_run(SLOW, rid)
     eq(c["status"], "canceled", "run status after cancel")
