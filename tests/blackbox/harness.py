@@ -508,6 +508,25 @@ class Daemon:
         return self.db_exec("INSERT INTO albums (%s) VALUES (%s)" % (names, marks), list(cols.values()))
 
 
+def wait_settled(d, rid, timeout=15.0):
+    """The run's items once none is queued or running (a canceled item's
+    interrupt lands a moment after the cancel answers); sleeping a fixed time
+    instead is what makes a test flaky on a loaded machine."""
+    deadline = time.time() + timeout
+    while True:
+        out, page = [], 1
+        while True:
+            r = d.get("/api/runs/%d/items?per_page=100&page=%d" % (rid, page))
+            j = expect_json(r, 200)
+            out += j["items"]
+            if page >= j["pages"]:
+                break
+            page += 1
+        if not any(i["status"] in ("queued", "running") for i in out) or time.time() > deadline:
+            return out
+        time.sleep(0.05)
+
+
 def now_ts():
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 

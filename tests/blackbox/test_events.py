@@ -11,7 +11,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Daemon, TestFailure, check, eq, expect_error, expect_json, http_request, run, snippet, test)
+from harness import (wait_settled, Daemon, TestFailure, check, eq, expect_error, expect_json, http_request, run, snippet, test)
 
 FAST = None  # 2 workers, no delay
 SLOW = None  # 2 workers, 300 ms per image
@@ -303,7 +303,7 @@ def cancel_ends_the_stream():
         s.close()
     items = check_sequence(evs, run_, 12, final="canceled")
     eq(evs[-1]["json"]["error_message"], "canceled by an operator", "final status error_message")
-    time.sleep(0.5)  # interrupted items settle
+    wait_settled(SLOW, rid)
     r = expect_json(SLOW.get("/api/runs/%d" % rid), 200)
     problems = []
     canceled = [i for i in items if i["status"] == "canceled"]

@@ -11,7 +11,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TS_RE, Daemon, TestFailure, check, eq, expect_error, expect_json, expect_status, http_request,
+from harness import (TS_RE, wait_settled, Daemon, TestFailure, check, eq, expect_error, expect_json, expect_status, http_request,
                      run, snippet, test)
 
 D = None  # examples, 2 workers, no delay
@@ -608,13 +608,8 @@ def progress_eta_cancel_and_retry():
     expect_status(r, 200)
     c = get_run(SLOW, rid)
     eq((c["status"], c["error_message"]), ("canceled", "canceled by an operator"), "run right after cancel")
-    deadline = time.time() + 10
-    while True:
-        its, _ = items(SLOW, rid)
-        sts = [i["status"] for i in its]
-        if not any(s in ("queued", "running") for s in sts) or time.time() > deadline:
-            break
-        time.sleep(0.05)
+    its = wait_settled(SLOW, rid)
+    sts = [i["status"] for i in its]
     check(not any(s in ("queued", "running") for s in sts), "items left queued/running after cancel: %s" % sts)
     c = get_run(SLOW, rid)
     eq(c["status"], "canceled", "run status after cancel")
@@ -675,7 +670,7 @@ def cancel_queued_run_makes_no_album():
     rid = gen_ok(SLOW, z["id"], album_name="never")["id"]
     expect_status(SLOW.post("/api/runs/%d/cancel" % busy), 200)
     expect_status(SLOW.post("/api/runs/%d/cancel" % rid), 200)
-    time.sleep(0.3)
+    wait_settled(SLOW, rid)
     r = get_run(SLOW, rid)
     eq(r["status"], "canceled", "status")
     if r["completed_items"] == 0:
