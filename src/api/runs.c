@@ -390,7 +390,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
         unsigned long seq = bus_seq();
         if (runs_events_sse(s->w.run_id, &s->last_id, 64, &s->out) > 0)
             continue;
-        if (runs_is_final(s->w.run_id)) {
+        if (runs_is_final(s->w.run_id, s->last_id)) {
             /* Everything up to the final status has been sent. */
             s->finished = 1;
             continue;

@@ -48,9 +48,13 @@ static const char SQL_EVENTS[] =
     "SELECT id, type, data FROM run_events WHERE run_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 /* Final and settled: after a cancel, items still being interrupted will
  * add their events, so the stream waits for them too. */
+/* One statement, so one snapshot: "final" and "no event after the last one
+ * sent" are read together. Asked separately, the run could end between the
+ * two reads and a stream would close without its last events. */
 static const char SQL_FINAL[] =
     "SELECT status IN ('completed', 'failed', 'canceled') AND completed_items + failed_items "
-    "+ canceled_items >= total_items FROM runs WHERE id = ?1";
+    "+ canceled_items >= total_items AND NOT EXISTS (SELECT 1 FROM run_events e "
+    "WHERE e.run_id = ?1 AND e.id > ?2) FROM runs WHERE id = ?1";
 
 static json_t *nullable_text(sqlite3_stmt *st, int col)
 {
@@ -315,10 +319,11 @@ int runs_events_sse(long long run_id, long long *last_id, int limit, struct strb
     return n;
 }
 
-int runs_is_final(long long run_id)
+int runs_is_final(long long run_id, long long last_id)
 {
     sqlite3_stmt *st = db_stmt(SQL_FINAL);
     sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, last_id);
     int final = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
     db_done(st);
     return final;

@@ -58,8 +58,9 @@ sf_status runs_items(long long run_id, const struct page *pg, json_t **rows_out,
 struct strbuf;
 int runs_events_sse(long long run_id, long long *last_id, int limit, struct strbuf *sb);
 
-/* 1 when the run is in a final state (completed, failed, canceled) and
- * every item has settled (none is still being interrupted). */
-int runs_is_final(long long run_id);
+/* 1 when the run is in a final state (completed, failed, canceled), every
+ * item has settled (none is still being interrupted) and no event after
+ * last_id remains to be sent. */
+int runs_is_final(long long run_id, long long last_id);
 
 #endif

@@ -116,6 +116,13 @@ int main(void)
     CHECK(album > 0);
     CHECK(scalar("SELECT count(*) FROM album_images WHERE album_id = ?1", album) == 2);
     CHECK(scalar("SELECT source_id FROM albums WHERE id = ?1", album) == a);
+    /* an event stream is done only once it has sent the last event: a
+     * stream that read the events just before the run ended must read on */
+    long long last_event = scalar("SELECT max(id) FROM run_events WHERE run_id = ?1", a);
+    CHECK(last_event > 0);
+    CHECK(runs_is_final(a, last_event) == 1);
+    CHECK(runs_is_final(a, last_event - 1) == 0);
+    CHECK(runs_is_final(a, 0) == 0);
 
     /* retry: the failed item is queued again; finishing it joins the album
      * at its item position */
