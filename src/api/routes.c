@@ -3,46 +3,47 @@
  *
  * Order matters only for readability; the matcher picks the row whose
  * pattern and method both match. Each row: method, pattern, auth, whether
- * a JSON object body is required, handler.
+ * a JSON object body is required, handler, and whether the answer may be
+ * served from the response cache (http/cache.c).
  */
 #include "api/api.h"
 #include "http/router.h"
 
 const struct route sf_routes[] = {
-    {"GET", "/api/health", ROUTE_PUBLIC, BODY_NONE, get_health},
+    {"GET", "/api/health", ROUTE_PUBLIC, BODY_NONE, get_health, ROUTE_FRESH},
 
-    {"GET", "/api/batch-templates", ROUTE_PUBLIC, BODY_NONE, list_templates},
-    {"POST", "/api/batch-templates", ROUTE_ADMIN, BODY_JSON, create_template},
-    {"GET", "/api/batch-templates/:id", ROUTE_PUBLIC, BODY_NONE, get_template},
-    {"PUT", "/api/batch-templates/:id", ROUTE_ADMIN, BODY_JSON, update_template},
-    {"DELETE", "/api/batch-templates/:id", ROUTE_ADMIN, BODY_NONE, delete_template},
-    {"GET", "/api/batch-templates/:id/items.csv", ROUTE_PUBLIC, BODY_NONE, export_template_items},
+    {"GET", "/api/batch-templates", ROUTE_PUBLIC, BODY_NONE, list_templates, ROUTE_CACHED},
+    {"POST", "/api/batch-templates", ROUTE_ADMIN, BODY_JSON, create_template, ROUTE_FRESH},
+    {"GET", "/api/batch-templates/:id", ROUTE_PUBLIC, BODY_NONE, get_template, ROUTE_CACHED},
+    {"PUT", "/api/batch-templates/:id", ROUTE_ADMIN, BODY_JSON, update_template, ROUTE_FRESH},
+    {"DELETE", "/api/batch-templates/:id", ROUTE_ADMIN, BODY_NONE, delete_template, ROUTE_FRESH},
+    {"GET", "/api/batch-templates/:id/items.csv", ROUTE_PUBLIC, BODY_NONE, export_template_items, ROUTE_FRESH},
 
-    {"GET", "/api/batch-templates/:id/runs", ROUTE_PUBLIC, BODY_NONE, list_template_runs},
-    {"GET", "/api/batch-templates/:id/runs/:id", ROUTE_PUBLIC, BODY_NONE, get_template_run},
-    {"POST", "/api/batch-templates/:id/generate", ROUTE_PUBLIC, BODY_JSON, generate_run},
+    {"GET", "/api/batch-templates/:id/runs", ROUTE_PUBLIC, BODY_NONE, list_template_runs, ROUTE_FRESH},
+    {"GET", "/api/batch-templates/:id/runs/:id", ROUTE_PUBLIC, BODY_NONE, get_template_run, ROUTE_FRESH},
+    {"POST", "/api/batch-templates/:id/generate", ROUTE_PUBLIC, BODY_JSON, generate_run, ROUTE_FRESH},
 
-    {"GET", "/api/runs", ROUTE_PUBLIC, BODY_NONE, list_runs},
-    {"GET", "/api/runs/:id", ROUTE_PUBLIC, BODY_NONE, get_run},
-    {"GET", "/api/runs/:id/items", ROUTE_PUBLIC, BODY_NONE, list_run_items},
-    {"GET", "/api/runs/:id/events", ROUTE_PUBLIC, BODY_NONE, stream_run_events},
-    {"POST", "/api/runs/:id/cancel", ROUTE_ADMIN, BODY_NONE, cancel_run},
-    {"POST", "/api/runs/:id/retry", ROUTE_ADMIN, BODY_NONE, retry_run},
+    {"GET", "/api/runs", ROUTE_PUBLIC, BODY_NONE, list_runs, ROUTE_FRESH},
+    {"GET", "/api/runs/:id", ROUTE_PUBLIC, BODY_NONE, get_run, ROUTE_FRESH},
+    {"GET", "/api/runs/:id/items", ROUTE_PUBLIC, BODY_NONE, list_run_items, ROUTE_FRESH},
+    {"GET", "/api/runs/:id/events", ROUTE_PUBLIC, BODY_NONE, stream_run_events, ROUTE_FRESH},
+    {"POST", "/api/runs/:id/cancel", ROUTE_ADMIN, BODY_NONE, cancel_run, ROUTE_FRESH},
+    {"POST", "/api/runs/:id/retry", ROUTE_ADMIN, BODY_NONE, retry_run, ROUTE_FRESH},
 
-    {"GET", "/api/images", ROUTE_PUBLIC, BODY_NONE, list_images},
-    {"GET", "/api/images/:id", ROUTE_PUBLIC, BODY_NONE, get_image},
-    {"GET", "/api/images/:id/file", ROUTE_PUBLIC, BODY_NONE, get_image_file},
-    {"DELETE", "/api/images/:id", ROUTE_ADMIN, BODY_NONE, delete_image},
+    {"GET", "/api/images", ROUTE_PUBLIC, BODY_NONE, list_images, ROUTE_CACHED},
+    {"GET", "/api/images/:id", ROUTE_PUBLIC, BODY_NONE, get_image, ROUTE_CACHED},
+    {"GET", "/api/images/:id/file", ROUTE_PUBLIC, BODY_NONE, get_image_file, ROUTE_FRESH},
+    {"DELETE", "/api/images/:id", ROUTE_ADMIN, BODY_NONE, delete_image, ROUTE_FRESH},
 
-    {"GET", "/api/albums", ROUTE_PUBLIC, BODY_NONE, list_albums},
-    {"POST", "/api/albums", ROUTE_ADMIN, BODY_JSON, create_album},
-    {"GET", "/api/albums/:id", ROUTE_PUBLIC, BODY_NONE, get_album},
-    {"PUT", "/api/albums/:id", ROUTE_ADMIN, BODY_JSON, update_album},
-    {"DELETE", "/api/albums/:id", ROUTE_ADMIN, BODY_NONE, delete_album},
-    {"POST", "/api/albums/:id/images", ROUTE_ADMIN, BODY_JSON, add_album_images},
-    {"DELETE", "/api/albums/:id/images/:id", ROUTE_ADMIN, BODY_NONE, remove_album_image},
+    {"GET", "/api/albums", ROUTE_PUBLIC, BODY_NONE, list_albums, ROUTE_CACHED},
+    {"POST", "/api/albums", ROUTE_ADMIN, BODY_JSON, create_album, ROUTE_FRESH},
+    {"GET", "/api/albums/:id", ROUTE_PUBLIC, BODY_NONE, get_album, ROUTE_CACHED},
+    {"PUT", "/api/albums/:id", ROUTE_ADMIN, BODY_JSON, update_album, ROUTE_FRESH},
+    {"DELETE", "/api/albums/:id", ROUTE_ADMIN, BODY_NONE, delete_album, ROUTE_FRESH},
+    {"POST", "/api/albums/:id/images", ROUTE_ADMIN, BODY_JSON, add_album_images, ROUTE_FRESH},
+    {"DELETE", "/api/albums/:id/images/:id", ROUTE_ADMIN, BODY_NONE, remove_album_image, ROUTE_FRESH},
 
-    {"GET", "/metrics", ROUTE_PUBLIC, BODY_NONE, get_metrics},
+    {"GET", "/metrics", ROUTE_PUBLIC, BODY_NONE, get_metrics, ROUTE_FRESH},
 };
 
 const size_t sf_nroutes = sizeof(sf_routes) / sizeof(sf_routes[0]);

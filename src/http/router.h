@@ -2,7 +2,8 @@
  * router.h: the route table's shape and the matcher.
  *
  * The table itself is src/api/routes.c: one row per (method, pattern) with
- * its auth level, whether it takes a JSON body, and its handler. Patterns are
+ * its auth level, whether it takes a JSON body, its handler, and whether its
+ * answer may be cached. Patterns are
  * literal segments and ":id" segments, which match a positive decimal
  * integer and are captured, in order, into sf_request.ids.
  */
@@ -15,6 +16,9 @@
 
 enum route_auth { ROUTE_PUBLIC, ROUTE_ADMIN };
 enum route_body { BODY_NONE, BODY_JSON };
+/* ROUTE_CACHED: the answer depends only on the path, the query, whether the
+ * caller is an admin, and the database, so http/cache.c may keep it. */
+enum route_cache { ROUTE_FRESH, ROUTE_CACHED };
 
 struct route {
     const char *method;
@@ -22,6 +26,7 @@ struct route {
     enum route_auth auth;
     enum route_body body;
     sf_handler handler;
+    enum route_cache cache;
 };
 
 extern const struct route sf_routes[];

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http/cache.h"
 #include "http/http.h"
 #include "http/router.h"
 #include "store/db.h"
@@ -213,12 +214,22 @@ static sf_status dispatch(struct sf_request *req, struct sf_response *res,
         }
         req->json = doc;
     }
+    /* The generation is read before the snapshot opens (http/cache.c). */
+    int cached = route->cache == ROUTE_CACHED && req->server->cfg->response_cache;
+    uint64_t gen = cached ? db_generation() : 0;
+    if (cached && respcache_get(req, gen, res)) {
+        json_decref(doc);
+        req->json = NULL;
+        return SF_OK;
+    }
     /* A GET reads one snapshot: a list's count and its page agree, and the
      * WAL read lock is taken once, not once per statement. */
     int snapshot = strcmp(route->method, "GET") == 0 && db_begin_read() == SF_OK;
     st = route->handler(req, res);
     if (snapshot)
         db_commit();
+    if (cached && st == SF_OK)
+        respcache_put(req, gen, res);
     db_rollback(); /* a handler that failed mid-transaction leaves nothing open */
     req->json = NULL;
     json_decref(doc);

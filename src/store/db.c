@@ -13,6 +13,7 @@
 #include "store/db.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,29 @@ static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * The generation: a number that grows after every commit this process makes
+ * (see db_generation). SQLite calls the WAL hook after a commit is durable
+ * and its write lock released, so a reader that sees the new number and then
+ * opens a snapshot sees the new data. Setting our hook replaces SQLite's
+ * automatic checkpoint, so the hook does that too, as the default does: a
+ * passive checkpoint once the WAL holds 1000 pages.
+ */
+static _Atomic uint64_t generation = 1;
+
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    atomic_fetch_add(&generation, 1);
+    if (pages >= 1000)
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
+uint64_t db_generation(void)
+{
+    return atomic_load(&generation);
+}
+
 static sqlite3 *open_conn(const char *path, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
@@ -85,6 +109,7 @@ static sqlite3 *open_conn(const char *path, char *err, size_t errlen)
         sqlite3_close(db);
         return NULL;
     }
+    sqlite3_wal_hook(db, on_wal_commit, NULL);
     return db;
 }
 

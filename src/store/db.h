@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #include "util/status.h"
@@ -45,6 +46,12 @@ void db_done(sqlite3_stmt *st);
 
 /* Maps a SQLite result code to a status (BUSY → unavailable, ...). */
 sf_status db_status(int rc);
+
+/* A number that grows after every write this process commits, on any
+ * thread; read it before a snapshot, and an answer built from that snapshot
+ * is current for as long as the number stays the same. Writes by another
+ * process (the CLI's token commands) do not move it. */
+uint64_t db_generation(void);
 
 /* A read transaction (BEGIN DEFERRED): the statements until db_commit()
  * see one snapshot and take the WAL read lock once. */

@@ -64,6 +64,7 @@ static const struct setting settings[] = {
     {"conn_memory", SETTING_INT, 8192, 16 << 20, "32768", "memory per connection for the request head, in bytes", OFF(conn_memory)},
     {"cors_origins", SETTING_STRING, 0, 0, "", "origins allowed by CORS, comma-separated; * for any", OFF(cors_origins)},
     {"examples", SETTING_BOOL, 0, 1, "true", "seed the three example templates on first start", OFF(examples)},
+    {"response_cache", SETTING_BOOL, 0, 1, "true", "serve repeated GETs of templates, albums and images from memory until the next write", OFF(response_cache)},
     {"access_log", SETTING_BOOL, 0, 1, "true", "log one line per HTTP request to stderr", OFF(access_log)},
     {"workers", SETTING_INT, 1, 256, "2", "worker threads that run queued items", OFF(workers)},
     {"max_attempts", SETTING_INT, 1, 100, "3", "tries per item before it fails", OFF(max_attempts)},

@@ -28,6 +28,7 @@ struct sf_config {
     char *cors_origins;
     int examples;
     int access_log;
+    int response_cache;
     long long workers;
     long long max_attempts;
     long long lease_ms;

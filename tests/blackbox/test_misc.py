@@ -3,6 +3,7 @@
 import os
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon, check, eq, expect_error, expect_json, expect_status, run, test
@@ -316,6 +317,83 @@ def idle_and_half_sent_connections_do_not_block():
     finally:
         for s in socks:
             s.close()
+        d.cleanup()
+
+
+# ---------------------------------------------------------------- response cache
+
+
+def _cache_checks(d):
+    tb = {"name": "n0", "prompt_template": "{card}", "csv_items": [{"card": "a"}]}
+    t = expect_json(d.post("/api/batch-templates", tb), 201)
+    url = "/api/batch-templates/%d" % t["id"]
+    stop = threading.Event()
+    errors = []
+
+    def reader():  # keeps every pool thread's cache warm while we write
+        while not stop.is_set():
+            try:
+                d.get(url)
+                d.get("/api/batch-templates?per_page=100")
+            except Exception as e:  # noqa
+                errors.append(repr(e))
+                return
+
+    ths = [threading.Thread(target=reader, daemon=True) for _ in range(3)]
+    for th in ths:
+        th.start()
+    try:
+        for i in range(1, 60):
+            expect_json(d.put(url, {"name": "n%d" % i}), 200)
+            # the PUT has answered: every later read must show it, whichever
+            # thread (and thread cache) serves it
+            for _ in range(3):
+                eq(expect_json(d.get(url), 200)["name"], "n%d" % i, "detail after PUT %d" % i)
+                names = [x["name"] for x in expect_json(d.get("/api/batch-templates?per_page=100"), 200)["templates"]
+                         if x["id"] == t["id"]]
+                eq(names, ["n%d" % i], "list after PUT %d" % i)
+    finally:
+        stop.set()
+        for th in ths:
+            th.join(10)
+    check(not errors, "reader errors: %s" % errors[:3])
+    # who asks is part of the answer: an admin's view of a private album is
+    # never handed to anyone else
+    a = expect_json(d.post("/api/albums", {"name": "secret", "is_public": False}), 201)
+    for _ in range(4):
+        expect_json(d.get("/api/albums/%d" % a["id"], token="admin"), 200)
+        expect_error(d.get("/api/albums/%d" % a["id"], token=None), 404, "not_found")
+        ids = [x["id"] for x in expect_json(d.get("/api/albums?per_page=100", token=None), 200)["albums"]]
+        check(a["id"] not in ids, "private album listed to an anonymous caller")
+    expect_json(d.delete("/api/albums/%d" % a["id"]), 200)
+    for _ in range(4):
+        expect_error(d.get("/api/albums/%d" % a["id"], token="admin"), 404, "not_found")
+
+
+@test
+def cached_reads_follow_every_write():
+    d = Daemon(extra_args=["--threads", "4"])
+    try:
+        _cache_checks(d)
+        # a write by another process (the sqlite3 shell) shows within a second or so
+        t = expect_json(d.get("/api/batch-templates?per_page=1"), 200)["templates"][0]
+        url = "/api/batch-templates/%d" % t["id"]
+        expect_json(d.get(url), 200)
+        d.db_exec("UPDATE batch_templates SET name = 'outside' WHERE id = ?", (t["id"],))
+        deadline = time.time() + 10
+        while expect_json(d.get(url), 200)["name"] != "outside" and time.time() < deadline:
+            time.sleep(0.05)
+        eq(expect_json(d.get(url), 200)["name"], "outside", "name after an outside write")
+    finally:
+        d.cleanup()
+
+
+@test
+def response_cache_can_be_turned_off():
+    d = Daemon(extra_args=["--threads", "4", "--response-cache", "false"])
+    try:
+        _cache_checks(d)
+    finally:
         d.cleanup()
 
 

@@ -1,0 +1,162 @@
+/*
+ * cache.c: answers to repeated GETs without touching SQLite.
+ *
+ * Why: a GET that reads SQLite pays for the WAL read lock (an fcntl pair on
+ * the shared-memory file) and the statement, and that was most of the cost
+ * of serving a template (docs/performance.md). Most reads repeat: a frontend
+ * polls the same list and detail. An answer is kept with the database
+ * generation read before its snapshot opened (db_generation); it is served
+ * again only while no commit has happened since, so a cached answer is
+ * never older than what a fresh read would return.
+ *
+ * Only routes marked ROUTE_CACHED in the route table use it: their answer is
+ * a function of the path, the query, whether the caller is an admin, and the
+ * database, nothing else (no clock, no engine state, no extra headers).
+ *
+ * The generation only moves on this process's commits. Someone editing the
+ * file with the sqlite3 shell while the daemon runs is not seen by it, so an
+ * answer is also dropped after MAX_AGE_MS: such an edit shows within a
+ * second, and the cost is one rebuild per answer per second.
+ *
+ * The cache is per thread (libmicrohttpd's pool threads live as long as the
+ * daemon), so a lookup takes no lock: a few direct-mapped slots, each with a
+ * bounded body, freed when the thread ends.
+ */
+#include "http/cache.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+#define SLOTS 32               /* power of two */
+#define MAX_BODY (256 * 1024)  /* larger answers are rebuilt each time */
+#define MAX_KEY 1024
+#define MAX_AGE_MS 1000
+
+struct slot {
+    char *key;
+    size_t keylen;
+    uint64_t gen;
+    int64_t born_ms; /* monotonic */
+    int status;
+    const char *content_type; /* static, as handlers set it */
+    char *body;
+    size_t len;
+};
+
+static pthread_key_t slots_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+
+static void slots_free(void *p)
+{
+    struct slot *slots = p;
+    for (int i = 0; i < SLOTS; i++) {
+        free(slots[i].key);
+        free(slots[i].body);
+    }
+    free(slots);
+}
+
+static void make_key(void)
+{
+    pthread_key_create(&slots_key, slots_free);
+}
+
+static struct slot *thread_slots(void)
+{
+    pthread_once(&key_once, make_key);
+    struct slot *slots = pthread_getspecific(slots_key);
+    if (!slots) {
+        slots = xcalloc(SLOTS, sizeof(*slots));
+        pthread_setspecific(slots_key, slots);
+    }
+    return slots;
+}
+
+struct keybuf {
+    char data[MAX_KEY];
+    size_t len;
+    int overflow;
+};
+
+static void key_add(struct keybuf *k, const char *s, size_t n)
+{
+    if (k->overflow || k->len + n + 1 > sizeof(k->data)) {
+        k->overflow = 1;
+        return;
+    }
+    memcpy(k->data + k->len, s, n);
+    k->len += n;
+    k->data[k->len++] = '\0'; /* a separator no decoded value contains */
+}
+
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *name, const char *value)
+{
+    struct keybuf *k = cls;
+    key_add(k, name, strlen(name));
+    key_add(k, value ? value : "\x01", value ? strlen(value) : 1);
+    return MHD_YES;
+}
+
+/* The key: who asks (admin or not), the path, then each query argument in
+ * the order sent. 0 when it does not fit. */
+static int make_request_key(const struct sf_request *req, struct keybuf *k)
+{
+    k->len = 0;
+    k->overflow = 0;
+    key_add(k, req->is_admin ? "A" : "-", 1);
+    key_add(k, req->path, strlen(req->path));
+    if (req->conn)
+        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_arg, k);
+    return !k->overflow;
+}
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+int respcache_get(const struct sf_request *req, uint64_t gen, struct sf_response *res)
+{
+    struct keybuf k;
+    if (!make_request_key(req, &k))
+        return 0;
+    struct slot *s = &thread_slots()[hash_bytes(k.data, k.len) & (SLOTS - 1)];
+    if (!s->key || s->gen != gen || s->keylen != k.len || memcmp(s->key, k.data, k.len) != 0 ||
+        mono_ms() - s->born_ms > MAX_AGE_MS)
+        return 0;
+    char *body = xmalloc(s->len ? s->len : 1);
+    memcpy(body, s->body, s->len);
+    res_body(res, s->status, s->content_type, body, s->len);
+    return 1;
+}
+
+void respcache_put(const struct sf_request *req, uint64_t gen, const struct sf_response *res)
+{
+    if (res->http_status != 200 || res->mhd_response || res->nheaders || res->body_len > MAX_BODY)
+        return;
+    struct keybuf k;
+    if (!make_request_key(req, &k))
+        return;
+    struct slot *s = &thread_slots()[hash_bytes(k.data, k.len) & (SLOTS - 1)];
+    free(s->key);
+    free(s->body);
+    s->key = xmalloc(k.len);
+    memcpy(s->key, k.data, k.len);
+    s->keylen = k.len;
+    s->gen = gen;
+    s->born_ms = mono_ms();
+    s->status = res->http_status;
+    s->content_type = res->content_type;
+    s->body = xmalloc(res->body_len ? res->body_len : 1);
+    memcpy(s->body, res->body, res->body_len);
+    s->len = res->body_len;
+}
