@@ -15,8 +15,10 @@
  *
  * The generation only moves on this process's commits. Someone editing the
  * file with the sqlite3 shell while the daemon runs is not seen by it, so an
- * answer is also dropped after MAX_AGE_MS: such an edit shows within a
- * second, and the cost is one rebuild per answer per second.
+ * answer is also dropped MAX_AGE_MS after its snapshot: such an edit shows
+ * in every answer one second after it commits (each thread's copy ages on
+ * its own, so within that second two reads may disagree), and the cost is
+ * one rebuild per answer per second.
  *
  * The cache is per thread (libmicrohttpd's pool threads live as long as the
  * daemon), so a lookup takes no lock: a few direct-mapped slots, each with a
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/db.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -39,8 +42,7 @@
 struct slot {
     char *key;
     size_t keylen;
-    uint64_t gen;
-    int64_t born_ms; /* monotonic */
+    struct respcache_stamp stamp;
     int status;
     const char *content_type; /* static, as handlers set it */
     char *body;
@@ -124,14 +126,20 @@ static uint64_t hash_bytes(const char *s, size_t n)
     return h;
 }
 
-int respcache_get(const struct sf_request *req, uint64_t gen, struct sf_response *res)
+struct respcache_stamp respcache_now(void)
+{
+    struct respcache_stamp st = {.gen = db_generation(), .ms = mono_ms()};
+    return st;
+}
+
+int respcache_get(const struct sf_request *req, struct respcache_stamp now, struct sf_response *res)
 {
     struct keybuf k;
     if (!make_request_key(req, &k))
         return 0;
     struct slot *s = &thread_slots()[hash_bytes(k.data, k.len) & (SLOTS - 1)];
-    if (!s->key || s->gen != gen || s->keylen != k.len || memcmp(s->key, k.data, k.len) != 0 ||
-        mono_ms() - s->born_ms > MAX_AGE_MS)
+    if (!s->key || s->stamp.gen != now.gen || now.ms - s->stamp.ms > MAX_AGE_MS || s->keylen != k.len ||
+        memcmp(s->key, k.data, k.len) != 0)
         return 0;
     char *body = xmalloc(s->len ? s->len : 1);
     memcpy(body, s->body, s->len);
@@ -139,7 +147,7 @@ int respcache_get(const struct sf_request *req, uint64_t gen, struct sf_response
     return 1;
 }
 
-void respcache_put(const struct sf_request *req, uint64_t gen, const struct sf_response *res)
+void respcache_put(const struct sf_request *req, struct respcache_stamp stamp, const struct sf_response *res)
 {
     if (res->http_status != 200 || res->mhd_response || res->nheaders || res->body_len > MAX_BODY)
         return;
@@ -152,8 +160,7 @@ void respcache_put(const struct sf_request *req, uint64_t gen, const struct sf_r
     s->key = xmalloc(k.len);
     memcpy(s->key, k.data, k.len);
     s->keylen = k.len;
-    s->gen = gen;
-    s->born_ms = mono_ms();
+    s->stamp = stamp;
     s->status = res->http_status;
     s->content_type = res->content_type;
     s->body = xmalloc(res->body_len ? res->body_len : 1);

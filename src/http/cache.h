@@ -9,12 +9,21 @@
 
 #include "http/http.h"
 
-/* Fills res with the answer kept for this request at generation gen.
- * 1 when there was one, 0 otherwise (res untouched). */
-int respcache_get(const struct sf_request *req, uint64_t gen, struct sf_response *res);
+/* When an answer is read: the database generation and the monotonic time,
+ * both taken before the handler's snapshot opens. */
+struct respcache_stamp {
+    uint64_t gen;
+    int64_t ms;
+};
+
+struct respcache_stamp respcache_now(void);
+
+/* Fills res with the answer kept for this request that is still current at
+ * now. 1 when there was one, 0 otherwise (res untouched). */
+int respcache_get(const struct sf_request *req, struct respcache_stamp now, struct sf_response *res);
 
 /* Keeps res (a 200 with no extra header, up to a size) as the answer to
- * this request at generation gen, read before the handler's snapshot. */
-void respcache_put(const struct sf_request *req, uint64_t gen, const struct sf_response *res);
+ * this request, read from a snapshot opened after stamp was taken. */
+void respcache_put(const struct sf_request *req, struct respcache_stamp stamp, const struct sf_response *res);
 
 #endif

@@ -214,10 +214,12 @@ static sf_status dispatch(struct sf_request *req, struct sf_response *res,
         }
         req->json = doc;
     }
-    /* The generation is read before the snapshot opens (http/cache.c). */
+    /* The stamp is taken before the snapshot opens (http/cache.c). */
     int cached = route->cache == ROUTE_CACHED && req->server->cfg->response_cache;
-    uint64_t gen = cached ? db_generation() : 0;
-    if (cached && respcache_get(req, gen, res)) {
+    struct respcache_stamp stamp = {0, 0};
+    if (cached)
+        stamp = respcache_now();
+    if (cached && respcache_get(req, stamp, res)) {
         json_decref(doc);
         req->json = NULL;
         return SF_OK;
@@ -229,7 +231,7 @@ static sf_status dispatch(struct sf_request *req, struct sf_response *res,
     if (snapshot)
         db_commit();
     if (cached && st == SF_OK)
-        respcache_put(req, gen, res);
+        respcache_put(req, stamp, res);
     db_rollback(); /* a handler that failed mid-transaction leaves nothing open */
     req->json = NULL;
     json_decref(doc);
