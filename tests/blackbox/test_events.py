@@ -346,7 +346,7 @@ def resume_mid_run_misses_nothing():
 
 @test
 def many_streams_hold_no_threads():
-    run_ = gen(SLOW, 22, width=64, height=64)  # 22 × 0.3 s / 2 workers ≈ 3.3 s
+    run_ = gen(SLOW, 54, width=64, height=64)  # 54 × 0.3 s / 2 workers ≈ 8 s
     rid = run_["id"]
     n = 30
     results = [None] * n
@@ -379,12 +379,13 @@ def many_streams_hold_no_threads():
     eq(opened[0], n, "streams that got their response headers within 5 s")
     t = time.time()
     try:
-        h = http_request(SLOW.port, "GET", "/api/health", timeout=1.0)
+        h = http_request(SLOW.port, "GET", "/api/health", timeout=3.0)
     except (OSError, http.client.HTTPException) as e:
-        raise TestFailure("/api/health did not answer within 1 s with %d streams open: %r" % (n, e))
+        raise TestFailure("/api/health did not answer within 3 s with %d streams open: %r" % (n, e))
     eq(h.status, 200, "health with open streams")
     health_t = time.time()
-    check(health_t - t < 1.0, "health took %.2fs" % (health_t - t))
+    # streams that held pool threads would keep it waiting until the run ends
+    check(health_t - t < 3.0, "health took %.2fs" % (health_t - t))
     # a normal API call too
     expect_json(SLOW.get("/api/runs/%d" % rid), 200)
     for th in ths:
@@ -392,7 +393,7 @@ def many_streams_hold_no_threads():
     bad = [(k, r) for k, r in enumerate(results) if not isinstance(r, tuple) or not r[0]]
     check(not bad, "streams that did not finish: %s" % snippet(repr(bad), 600))
     ref = results[0][1]
-    check(len(ref) >= 25, "only %d events in a stream of a 22-item run" % len(ref))
+    check(len(ref) >= 57, "only %d events in a stream of a 54-item run" % len(ref))
     for k, r in enumerate(results):
         eq(r[1], ref, "event ids of stream %d" % k)
         eq(r[2][-1], "status", "last event of stream %d" % k)
