@@ -205,9 +205,14 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
                id, secret);
     }
 
+    if (db_checkpointer_start() < 0) {
+        fprintf(stderr, "setforge: cannot start the checkpoint thread\n");
+        return 1;
+    }
     static struct sf_server srv;
     if (server_start(&srv, cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "setforge: %s\n", err);
+        db_checkpointer_stop();
         return 1;
     }
     printf("setforge %s listening on http://%s:%lld/ (database %s)\n", SETFORGE_VERSION,
@@ -220,6 +225,7 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
     bus_close_all(); /* event streams end instead of holding the shutdown */
     server_stop(&srv);
     engine_stop();
+    db_checkpointer_stop();
     db_close_thread();
     return 0;
 }

@@ -35,6 +35,14 @@ sf_status get_metrics(struct sf_request *req, struct sf_response *res)
     sb_printf(&sb, "# HELP setforge_event_streams Open Server-Sent Event streams.\n"
                    "# TYPE setforge_event_streams gauge\nsetforge_event_streams %d\n",
               bus_count());
+    unsigned long ck_thread, ck_inline;
+    db_checkpoint_counts(&ck_thread, &ck_inline);
+    sb_printf(&sb, "# HELP setforge_db_checkpoints_total WAL checkpoints, by who ran them (inline: a "
+                   "committing thread, when the WAL passed its hard bound).\n"
+                   "# TYPE setforge_db_checkpoints_total counter\n"
+                   "setforge_db_checkpoints_total{by=\"checkpointer\"} %lu\n"
+                   "setforge_db_checkpoints_total{by=\"inline\"} %lu\n",
+              ck_thread, ck_inline);
     sb_puts(&sb, "# HELP setforge_http_requests_total HTTP requests by route and status.\n"
                  "# TYPE setforge_http_requests_total counter\n");
     const struct sf_server *srv = req->server;

@@ -53,6 +53,15 @@ sf_status db_status(int rc);
  * process (the CLI's token commands) do not move it. */
 uint64_t db_generation(void);
 
+/* A thread that runs WAL checkpoints, so that no worker or HTTP thread
+ * pays for one inside its commit (db.c). Start after db_open; stop after
+ * every other thread that writes has stopped. */
+int db_checkpointer_start(void);
+void db_checkpointer_stop(void);
+/* WAL checkpoints so far: on the checkpointer thread, and by committers
+ * (no checkpointer, or the WAL past its hard bound). */
+void db_checkpoint_counts(unsigned long *async, unsigned long *inline_);
+
 /* A read transaction (BEGIN DEFERRED): the statements until db_commit()
  * see one snapshot and take the WAL read lock once. */
 sf_status db_begin_read(void);
