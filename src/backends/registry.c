@@ -229,6 +229,43 @@ void be_http_global_init(void)
     pthread_once(&curl_once, curl_init_once);
 }
 
+/*
+ * One curl handle per thread, kept between requests: its connection cache
+ * keeps the TCP connection to the endpoint open (A1111's uvicorn, sd-server
+ * and ComfyUI's aiohttp all keep HTTP/1.1 connections alive), so the next
+ * item goes out without a new handshake, and the server does not set up a
+ * new connection between two images of a busy GPU. Each worker serves one
+ * endpoint, so a handle talks to one server. curl_easy_reset clears the
+ * options and keeps the connections; a connection the server has closed
+ * meanwhile is noticed by curl and replaced.
+ */
+static pthread_key_t handle_key;
+static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
+
+static void handle_free(void *h)
+{
+    curl_easy_cleanup(h);
+}
+
+static void make_handle_key(void)
+{
+    pthread_key_create(&handle_key, handle_free);
+}
+
+static CURL *thread_handle(void)
+{
+    pthread_once(&handle_once, make_handle_key);
+    CURL *h = pthread_getspecific(handle_key);
+    if (h) {
+        curl_easy_reset(h);
+        return h;
+    }
+    h = curl_easy_init();
+    if (h)
+        pthread_setspecific(handle_key, h);
+    return h;
+}
+
 long long be_now_ms(void)
 {
     struct timespec ts;
@@ -281,7 +318,7 @@ enum backend_result be_http(const struct be_http_req *req, struct be_http_resp *
         snprintf(err, errlen, "%s: canceled", who);
         return BACKEND_CANCELED;
     }
-    CURL *h = curl_easy_init();
+    CURL *h = thread_handle();
     if (!h) {
         snprintf(err, errlen, "%s: cannot create an HTTP handle", who);
         return BACKEND_TRANSIENT;
@@ -334,7 +371,10 @@ enum backend_result be_http(const struct be_http_req *req, struct be_http_resp *
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
+    /* The handle stays, with its connection, for this thread's next call;
+     * it must not keep pointers into this call's buffers. */
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 
     const char *detail = cerr[0] ? cerr : curl_easy_strerror(rc);
     enum backend_result res = BACKEND_TRANSIENT;

@@ -128,6 +128,8 @@ def three_endpoints_one_dies_midway_every_image_arrives():
         body = sent[0]["body"]
         check("<lora:ink_style:0.7" in body["prompt"], "LoRA tag in prompt: %r" % body["prompt"])
         eq((body["width"], body["height"], body["batch_size"], body["n_iter"]), (64, 64, 1, 1), "size/batch")
+        # one worker, one kept-alive connection: no handshake between images
+        eq(len({q["peer"] for q in sent}), 1, "connections used for %d txt2img calls to gpu0" % len(sent))
         metrics = d.get("/metrics").text
         check('setforge_backend_up{endpoint="gpu1"} 0' in metrics, "metrics show gpu1 down")
     finally:

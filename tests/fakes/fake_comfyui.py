@@ -248,6 +248,10 @@ def worker():
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # uvicorn and aiohttp set TCP_NODELAY; without it the body written after
+    # the headers waits for the client's delayed ACK (40 ms) on a kept-alive
+    # connection.
+    disable_nagle_algorithm = True
     server_version = "Python/3.11 aiohttp/3.9.5"
     sys_version = ""
 
