@@ -36,7 +36,6 @@
 
 #define SLOTS 32               /* power of two */
 #define MAX_BODY (256 * 1024)  /* larger answers are rebuilt each time */
-#define MAX_KEY 1024
 #define MAX_AGE_MS 1000
 
 struct slot {
@@ -78,13 +77,7 @@ static struct slot *thread_slots(void)
     return slots;
 }
 
-struct keybuf {
-    char data[MAX_KEY];
-    size_t len;
-    int overflow;
-};
-
-static void key_add(struct keybuf *k, const char *s, size_t n)
+static void key_add(struct respcache_key *k, const char *s, size_t n)
 {
     if (k->overflow || k->len + n + 1 > sizeof(k->data)) {
         k->overflow = 1;
@@ -97,15 +90,15 @@ static void key_add(struct keybuf *k, const char *s, size_t n)
 
 static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *name, const char *value)
 {
-    struct keybuf *k = cls;
+    struct respcache_key *k = cls;
     key_add(k, name, strlen(name));
     key_add(k, value ? value : "\x01", value ? strlen(value) : 1);
     return MHD_YES;
 }
 
 /* The key: who asks (admin or not), the path, then each query argument in
- * the order sent. 0 when it does not fit. */
-static int make_request_key(const struct sf_request *req, struct keybuf *k)
+ * the order sent. Built once per request, for the lookup and the store. */
+void respcache_key(const struct sf_request *req, struct respcache_key *k)
 {
     k->len = 0;
     k->overflow = 0;
@@ -113,33 +106,27 @@ static int make_request_key(const struct sf_request *req, struct keybuf *k)
     key_add(k, req->path, strlen(req->path));
     if (req->conn)
         MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_arg, k);
-    return !k->overflow;
+    k->stamp.gen = db_generation();
+    k->stamp.ms = mono_ms();
 }
 
-static uint64_t hash_bytes(const char *s, size_t n)
+static struct slot *slot_of(const struct respcache_key *k)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
+    for (size_t i = 0; i < k->len; i++) {
+        h ^= (unsigned char)k->data[i];
         h *= 1099511628211ULL;
     }
-    return h;
+    return &thread_slots()[h & (SLOTS - 1)];
 }
 
-struct respcache_stamp respcache_now(void)
+int respcache_get(const struct respcache_key *k, struct sf_response *res)
 {
-    struct respcache_stamp st = {.gen = db_generation(), .ms = mono_ms()};
-    return st;
-}
-
-int respcache_get(const struct sf_request *req, struct respcache_stamp now, struct sf_response *res)
-{
-    struct keybuf k;
-    if (!make_request_key(req, &k))
+    if (k->overflow)
         return 0;
-    struct slot *s = &thread_slots()[hash_bytes(k.data, k.len) & (SLOTS - 1)];
-    if (!s->key || s->stamp.gen != now.gen || now.ms - s->stamp.ms > MAX_AGE_MS || s->keylen != k.len ||
-        memcmp(s->key, k.data, k.len) != 0)
+    struct slot *s = slot_of(k);
+    if (!s->key || s->stamp.gen != k->stamp.gen || k->stamp.ms - s->stamp.ms > MAX_AGE_MS ||
+        s->keylen != k->len || memcmp(s->key, k->data, k->len) != 0)
         return 0;
     char *body = xmalloc(s->len ? s->len : 1);
     memcpy(body, s->body, s->len);
@@ -147,20 +134,17 @@ int respcache_get(const struct sf_request *req, struct respcache_stamp now, stru
     return 1;
 }
 
-void respcache_put(const struct sf_request *req, struct respcache_stamp stamp, const struct sf_response *res)
+void respcache_put(const struct respcache_key *k, const struct sf_response *res)
 {
-    if (res->http_status != 200 || res->mhd_response || res->nheaders || res->body_len > MAX_BODY)
+    if (k->overflow || res->http_status != 200 || res->mhd_response || res->nheaders || res->body_len > MAX_BODY)
         return;
-    struct keybuf k;
-    if (!make_request_key(req, &k))
-        return;
-    struct slot *s = &thread_slots()[hash_bytes(k.data, k.len) & (SLOTS - 1)];
+    struct slot *s = slot_of(k);
     free(s->key);
     free(s->body);
-    s->key = xmalloc(k.len);
-    memcpy(s->key, k.data, k.len);
-    s->keylen = k.len;
-    s->stamp = stamp;
+    s->key = xmalloc(k->len);
+    memcpy(s->key, k->data, k->len);
+    s->keylen = k->len;
+    s->stamp = k->stamp;
     s->status = res->http_status;
     s->content_type = res->content_type;
     s->body = xmalloc(res->body_len ? res->body_len : 1);

@@ -16,14 +16,24 @@ struct respcache_stamp {
     int64_t ms;
 };
 
-struct respcache_stamp respcache_now(void);
+/* What identifies a request's answer, and when it was asked. */
+struct respcache_key {
+    char data[1024];
+    size_t len;
+    int overflow; /* too long to cache */
+    struct respcache_stamp stamp;
+};
 
-/* Fills res with the answer kept for this request that is still current at
- * now. 1 when there was one, 0 otherwise (res untouched). */
-int respcache_get(const struct sf_request *req, struct respcache_stamp now, struct sf_response *res);
+/* Builds the key of this request and stamps it; call it before the
+ * handler's snapshot opens. */
+void respcache_key(const struct sf_request *req, struct respcache_key *k);
 
-/* Keeps res (a 200 with no extra header, up to a size) as the answer to
- * this request, read from a snapshot opened after stamp was taken. */
-void respcache_put(const struct sf_request *req, struct respcache_stamp stamp, const struct sf_response *res);
+/* Fills res with the answer kept for k that is still current at its stamp.
+ * 1 when there was one, 0 otherwise (res untouched). */
+int respcache_get(const struct respcache_key *k, struct sf_response *res);
+
+/* Keeps res (a 200 with no extra header, up to a size) as the answer to k,
+ * read from a snapshot opened after k was stamped. */
+void respcache_put(const struct respcache_key *k, const struct sf_response *res);
 
 #endif

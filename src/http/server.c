@@ -214,15 +214,13 @@ static sf_status dispatch(struct sf_request *req, struct sf_response *res,
         }
         req->json = doc;
     }
-    /* The stamp is taken before the snapshot opens (http/cache.c). */
+    /* The key is stamped before the snapshot opens (http/cache.c). */
     int cached = route->cache == ROUTE_CACHED && req->server->cfg->response_cache;
-    struct respcache_stamp stamp = {0, 0};
-    if (cached)
-        stamp = respcache_now();
-    if (cached && respcache_get(req, stamp, res)) {
-        json_decref(doc);
-        req->json = NULL;
-        return SF_OK;
+    struct respcache_key key;
+    if (cached) {
+        respcache_key(req, &key);
+        if (respcache_get(&key, res))
+            return SF_OK; /* a GET: no body was parsed */
     }
     /* A GET reads one snapshot: a list's count and its page agree, and the
      * WAL read lock is taken once, not once per statement. */
@@ -231,7 +229,7 @@ static sf_status dispatch(struct sf_request *req, struct sf_response *res,
     if (snapshot)
         db_commit();
     if (cached && st == SF_OK)
-        respcache_put(req, stamp, res);
+        respcache_put(&key, res);
     db_rollback(); /* a handler that failed mid-transaction leaves nothing open */
     req->json = NULL;
     json_decref(doc);

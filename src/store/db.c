@@ -73,9 +73,9 @@ static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
  *
  * Setting our hook replaces SQLite's automatic checkpoint (a passive
  * checkpoint once the WAL holds 1000 pages, run by whichever connection
- * committed). We keep the rule but move the work: copying 1000 pages and
- * fsyncing the file took milliseconds out of a worker's claim, right when a
- * GPU waits for its next item. With the checkpointer thread running
+ * committed). We keep the rule but move the work: copying 1000 pages (4 MB)
+ * and fsyncing the file takes milliseconds, which would otherwise land on
+ * whichever worker claim or HTTP write happened to commit. With the checkpointer thread running
  * (`serve`), the hook only wakes it; without it (CLI, unit tests), the
  * committing connection checkpoints, as SQLite would.
  *

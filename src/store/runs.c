@@ -46,11 +46,11 @@ static const char SQL_ITEMS[] =
 static const char SQL_ITEMS_COUNT[] = "SELECT total_items FROM runs WHERE id = ?1";
 static const char SQL_EVENTS[] =
     "SELECT id, type, data FROM run_events WHERE run_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
-/* Final and settled: after a cancel, items still being interrupted will
- * add their events, so the stream waits for them too. */
-/* One statement, so one snapshot: "final" and "no event after the last one
- * sent" are read together. Asked separately, the run could end between the
- * two reads and a stream would close without its last events. */
+/* Final and settled (after a cancel, items still being interrupted will
+ * add their events, so the stream waits for them too), and no event after
+ * the last one sent. One statement, so one snapshot: asked separately, the
+ * run could end between the reads and a stream would close without its last
+ * events. */
 static const char SQL_FINAL[] =
     "SELECT status IN ('completed', 'failed', 'canceled') AND completed_items + failed_items "
     "+ canceled_items >= total_items AND NOT EXISTS (SELECT 1 FROM run_events e "

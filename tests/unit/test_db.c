@@ -130,11 +130,6 @@ int main(void)
     CHECK(exec1(SQL_COUNT) == SQLITE_ROW);
 
     db_close_thread();
-    unlink(path);
-    char side[64];
-    snprintf(side, sizeof(side), "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof(side), "%s-shm", path);
-    unlink(side);
+    unit_remove_db(path);
     UNIT_END("db");
 }

@@ -173,11 +173,6 @@ int main(void)
 
     CHECK(scalar("SELECT count(*) FROM run_items WHERE status = 'running' AND ?1", 1) == 0);
     db_close_thread();
-    unlink(path);
-    char side[64];
-    snprintf(side, sizeof(side), "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof(side), "%s-shm", path);
-    unlink(side);
+    unit_remove_db(path);
     UNIT_END("queue");
 }

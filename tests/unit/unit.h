@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int unit_passed, unit_failed;
 
@@ -35,6 +36,17 @@ static int unit_passed, unit_failed;
                     g_ ? g_ : "(null)");                                       \
         }                                                                      \
     } while (0)
+
+/* Removes a test database and its -wal and -shm files. */
+static inline void unit_remove_db(const char *path)
+{
+    char side[512];
+    unlink(path);
+    snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
+}
 
 #define UNIT_END(name)                                                         \
     do {                                                                       \
