@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <errno.h>
 
+#include "api/api.h"
 #include "http/server.h"
-#include "queue/bus.h"
 #include "queue/engine.h"
 #include "setforge.h"
 #include "store/db.h"
@@ -62,6 +62,19 @@ static int open_db(const struct sf_config *cfg)
         return -1;
     }
     return 0;
+}
+
+static void print_token(void *ctx, const struct sf_token_row *t)
+{
+    fprintf(ctx, "%-6lld %-6s %-24s %-22s %s\n", t->id, t->is_admin ? "yes" : "no", t->name,
+            t->created_at, t->revoked_at);
+}
+
+/* `setforge token list`: one line per token, never its secret. */
+static sf_status print_tokens(FILE *out)
+{
+    fprintf(out, "%-6s %-6s %-24s %-22s %s\n", "ID", "ADMIN", "NAME", "CREATED", "REVOKED");
+    return tokens_each(print_token, out);
 }
 
 static int refuse_extra(int argc, char **argv, int from)
@@ -122,7 +135,7 @@ static int cmd_token(struct sf_config *cfg, int argc, char **argv)
             return rc;
         if (open_db(cfg) < 0)
             return 1;
-        return tokens_print(stdout) == SF_OK ? 0 : 1;
+        return print_tokens(stdout) == SF_OK ? 0 : 1;
     }
     if (strcmp(sub, "revoke") == 0) {
         char *end;
@@ -180,7 +193,7 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
     char err[512];
     /* Endpoints are checked before anything is written: a bad config
      * changes nothing. */
-    int erc = engine_start(cfg, err, sizeof(err));
+    int erc = engine_start(cfg, stream_notify, err, sizeof(err));
     if (erc < 0) {
         fprintf(stderr, "setforge: %s\n", err);
         return erc == -2 ? 2 : 1;
@@ -210,7 +223,7 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
         return 1;
     }
     static struct sf_server srv;
-    if (server_start(&srv, cfg, err, sizeof(err)) < 0) {
+    if (server_start(&srv, cfg, &sf_api_app, err, sizeof(err)) < 0) {
         fprintf(stderr, "setforge: %s\n", err);
         db_checkpointer_stop();
         return 1;
@@ -222,8 +235,7 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
     int sig = 0;
     sigwait(&stop, &sig);
     log_info("received signal %d, stopping", sig);
-    bus_close_all(); /* event streams end instead of holding the shutdown */
-    server_stop(&srv);
+    server_stop(&srv); /* event streams end first, instead of holding it up */
     engine_stop();
     db_checkpointer_stop();
     db_close_thread();

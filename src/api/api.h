@@ -7,6 +7,10 @@
 
 #include "http/http.h"
 
+/* app.c: the server's hooks into the application (http/server.h). */
+struct sf_app;
+extern const struct sf_app sf_api_app;
+
 /* health.c */
 sf_status get_health(struct sf_request *req, struct sf_response *res);
 

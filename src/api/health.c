@@ -3,28 +3,39 @@
  * It reads the database, so "db": "ok" means a query really ran.
  */
 #include "api/api.h"
-#include "setforge.h"
-#include "queue/engine.h"
-#include "store/db.h"
 
-static const char SQL_QUEUE[] =
-    "SELECT (SELECT count(*) FROM run_items WHERE status = 'queued'), "
-    "(SELECT count(*) FROM run_items WHERE status = 'running')";
+#include "queue/engine.h"
+#include "setforge.h"
+#include "store/runs.h"
+
+static json_t *backends_json(void)
+{
+    struct engine_stats es;
+    engine_stats(&es);
+    json_t *list = json_array();
+    for (int i = 0; i < es.nendpoints; i++) {
+        const struct engine_endpoint_stats *e = &es.endpoints[i];
+        json_array_append_new(
+            list, json_pack("{ss ss ss si sI sI sI sf}", "name", e->name, "type", e->type, "state",
+                            e->state, "concurrency", e->concurrency, "in_flight",
+                            (json_int_t)e->in_flight, "done", (json_int_t)e->done, "failed",
+                            (json_int_t)e->failed, "mean_item_s", e->mean_item_s));
+    }
+    engine_stats_free(&es);
+    return list;
+}
 
 sf_status get_health(struct sf_request *req, struct sf_response *res)
 {
-    sqlite3_stmt *st = db_stmt(SQL_QUEUE);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
+    long long queued = 0, running = 0;
+    const char *why = NULL;
+    if (runs_queue_depth(&queued, &running, &why) != SF_OK) {
         json_t *doc = json_pack("{ss ss ss ss ss}", "status", "degraded", "version", SETFORGE_VERSION,
-                                "db", sqlite3_errstr(rc), "error", "the database cannot be read",
+                                "db", why ? why : "error", "error", "the database cannot be read",
                                 "code", sf_status_slug(SF_EUNAVAILABLE));
-        db_done(st);
         return res_json(res, 503, doc);
     }
-    json_t *queue = json_pack("{sIsI}", "queued", (json_int_t)sqlite3_column_int64(st, 0),
-                              "running", (json_int_t)sqlite3_column_int64(st, 1));
-    db_done(st);
+    json_t *queue = json_pack("{sIsI}", "queued", (json_int_t)queued, "running", (json_int_t)running);
     return res_json(res, 200, json_pack("{ss ss ss so so}", "status", "ok", "version", SETFORGE_VERSION,
-                                        "db", "ok", "queue", queue, "backends", engine_backends_json()));
+                                        "db", "ok", "queue", queue, "backends", backends_json()));
 }

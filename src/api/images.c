@@ -9,11 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "http/server.h"
-#include "queue/engine.h"
 #include "store/imagefiles.h"
 #include "store/images.h"
 
@@ -63,20 +59,12 @@ sf_status get_image_file(struct sf_request *req, struct sf_response *res)
     res_header(res, "Cache-Control", "public, max-age=31536000, immutable");
     if (etag_matches(req_header(req, "If-None-Match"), sha))
         return res_body(res, 304, NULL, NULL, 0);
-    char *path = imagefile_path(req->server->cfg->data_dir, sha);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *path = imagefile_path(req->cfg->data_dir, sha);
+    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
     free(path);
-    struct stat sb;
-    if (fd < 0 || fstat(fd, &sb) < 0) {
-        if (fd >= 0)
-            close(fd);
+    if (fd < 0)
         return res_fail(res, SF_EINTERNAL, "the file of image %lld is missing", req->ids[0]);
-    }
-    /* libmicrohttpd sends the file with sendfile() and closes fd. */
-    res->mhd_response = MHD_create_response_from_fd((uint64_t)sb.st_size, fd);
-    MHD_add_response_header(res->mhd_response, "Content-Type", "image/png");
-    res->http_status = 200;
-    return SF_OK;
+    return res_file(res, fd, "image/png");
 }
 
 sf_status delete_image(struct sf_request *req, struct sf_response *res)
@@ -87,6 +75,6 @@ sf_status delete_image(struct sf_request *req, struct sf_response *res)
     if (st != SF_OK)
         return res_fail(res, st, "image %lld not found", req->ids[0]);
     if (orphaned)
-        engine_remove_file_if_unused(sha);
+        imagefile_remove_if_unused(req->cfg->data_dir, sha);
     return res_json(res, 200, json_pack("{ss}", "message", "image deleted"));
 }

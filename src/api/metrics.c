@@ -1,70 +1,121 @@
 /*
  * metrics.c: GET /metrics in the Prometheus text format (version 0.0.4).
- * Counts that live in the database (runs and items by status) are read at
- * scrape time; the rest are counters kept in memory since start.
+ *
+ * This is the one file that speaks that format. Counts that live in the
+ * database (runs and items by state) are read at scrape time; the rest come
+ * from snapshots of the engine's and the HTTP server's counters.
  */
 #include "api/api.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "http/router.h"
-#include "http/server.h"
-#include "queue/bus.h"
 #include "queue/engine.h"
 #include "store/db.h"
+#include "store/runs.h"
 #include "util/xalloc.h"
 
-static const char SQL_RUNS[] = "SELECT status, count(*) FROM runs GROUP BY status";
-static const char SQL_ITEMS[] = "SELECT status, count(*) FROM run_items GROUP BY status";
-
-static void by_status(struct strbuf *sb, const char *sql, const char *name, const char *help)
+static void gauge_head(struct strbuf *sb, const char *name, const char *help, const char *type)
 {
-    sb_printf(sb, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
-    sqlite3_stmt *st = db_stmt(sql);
-    while (sqlite3_step(st) == SQLITE_ROW)
-        sb_printf(sb, "%s{status=\"%s\"} %lld\n", name, db_col_text(st, 0),
-                  (long long)sqlite3_column_int64(st, 1));
-    db_done(st);
+    sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void state_counts(struct strbuf *sb)
+{
+    long long runs[RUN_NSTATES], items[ITEM_NSTATES];
+    gauge_head(sb, "setforge_runs", "Runs by status.", "gauge");
+    if (runs_run_counts(runs) == SF_OK)
+        for (int i = 0; i < RUN_NSTATES; i++)
+            if (runs[i])
+                sb_printf(sb, "setforge_runs{status=\"%s\"} %lld\n",
+                          run_state_name((enum run_state)i), runs[i]);
+    gauge_head(sb, "setforge_items", "Run items by status.", "gauge");
+    if (runs_item_counts(items) == SF_OK)
+        for (int i = 0; i < ITEM_NSTATES; i++)
+            if (items[i])
+                sb_printf(sb, "setforge_items{status=\"%s\"} %lld\n",
+                          item_state_name((enum item_state)i), items[i]);
+}
+
+static void engine_numbers(struct strbuf *sb)
+{
+    struct engine_stats es;
+    engine_stats(&es);
+    gauge_head(sb, "setforge_items_rescued_total", "Items whose lease expired and were put back.",
+               "counter");
+    sb_printf(sb, "setforge_items_rescued_total %lu\n", es.rescued);
+    gauge_head(sb, "setforge_item_duration_seconds", "Time a backend took per image.", "histogram");
+    unsigned long cum = 0;
+    for (int b = 0; b < ENGINE_HIST_BUCKETS; b++) {
+        cum += es.hist[b];
+        sb_printf(sb, "setforge_item_duration_seconds_bucket{le=\"%g\"} %lu\n",
+                  engine_hist_bounds_s[b], cum);
+    }
+    cum += es.hist[ENGINE_HIST_BUCKETS];
+    sb_printf(sb, "setforge_item_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
+    sb_printf(sb, "setforge_item_duration_seconds_sum %.6f\n", es.hist_sum_s);
+    sb_printf(sb, "setforge_item_duration_seconds_count %lu\n", cum);
+    gauge_head(sb, "setforge_backend_errors_total", "Failed backend calls, by endpoint.", "counter");
+    for (int i = 0; i < es.nendpoints; i++)
+        sb_printf(sb, "setforge_backend_errors_total{endpoint=\"%s\"} %lu\n", es.endpoints[i].name,
+                  es.endpoints[i].errors);
+    gauge_head(sb, "setforge_backend_up", "1 when the endpoint takes work, 0 when down or probing.",
+               "gauge");
+    for (int i = 0; i < es.nendpoints; i++)
+        sb_printf(sb, "setforge_backend_up{endpoint=\"%s\"} %d\n", es.endpoints[i].name,
+                  strcmp(es.endpoints[i].state, "up") == 0);
+    gauge_head(sb, "setforge_backend_in_flight", "Items being drawn now, by endpoint.", "gauge");
+    for (int i = 0; i < es.nendpoints; i++)
+        sb_printf(sb, "setforge_backend_in_flight{endpoint=\"%s\"} %ld\n", es.endpoints[i].name,
+                  es.endpoints[i].in_flight);
+    engine_stats_free(&es);
+}
+
+static void http_numbers(struct strbuf *sb, const struct sf_request *req)
+{
+    struct http_stats *hs = xmalloc(sizeof(*hs));
+    req_server_stats(req, hs);
+    gauge_head(sb, "setforge_event_streams", "Open Server-Sent Event streams.", "gauge");
+    sb_printf(sb, "setforge_event_streams %d\n", hs->streams);
+    unsigned long ck_thread, ck_inline;
+    db_checkpoint_counts(&ck_thread, &ck_inline);
+    gauge_head(sb, "setforge_db_checkpoints_total",
+               "WAL checkpoints, by who ran them (inline: a committing thread, when the WAL passed "
+               "its hard bound).",
+               "counter");
+    sb_printf(sb, "setforge_db_checkpoints_total{by=\"checkpointer\"} %lu\n", ck_thread);
+    sb_printf(sb, "setforge_db_checkpoints_total{by=\"inline\"} %lu\n", ck_inline);
+    gauge_head(sb, "setforge_http_requests_total", "HTTP requests by route and status.", "counter");
+    for (size_t r = 0; r <= sf_nroutes; r++) {
+        size_t slot = r < sf_nroutes ? r : HTTP_MAX_ROUTES;
+        for (int c = 0; c < HTTP_STATUS_SLOTS; c++) {
+            unsigned long n = hs->requests[slot][c];
+            if (!n)
+                continue;
+            char code[8];
+            if (http_status_slots[c])
+                snprintf(code, sizeof(code), "%d", http_status_slots[c]);
+            else
+                snprintf(code, sizeof(code), "other");
+            if (r < sf_nroutes)
+                sb_printf(sb, "setforge_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %lu\n",
+                          sf_routes[r].method, sf_routes[r].pattern, code, n);
+            else
+                sb_printf(sb, "setforge_http_requests_total{method=\"\",route=\"unmatched\",status=\"%s\"} %lu\n",
+                          code, n);
+        }
+    }
+    free(hs);
 }
 
 sf_status get_metrics(struct sf_request *req, struct sf_response *res)
 {
     struct strbuf sb;
     sb_init(&sb);
-    by_status(&sb, SQL_RUNS, "setforge_runs", "Runs by status.");
-    by_status(&sb, SQL_ITEMS, "setforge_items", "Run items by status.");
-    engine_metrics(&sb);
-    sb_printf(&sb, "# HELP setforge_event_streams Open Server-Sent Event streams.\n"
-                   "# TYPE setforge_event_streams gauge\nsetforge_event_streams %d\n",
-              bus_count());
-    unsigned long ck_thread, ck_inline;
-    db_checkpoint_counts(&ck_thread, &ck_inline);
-    sb_printf(&sb, "# HELP setforge_db_checkpoints_total WAL checkpoints, by who ran them (inline: a "
-                   "committing thread, when the WAL passed its hard bound).\n"
-                   "# TYPE setforge_db_checkpoints_total counter\n"
-                   "setforge_db_checkpoints_total{by=\"checkpointer\"} %lu\n"
-                   "setforge_db_checkpoints_total{by=\"inline\"} %lu\n",
-              ck_thread, ck_inline);
-    sb_puts(&sb, "# HELP setforge_http_requests_total HTTP requests by route and status.\n"
-                 "# TYPE setforge_http_requests_total counter\n");
-    const struct sf_server *srv = req->server;
-    for (size_t r = 0; r <= sf_nroutes; r++) {
-        size_t slot = r < sf_nroutes ? r : SERVER_MAX_ROUTES;
-        for (int c = 0; c < SERVER_STATUS_CODES; c++) {
-            unsigned long n = atomic_load(&srv->requests[slot][c]);
-            if (!n)
-                continue;
-            char code[8];
-            if (server_status_codes[c])
-                snprintf(code, sizeof(code), "%d", server_status_codes[c]);
-            else
-                snprintf(code, sizeof(code), "other");
-            if (r < sf_nroutes)
-                sb_printf(&sb, "setforge_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %lu\n",
-                          sf_routes[r].method, sf_routes[r].pattern, code, n);
-            else
-                sb_printf(&sb, "setforge_http_requests_total{method=\"\",route=\"unmatched\",status=\"%s\"} %lu\n",
-                          code, n);
-        }
-    }
+    state_counts(&sb);
+    engine_numbers(&sb);
+    http_numbers(&sb, req);
     size_t len;
     char *body = sb_detach(&sb, &len);
     return res_body(res, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);

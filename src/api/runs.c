@@ -6,8 +6,9 @@
  * never needs the template again and a run is reproducible from its rows.
  *
  * The event stream replays run_events after Last-Event-ID and then waits
- * for news with its connection suspended (queue/bus.c), so thousands of
- * watchers cost no threads.
+ * for news with its connection suspended (res_stream, http/stream.c), so
+ * thousands of watchers cost no threads. This file writes the Server-Sent
+ * Events wire text.
  */
 #include "api/api.h"
 
@@ -16,8 +17,6 @@
 #include <string.h>
 
 #include "api/validate.h"
-#include "http/server.h"
-#include "queue/bus.h"
 #include "queue/engine.h"
 #include "queue/queue.h"
 #include "store/runs.h"
@@ -27,7 +26,6 @@
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
-static const char *const run_statuses[] = {"queued", "running", "completed", "failed", "canceled"};
 
 /* ---- generate ------------------------------------------------------------ */
 
@@ -101,12 +99,12 @@ static char *join_negative(const char *user, const char *tpl)
 
 static sf_status template_summary(long long id, json_t **out)
 {
-    return templates_get(id, 0, out);
+    return templates_get(id, TEMPLATE_SUMMARY, out);
 }
 
 sf_status generate_run(struct sf_request *req, struct sf_response *res)
 {
-    const struct sf_config *cfg = req->server->cfg;
+    const struct sf_config *cfg = req->cfg;
     if (!req->is_admin && cfg->generate_rate > 0) {
         long long retry = rate_check(req_client_ip(req), cfg->generate_rate);
         if (retry > 0) {
@@ -116,7 +114,7 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
     }
     long long tid = req->ids[0];
     json_t *tpl;
-    sf_status st = templates_get(tid, 1, &tpl);
+    sf_status st = templates_get(tid, TEMPLATE_WITH_ITEMS, &tpl);
     if (st != SF_OK)
         return res_fail(res, st, "batch template %lld not found", tid);
 
@@ -229,11 +227,11 @@ static sf_status status_filter(struct sf_request *req, struct sf_response *res, 
     *out = NULL;
     if (!status)
         return SF_OK;
-    for (size_t i = 0; i < 5; i++)
-        if (strcmp(status, run_statuses[i]) == 0) {
-            *out = status;
-            return SF_OK;
-        }
+    enum run_state state;
+    if (run_state_parse(status, &state) == 0) {
+        *out = run_state_name(state);
+        return SF_OK;
+    }
     return res_invalid(res,
                        json_pack("{ss}", "status", "must be queued, running, completed, failed or canceled"),
                        "unknown run status \"%s\"", status);
@@ -337,8 +335,7 @@ sf_status cancel_run(struct sf_request *req, struct sf_response *res)
         return res_fail(res, st, "run %lld has already finished", id);
     if (st != SF_OK)
         return res_fail(res, st, "run %lld not found", id);
-    engine_cancel_run(id);
-    bus_notify(id);
+    engine_cancel_run(id); /* interrupts its items and wakes its streams */
     return respond_run(res, id, "run canceled");
 }
 
@@ -350,73 +347,48 @@ sf_status retry_run(struct sf_request *req, struct sf_response *res)
         return res_fail(res, st, "run %lld has no failed or canceled items to retry", id);
     if (st != SF_OK)
         return res_fail(res, st, "run %lld not found", id);
-    engine_kick();
-    bus_notify(id);
+    engine_run_requeued(id);
     return respond_run(res, id, "failed and canceled items queued again");
 }
 
 /* ---- the event stream -------------------------------------------------------- */
 
 struct sse_stream {
-    struct bus_waiter w; /* first: the bus hands us back this pointer */
+    long long run_id;
     long long last_id;
-    struct strbuf out;
-    size_t off;
-    int finished;
+    int started;
 };
 
-static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+static void sse_event(void *ctx, long long id, const char *type, const char *data)
 {
-    struct sse_stream *s = cls;
-    for (;;) {
-        if (s->off < s->out.len) {
-            size_t n = s->out.len - s->off;
-            if (n > max)
-                n = max;
-            memcpy(buf, s->out.data + s->off, n);
-            s->off += n;
-            s->w.last_send_ms = mono_ms();
-            return (ssize_t)n;
-        }
-        s->out.len = 0;
-        s->off = 0;
-        if (s->finished || s->w.closing)
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        if (s->w.heartbeat_due) {
-            s->w.heartbeat_due = 0;
-            sb_puts(&s->out, ": heartbeat\n\n");
-            continue;
-        }
-        unsigned long seq = bus_seq();
-        if (runs_events_sse(s->w.run_id, &s->last_id, 64, &s->out) > 0)
-            continue;
-        if (runs_is_final(s->w.run_id, s->last_id)) {
-            /* Everything up to the final status has been sent. */
-            s->finished = 1;
-            continue;
-        }
-        if (bus_suspend_if_quiet(&s->w, seq))
-            return 0; /* resumed by bus_notify or the heartbeat tick */
-    }
+    sb_printf(ctx, "id: %lld\nevent: %s\ndata: %s\n\n", id, type, data);
 }
 
-static void sse_free(void *cls)
+/* The stream's producer (res_stream): the run's events after the last one
+ * sent, then the end once the run is final and everything is out. */
+static enum stream_fill sse_fill(void *ctx, struct strbuf *out, int idle)
 {
-    struct sse_stream *s = cls;
-    bus_remove(&s->w);
-    sb_free(&s->out);
-    free(s);
+    struct sse_stream *s = ctx;
+    if (!s->started) {
+        s->started = 1;
+        sb_puts(out, "retry: 2000\n\n");
+    }
+    if (idle)
+        sb_puts(out, ": heartbeat\n\n");
+    if (runs_events(s->run_id, &s->last_id, 64, sse_event, out) > 0)
+        return STREAM_DATA;
+    /* Everything up to the final status has been sent (one snapshot). */
+    if (runs_is_final(s->run_id, s->last_id))
+        return STREAM_END;
+    return out->len ? STREAM_DATA : STREAM_WAIT;
 }
 
 sf_status stream_run_events(struct sf_request *req, struct sf_response *res)
 {
-    json_t *run;
-    sf_status st = runs_get(req->ids[0], 1, &run);
-    if (st != SF_OK)
-        return res_fail(res, st, "run %lld not found", req->ids[0]);
-    json_decref(run);
+    if (!runs_exists(req->ids[0]))
+        return res_fail(res, SF_ENOTFOUND, "run %lld not found", req->ids[0]);
     struct sse_stream *s = xcalloc(1, sizeof(*s));
-    sb_init(&s->out);
+    s->run_id = req->ids[0];
     const char *last = req_header(req, "Last-Event-ID");
     if (!last)
         last = req_query(req, "last_event_id");
@@ -424,20 +396,5 @@ sf_status stream_run_events(struct sf_request *req, struct sf_response *res)
         s->last_id = strtoll(last, NULL, 10);
     if (s->last_id < 0)
         s->last_id = 0;
-    s->w.run_id = req->ids[0];
-    s->w.conn = req->conn;
-    s->w.last_send_ms = mono_ms();
-    sb_puts(&s->out, "retry: 2000\n\n");
-    res->mhd_response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 8192, sse_read, s, sse_free);
-    if (!res->mhd_response) {
-        sb_free(&s->out);
-        free(s);
-        return res_fail(res, SF_EINTERNAL, "cannot open the event stream");
-    }
-    bus_add(&s->w);
-    MHD_add_response_header(res->mhd_response, "Content-Type", "text/event-stream");
-    MHD_add_response_header(res->mhd_response, "Cache-Control", "no-cache");
-    MHD_add_response_header(res->mhd_response, "X-Accel-Buffering", "no");
-    res->http_status = 200;
-    return SF_OK;
+    return res_stream(req, res, s->run_id, "text/event-stream", sse_fill, s, free);
 }

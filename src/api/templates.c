@@ -128,7 +128,7 @@ sf_status get_template(struct sf_request *req, struct sf_response *res)
 {
     struct strbuf sb;
     sb_init(&sb);
-    sf_status st = templates_get_text(req->ids[0], 1, &sb);
+    sf_status st = templates_get_text(req->ids[0], TEMPLATE_WITH_ITEMS, &sb);
     if (st != SF_OK) {
         sb_free(&sb);
         return res_fail(res, st, "batch template %lld not found", req->ids[0]);
@@ -150,7 +150,7 @@ sf_status create_template(struct sf_request *req, struct sf_response *res)
     if (st != SF_OK)
         return res_fail(res, st, "cannot store the template");
     json_t *t;
-    if ((st = templates_get(id, 1, &t)) != SF_OK)
+    if ((st = templates_get(id, TEMPLATE_WITH_ITEMS, &t)) != SF_OK)
         return res_fail(res, st, "cannot read the new template back");
     res_header(res, "Location", "/api/batch-templates/%lld", id);
     return res_json(res, 201, t);
@@ -160,7 +160,7 @@ sf_status update_template(struct sf_request *req, struct sf_response *res)
 {
     long long id = req->ids[0];
     json_t *current, *row;
-    sf_status st = templates_get(id, 1, &current);
+    sf_status st = templates_get(id, TEMPLATE_WITH_ITEMS, &current);
     if (st != SF_OK)
         return res_fail(res, st, "batch template %lld not found", id);
     st = build_template(req, res, current, &row);
@@ -172,7 +172,7 @@ sf_status update_template(struct sf_request *req, struct sf_response *res)
     if (st != SF_OK)
         return res_fail(res, st, "batch template %lld could not be updated", id);
     json_t *t;
-    if ((st = templates_get(id, 1, &t)) != SF_OK)
+    if ((st = templates_get(id, TEMPLATE_WITH_ITEMS, &t)) != SF_OK)
         return res_fail(res, st, "batch template %lld not found", id);
     return res_json(res, 200, t);
 }
@@ -191,7 +191,7 @@ sf_status delete_template(struct sf_request *req, struct sf_response *res)
 sf_status export_template_items(struct sf_request *req, struct sf_response *res)
 {
     json_t *t;
-    sf_status st = templates_get(req->ids[0], 1, &t);
+    sf_status st = templates_get(req->ids[0], TEMPLATE_WITH_ITEMS, &t);
     if (st != SF_OK)
         return res_fail(res, st, "batch template %lld not found", req->ids[0]);
     size_t len;

@@ -7,7 +7,9 @@
  * polls the same list and detail. An answer is kept with the database
  * generation read before its snapshot opened (db_generation); it is served
  * again only while no commit has happened since, so a cached answer is
- * never older than what a fresh read would return.
+ * never older than what a fresh read would return. The generation comes
+ * from the application (struct sf_app in server.h), so http/ never reads
+ * the database itself.
  *
  * Only routes marked ROUTE_CACHED in the route table use it: their answer is
  * a function of the path, the query, whether the caller is an admin, and the
@@ -26,11 +28,12 @@
  */
 #include "http/cache.h"
 
+#include <microhttpd.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/db.h"
+#include "util/hash.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -98,7 +101,7 @@ static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *n
 
 /* The key: who asks (admin or not), the path, then each query argument in
  * the order sent. Built once per request, for the lookup and the store. */
-void respcache_key(const struct sf_request *req, struct respcache_key *k)
+void respcache_key(const struct sf_request *req, uint64_t generation, struct respcache_key *k)
 {
     k->len = 0;
     k->overflow = 0;
@@ -106,18 +109,13 @@ void respcache_key(const struct sf_request *req, struct respcache_key *k)
     key_add(k, req->path, strlen(req->path));
     if (req->conn)
         MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_arg, k);
-    k->stamp.gen = db_generation();
+    k->stamp.gen = generation;
     k->stamp.ms = mono_ms();
 }
 
 static struct slot *slot_of(const struct respcache_key *k)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < k->len; i++) {
-        h ^= (unsigned char)k->data[i];
-        h *= 1099511628211ULL;
-    }
-    return &thread_slots()[h & (SLOTS - 1)];
+    return &thread_slots()[fnv1a64(k->data, k->len) & (SLOTS - 1)];
 }
 
 int respcache_get(const struct respcache_key *k, struct sf_response *res)

@@ -24,9 +24,10 @@ struct respcache_key {
     struct respcache_stamp stamp;
 };
 
-/* Builds the key of this request and stamps it; call it before the
- * handler's snapshot opens. */
-void respcache_key(const struct sf_request *req, struct respcache_key *k);
+/* Builds the key of this request and stamps it with the data generation
+ * (struct sf_app) and the time; call it before the handler's snapshot
+ * opens. */
+void respcache_key(const struct sf_request *req, uint64_t generation, struct respcache_key *k);
 
 /* Fills res with the answer kept for k that is still current at its stamp.
  * 1 when there was one, 0 otherwise (res untouched). */

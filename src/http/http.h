@@ -13,17 +13,21 @@
 #define SF_HTTP_H
 
 #include <jansson.h>
-#include <microhttpd.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "util/config.h"
 #include "util/status.h"
+#include "util/xalloc.h"
 
 #define REQ_MAX_IDS 4
 #define RES_MAX_HEADERS 8
 
 struct route;
 struct sf_server;
+struct MHD_Connection;
+struct MHD_Response;
 
 struct sf_request {
     struct MHD_Connection *conn;
@@ -40,7 +44,8 @@ struct sf_request {
     long long token_id;
     char token_name[128];
     char client_ip[48]; /* filled by req_client_ip() on first use */
-    struct sf_server *server;
+    const struct sf_config *cfg; /* the daemon's settings (borrowed) */
+    struct sf_server *server;    /* opaque to handlers: see req_server_stats() */
 };
 
 struct sf_response {
@@ -56,7 +61,7 @@ struct sf_response {
     /* failure details, turned into the error body by the server */
     char *error;    /* owned */
     json_t *fields; /* owned */
-    /* set by handlers that take over the connection (streams) */
+    /* set by res_file() and res_stream(), never by handlers themselves */
     struct MHD_Response *mhd_response;
 };
 
@@ -70,6 +75,33 @@ sf_status res_body(struct sf_response *res, int http_status,
 /* Adds a response header; value is printf-formatted and copied. */
 void res_header(struct sf_response *res, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/*
+ * Responds 200 with the contents of an open file (fd is stolen: closed now
+ * on failure, or by libmicrohttpd after sending it with sendfile()).
+ * SF_EINTERNAL with a sentence when the file cannot be sent.
+ */
+sf_status res_file(struct sf_response *res, int fd, const char *content_type);
+
+/*
+ * A stream that can wait without holding a pool thread (Server-Sent
+ * Events). The server calls fill whenever what it was given has been sent:
+ * fill appends what is new to out and returns STREAM_DATA, or returns
+ * STREAM_WAIT when there is nothing yet (the connection is suspended until
+ * stream_notify() names its topic, or the stream has been quiet for the
+ * heartbeat interval, when fill is called with idle = 1 and should write a
+ * keep-alive), or STREAM_END. Races are closed by the server: a notify that
+ * comes while fill runs wakes the stream again at once.
+ */
+enum stream_fill { STREAM_DATA, STREAM_WAIT, STREAM_END };
+typedef enum stream_fill (*stream_fill_fn)(void *ctx, struct strbuf *out, int idle);
+
+/* Responds 200 with a stream on topic (a run id) of content_type (static).
+ * ctx is owned by the stream from now on and freed with free_ctx when the
+ * connection ends, also when this call fails. */
+sf_status res_stream(struct sf_request *req, struct sf_response *res, long long topic,
+                     const char *content_type, stream_fill_fn fill, void *ctx,
+                     void (*free_ctx)(void *ctx));
+
 /* Records a failure sentence and returns st. */
 sf_status res_fail(struct sf_response *res, sf_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -91,5 +123,36 @@ const char *req_header(const struct sf_request *req, const char *name);
 /* Pagination from ?page and ?per_page (see util/pagination.h). */
 struct page;
 sf_status req_page(struct sf_request *req, struct sf_response *res, struct page *pg);
+
+/* What the server has counted since it started (for /metrics): requests by
+ * route (slot HTTP_MAX_ROUTES: no route matched) and status slot
+ * (http_status_slots[], the last slot: any other status), and the streams
+ * open now. */
+#define HTTP_MAX_ROUTES 64
+#define HTTP_STATUS_SLOTS 12
+extern const int http_status_slots[HTTP_STATUS_SLOTS];
+struct http_stats {
+    unsigned long requests[HTTP_MAX_ROUTES + 1][HTTP_STATUS_SLOTS];
+    int streams;
+};
+void req_server_stats(const struct sf_request *req, struct http_stats *out);
+
+/* What the server asks of the application around each handler; api/
+ * provides it, so http/ needs no store. */
+struct sf_app {
+    /* Resolves a presented bearer token: fills req->authenticated,
+     * is_admin, token_id and token_name. SF_OK for a live token,
+     * SF_EUNAUTH for an unknown or revoked one, another status when it
+     * cannot be checked now. */
+    sf_status (*authenticate)(struct sf_request *req, const char *token);
+    /* Opens one read snapshot for a GET handler: 1 when opened. */
+    int (*begin_read)(void);
+    /* After every handler: ends the snapshot when one was opened, and
+     * undoes whatever a failed handler left open. */
+    void (*end_request)(int snapshot);
+    /* A number that moves after every commit of this process: an answer
+     * cached at one value is current while it stays the same. */
+    uint64_t (*generation)(void);
+};
 
 #endif

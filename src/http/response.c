@@ -3,11 +3,14 @@
  * accessors. Handlers never build libmicrohttpd objects themselves.
  */
 #include <arpa/inet.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "http/http.h"
 #include "util/pagination.h"
@@ -31,6 +34,28 @@ sf_status res_body(struct sf_response *res, int http_status,
     res->content_type = content_type;
     res->body = body;
     res->body_len = len;
+    return SF_OK;
+}
+
+sf_status res_file(struct sf_response *res, int fd, const char *content_type)
+{
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return res_fail(res, SF_EINTERNAL, "the file cannot be read");
+    }
+    /* libmicrohttpd sends the file with sendfile() and closes fd; when it
+     * cannot take it (no memory), fd is still ours. */
+    struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)sb.st_size, fd);
+    if (!r) {
+        close(fd);
+        return res_fail(res, SF_EINTERNAL, "cannot answer with the file");
+    }
+    if (content_type)
+        MHD_add_response_header(r, "Content-Type", content_type);
+    res->mhd_response = r;
+    res->http_status = 200;
     return SF_OK;
 }
 

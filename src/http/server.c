@@ -30,13 +30,12 @@
 #include "http/cache.h"
 #include "http/http.h"
 #include "http/router.h"
-#include "store/db.h"
-#include "store/tokens.h"
+#include "http/stream.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
-const int server_status_codes[SERVER_STATUS_CODES] = {
+const int http_status_slots[HTTP_STATUS_SLOTS] = {
     200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 413, 0 /* any other */};
 
 struct conn_state {
@@ -58,10 +57,10 @@ static int hexval(char c)
 
 static int status_slot(int http)
 {
-    for (int i = 0; i < SERVER_STATUS_CODES - 1; i++)
-        if (server_status_codes[i] == http)
+    for (int i = 0; i < HTTP_STATUS_SLOTS - 1; i++)
+        if (http_status_slots[i] == http)
             return i;
-    return SERVER_STATUS_CODES - 1;
+    return HTTP_STATUS_SLOTS - 1;
 }
 
 static const char *origin_allowed(const struct sf_server *srv, struct MHD_Connection *conn)
@@ -171,16 +170,11 @@ static sf_status authenticate(struct sf_request *req, struct sf_response *res)
     const char *tok = authz + 7;
     while (*tok == ' ')
         tok++;
-    struct sf_token t;
-    sf_status st = tokens_verify(tok, &t);
+    sf_status st = req->server->app->authenticate(req, tok);
     if (st == SF_EUNAUTH)
         return res_fail(res, st, "unknown or revoked token");
     if (st != SF_OK)
         return res_fail(res, st, "cannot check the token right now");
-    req->authenticated = true;
-    req->is_admin = t.is_admin != 0;
-    req->token_id = t.id;
-    snprintf(req->token_name, sizeof(req->token_name), "%s", t.name);
     return SF_OK;
 }
 
@@ -214,23 +208,22 @@ static sf_status dispatch(struct sf_request *req, struct sf_response *res,
         }
         req->json = doc;
     }
+    const struct sf_app *app = req->server->app;
     /* The key is stamped before the snapshot opens (http/cache.c). */
-    int cached = route->cache == ROUTE_CACHED && req->server->cfg->response_cache;
+    int cached = route->cache == ROUTE_CACHED && req->cfg->response_cache;
     struct respcache_key key;
     if (cached) {
-        respcache_key(req, &key);
+        respcache_key(req, app->generation(), &key);
         if (respcache_get(&key, res))
             return SF_OK; /* a GET: no body was parsed */
     }
     /* A GET reads one snapshot: a list's count and its page agree, and the
      * WAL read lock is taken once, not once per statement. */
-    int snapshot = strcmp(route->method, "GET") == 0 && db_begin_read() == SF_OK;
+    int snapshot = strcmp(route->method, "GET") == 0 && app->begin_read();
     st = route->handler(req, res);
-    if (snapshot)
-        db_commit();
+    app->end_request(snapshot);
     if (cached && st == SF_OK)
         respcache_put(&key, res);
-    db_rollback(); /* a handler that failed mid-transaction leaves nothing open */
     req->json = NULL;
     json_decref(doc);
     return st;
@@ -278,6 +271,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     req.method = method;
     req.path = url;
     req.server = srv;
+    req.cfg = srv->cfg;
     req.body = cs->body.data;
     req.body_len = cs->body.len;
 
@@ -308,9 +302,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (st != SF_OK)
         fill_error(&res, st);
 
-    int slot = route ? (int)(route - sf_routes) : SERVER_MAX_ROUTES;
-    if (slot > SERVER_MAX_ROUTES)
-        slot = SERVER_MAX_ROUTES;
+    int slot = route ? (int)(route - sf_routes) : HTTP_MAX_ROUTES;
+    if (slot > HTTP_MAX_ROUTES)
+        slot = HTTP_MAX_ROUTES;
     atomic_fetch_add_explicit(&srv->requests[slot][status_slot(res.http_status)], 1,
                               memory_order_relaxed);
     if (srv->cfg->access_log) {
@@ -371,14 +365,24 @@ static void parse_cors(struct sf_server *srv, const char *list)
     free(copy);
 }
 
-int server_start(struct sf_server *srv, const struct sf_config *cfg,
+void req_server_stats(const struct sf_request *req, struct http_stats *out)
+{
+    for (int r = 0; r <= HTTP_MAX_ROUTES; r++)
+        for (int c = 0; c < HTTP_STATUS_SLOTS; c++)
+            out->requests[r][c] = atomic_load_explicit(&req->server->requests[r][c],
+                                                       memory_order_relaxed);
+    out->streams = stream_count();
+}
+
+int server_start(struct sf_server *srv, const struct sf_config *cfg, const struct sf_app *app,
                  char *err, size_t errlen)
 {
-    if (sf_nroutes > SERVER_MAX_ROUTES) {
-        snprintf(err, errlen, "route table larger than SERVER_MAX_ROUTES");
+    if (sf_nroutes > HTTP_MAX_ROUTES) {
+        snprintf(err, errlen, "route table larger than HTTP_MAX_ROUTES");
         return -1;
     }
     srv->cfg = cfg;
+    srv->app = app;
     parse_cors(srv, cfg->cors_origins);
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof(addr));
@@ -406,11 +410,18 @@ int server_start(struct sf_server *srv, const struct sf_config *cfg,
         snprintf(err, errlen, "cannot listen on %s:%lld (in use, or not allowed)", cfg->bind, cfg->port);
         return -1;
     }
+    if (stream_ticker_start() < 0) {
+        MHD_stop_daemon(srv->mhd);
+        srv->mhd = NULL;
+        snprintf(err, errlen, "cannot start the stream heartbeat thread");
+        return -1;
+    }
     return 0;
 }
 
 void server_stop(struct sf_server *srv)
 {
+    stream_close_all(); /* streams end instead of holding the shutdown */
     if (srv->mhd)
         MHD_stop_daemon(srv->mhd);
     srv->mhd = NULL;

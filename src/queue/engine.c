@@ -1,13 +1,11 @@
 /*
- * engine.c: worker threads, the sweeper, and the numbers they keep.
+ * engine.c: worker threads, their finishers and the sweeper.
  *
- * Like redis's bio.c, a worker is a loop around a mutex, a condition
- * variable and a queue; here the queue is the run_items table, so a worker
- * claims an item in a transaction (queue.c), draws it with its endpoint's
- * backend outside any lock or transaction, stores the PNG file (fsync'd and
- * renamed before the row commits), and records the outcome in another
- * transaction. When there is nothing due it sleeps on the condition variable
- * until engine_kick() or the earliest retry backoff ends.
+ * The threads, the locks and how work moves between them are described in
+ * engine.h (DESIGN). Like redis's bio.c, a worker is a loop around a mutex,
+ * a condition variable and a queue; here the queue is the run_items table.
+ * When there is nothing due a worker sleeps on the condition variable until
+ * engine_kick() or the earliest retry backoff ends.
  *
  * Each worker is bound to one concurrency slot of one endpoint, so an
  * endpoint never has more requests in flight than its configured
@@ -23,39 +21,31 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
-#include "queue/bus.h"
+#include "queue/breaker.h"
 #include "queue/queue.h"
 #include "store/db.h"
 #include "store/imagefiles.h"
-#include "store/images.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
-#define HIST_BUCKETS 12
-static const double hist_bounds_s[HIST_BUCKETS] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
-                                                   1, 5, 10, 30, 60, 300};
+const double engine_hist_bounds_s[ENGINE_HIST_BUCKETS] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
+                                                           1,     5,     10,   30,   60,  300};
 
-enum endpoint_state { EP_UP, EP_DOWN, EP_PROBING };
-static const char *const state_names[] = {"up", "down", "probing"};
+/* Tries to record one outcome before it is released to the queue: about
+ * 20 s of backoff, long enough for a busy database or a full disk that an
+ * operator is clearing. */
+#define RECORD_TRIES 12
+#define RECORD_BACKOFF_MAX_MS 2000
 
-/*
- * One configured endpoint (a GPU server, a command, the procedural drawer)
- * and its circuit breaker: breaker_failures transient failures in a row mark
- * it down; after a delay (doubling up to 60 s) one of its workers probes it
- * with health() and either brings it back up or doubles the delay. A down
- * endpoint's workers claim nothing.
- */
+/* One configured endpoint (a GPU server, a command, the procedural drawer). */
 struct endpoint {
     struct sf_backend *backend;
+    struct breaker breaker;
     atomic_long in_flight;
     atomic_ulong done, failed, errors;
     atomic_ullong busy_us;
-    pthread_mutex_t mu; /* the breaker fields below */
-    enum endpoint_state state;
-    int failures_in_row;
-    int64_t down_until_ms; /* monotonic */
-    int64_t down_delay_ms;
 };
 
 /* What a worker hands its finisher: a drawn item and how it went. */
@@ -67,13 +57,6 @@ struct outcome {
     int64_t dur_us;
 };
 
-/*
- * A worker draws; its finisher records. Storing the PNG (two fsyncs) and the
- * outcome's transaction take a millisecond or two, and a GPU should not sit
- * idle for that: the worker hands the outcome over and claims its next item
- * at once. At most one outcome waits per worker, so memory stays bounded
- * and an endpoint's items are recorded in the order they were drawn.
- */
 struct worker {
     pthread_t thread;
     struct endpoint *ep;
@@ -86,44 +69,9 @@ struct worker {
     struct outcome pending;
 };
 
-/* Files that workers are storing and about to reference (see
- * engine_remove_file_if_unused). At most one per worker. */
-static pthread_mutex_t files_mu = PTHREAD_MUTEX_INITIALIZER;
-static char (*files_pending)[65];
-static int files_npending;
-static const char *files_dir;
-
-static void file_hold(const char *sha)
-{
-    pthread_mutex_lock(&files_mu);
-    memcpy(files_pending[files_npending++], sha, 65);
-    pthread_mutex_unlock(&files_mu);
-}
-
-static void file_release(const char *sha)
-{
-    pthread_mutex_lock(&files_mu);
-    for (int i = 0; i < files_npending; i++)
-        if (strcmp(files_pending[i], sha) == 0) {
-            memcpy(files_pending[i], files_pending[--files_npending], 65);
-            break;
-        }
-    pthread_mutex_unlock(&files_mu);
-}
-
-void engine_remove_file_if_unused(const char *sha)
-{
-    pthread_mutex_lock(&files_mu);
-    int busy = 0;
-    for (int i = 0; i < files_npending; i++)
-        busy |= strcmp(files_pending[i], sha) == 0;
-    if (!busy && !images_sha_used(sha) && imagefile_remove(files_dir, sha) < 0)
-        log_warn("engine: cannot remove image file %s", sha);
-    pthread_mutex_unlock(&files_mu);
-}
-
 static struct {
     const struct sf_config *cfg;
+    engine_notify_fn notify;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     unsigned long kicks;
@@ -137,9 +85,20 @@ static struct {
     int started;
     char owner[64];
     atomic_ulong rescued;
-    atomic_ulong hist[HIST_BUCKETS + 1];
+    atomic_ulong hist[ENGINE_HIST_BUCKETS + 1];
     atomic_ullong hist_sum_us;
-} E = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    /* items whose outcome could be neither recorded nor released: the
+     * heartbeat leaves them out, so they expire and are rescued */
+    pthread_mutex_t abandon_mu;
+    long long *abandoned;
+    int nabandoned, abandoned_cap;
+} E = {.mu = PTHREAD_MUTEX_INITIALIZER, .abandon_mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void notify(long long run_id)
+{
+    if (E.notify)
+        E.notify(run_id);
+}
 
 void engine_kick(void)
 {
@@ -147,6 +106,12 @@ void engine_kick(void)
     E.kicks++;
     pthread_cond_broadcast(&E.cv);
     pthread_mutex_unlock(&E.mu);
+}
+
+void engine_run_requeued(long long run_id)
+{
+    engine_kick();
+    notify(run_id);
 }
 
 int engine_parallelism(void)
@@ -158,7 +123,7 @@ static void observe_duration(int64_t us)
 {
     double s = (double)us / 1e6;
     int b = 0;
-    while (b < HIST_BUCKETS && s > hist_bounds_s[b])
+    while (b < ENGINE_HIST_BUCKETS && s > engine_hist_bounds_s[b])
         b++;
     atomic_fetch_add(&E.hist[b], 1);
     atomic_fetch_add(&E.hist_sum_us, (unsigned long long)us);
@@ -176,43 +141,33 @@ static int64_t backoff_ms(int attempts)
     return base / 2 + (int64_t)((double)base * r / 65536.0);
 }
 
-static enum endpoint_state ep_state(struct endpoint *ep)
-{
-    pthread_mutex_lock(&ep->mu);
-    enum endpoint_state st = ep->state;
-    pthread_mutex_unlock(&ep->mu);
-    return st;
-}
-
-/* A call reached the server (it answered, even with a refusal). */
-static void ep_success(struct endpoint *ep)
-{
-    pthread_mutex_lock(&ep->mu);
-    ep->failures_in_row = 0;
-    ep->down_delay_ms = 0;
-    pthread_mutex_unlock(&ep->mu);
-}
-
-static void ep_failure(struct endpoint *ep)
-{
-    pthread_mutex_lock(&ep->mu);
-    if (++ep->failures_in_row >= E.cfg->breaker_failures && ep->state == EP_UP) {
-        ep->state = EP_DOWN;
-        ep->down_delay_ms = E.cfg->breaker_delay_ms;
-        ep->down_until_ms = mono_ms() + ep->down_delay_ms;
-        log_warn("engine: endpoint %s is down after %d failures in a row; probing in %lld ms",
-                 ep->backend->name, ep->failures_in_row, (long long)ep->down_delay_ms);
-    }
-    pthread_mutex_unlock(&ep->mu);
-}
-
 /* 1 when another endpoint than ep is up (a failed item can go there). */
 static int others_up(const struct endpoint *ep)
 {
     for (int i = 0; i < E.neps; i++)
-        if (&E.eps[i] != ep && ep_state(&E.eps[i]) == EP_UP)
+        if (&E.eps[i] != ep && breaker_state(&E.eps[i].breaker) == BREAKER_UP)
             return 1;
     return 0;
+}
+
+/* Sleeps on E.cv for up to ms, unless the engine is stopping or, with
+ * seen != NULL, a kick came after *seen. */
+static void sleep_on_engine(int64_t ms, const unsigned long *seen)
+{
+    if (ms < 1)
+        ms = 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&E.mu);
+    if (!E.stopping && (!seen || E.kicks == *seen))
+        pthread_cond_timedwait(&E.cv, &E.mu, &ts);
+    pthread_mutex_unlock(&E.mu);
 }
 
 /*
@@ -221,110 +176,165 @@ static int others_up(const struct endpoint *ep)
  */
 static void wait_until_up(struct endpoint *ep)
 {
-    for (;;) {
-        pthread_mutex_lock(&E.mu);
-        int stopping = E.stopping;
-        pthread_mutex_unlock(&E.mu);
-        if (stopping)
-            return;
-        pthread_mutex_lock(&ep->mu);
-        if (ep->state == EP_UP) {
-            pthread_mutex_unlock(&ep->mu);
-            return;
-        }
-        int64_t now = mono_ms();
-        int probe = ep->state == EP_DOWN && now >= ep->down_until_ms;
-        int64_t wait = ep->state == EP_DOWN ? ep->down_until_ms - now : 100;
-        if (probe)
-            ep->state = EP_PROBING;
-        pthread_mutex_unlock(&ep->mu);
-        if (probe) {
-            char err[512] = "";
-            int ok = !ep->backend->health || ep->backend->health(ep->backend, err, sizeof(err)) == 0;
-            pthread_mutex_lock(&ep->mu);
-            if (ok) {
-                ep->state = EP_UP;
-                ep->failures_in_row = 0;
-                log_info("engine: endpoint %s is up again", ep->backend->name);
-            } else {
-                ep->state = EP_DOWN;
-                ep->down_delay_ms = ep->down_delay_ms * 2 > 60000 ? 60000 : ep->down_delay_ms * 2;
-                ep->down_until_ms = mono_ms() + ep->down_delay_ms;
-                log_warn("engine: endpoint %s still down (%s); next probe in %lld ms",
-                         ep->backend->name, err, (long long)ep->down_delay_ms);
-            }
-            pthread_mutex_unlock(&ep->mu);
-            if (ok)
-                engine_kick();
+    while (!atomic_load(&E.stopping)) {
+        int64_t wait;
+        if (!breaker_should_probe(&ep->breaker, &wait)) {
+            if (wait == 0)
+                return; /* up */
+            sleep_on_engine(wait, NULL);
             continue;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        if (wait < 1)
-            wait = 1;
-        ts.tv_sec += wait / 1000;
-        ts.tv_nsec += (wait % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
+        char err[512] = "";
+        struct sf_backend *b = ep->backend;
+        int ok = !b->health || b->health(b, err, sizeof(err)) == 0;
+        int64_t delay = breaker_probed(&ep->breaker, ok);
+        if (ok) {
+            log_info("engine: endpoint %s is up again", b->name);
+            engine_kick();
+        } else {
+            log_warn("engine: endpoint %s still down (%s); next probe in %lld ms", b->name, err,
+                     (long long)delay);
         }
-        pthread_mutex_lock(&E.mu);
-        if (!E.stopping)
-            pthread_cond_timedwait(&E.cv, &E.mu, &ts);
-        pthread_mutex_unlock(&E.mu);
     }
 }
 
-static void record_outcome(struct worker *w, struct claimed_item *it,
-                           enum backend_result r, struct sf_image *img, const char *msg,
-                           int64_t dur_us)
+static void ep_failure(struct endpoint *ep)
+{
+    if (breaker_failure(&ep->breaker, (int)E.cfg->breaker_failures, E.cfg->breaker_delay_ms))
+        log_warn("engine: endpoint %s is down after %lld failures in a row; probing in %lld ms",
+                 ep->backend->name, (long long)E.cfg->breaker_failures,
+                 (long long)E.cfg->breaker_delay_ms);
+}
+
+/* ---- recording outcomes ------------------------------------------------ */
+
+static void abandon(long long item_id)
+{
+    pthread_mutex_lock(&E.abandon_mu);
+    if (E.nabandoned == E.abandoned_cap) {
+        E.abandoned_cap = E.abandoned_cap ? E.abandoned_cap * 2 : 8;
+        E.abandoned = xrealloc(E.abandoned, sizeof(long long) * (size_t)E.abandoned_cap);
+    }
+    E.abandoned[E.nabandoned++] = item_id;
+    pthread_mutex_unlock(&E.abandon_mu);
+}
+
+/* A claimed item is ours again: renew its lease from now on. */
+static void unabandon(long long item_id)
+{
+    pthread_mutex_lock(&E.abandon_mu);
+    for (int i = 0; i < E.nabandoned; i++)
+        if (E.abandoned[i] == item_id)
+            E.abandoned[i--] = E.abandoned[--E.nabandoned];
+    pthread_mutex_unlock(&E.abandon_mu);
+}
+
+enum record_kind { RECORD_COMPLETE, RECORD_FAIL, RECORD_CANCELED, RECORD_RELEASE };
+
+struct record {
+    enum record_kind kind;
+    const struct claimed_item *it;
+    const struct sf_image *img;
+    const char *sha;
+    const char *endpoint;
+    int64_t dur_ms;
+    const char *err;
+    int permanent;
+    int64_t retry_at_ms;
+};
+
+static sf_status record_once(const struct record *rec)
+{
+    switch (rec->kind) {
+    case RECORD_COMPLETE:
+        return queue_complete(rec->it, E.owner, rec->img, rec->sha, rec->endpoint, rec->dur_ms);
+    case RECORD_FAIL:
+        return queue_fail(rec->it, E.owner, rec->err, rec->permanent, (int)E.cfg->max_attempts,
+                          rec->retry_at_ms, rec->endpoint);
+    case RECORD_CANCELED:
+        return queue_mark_canceled(rec->it, E.owner);
+    case RECORD_RELEASE:
+        return queue_release(rec->it, E.owner);
+    }
+    return SF_EINTERNAL;
+}
+
+/*
+ * Writes an outcome, trying again with backoff when the transaction fails.
+ * When it never succeeds, the item goes back to the queue (its attempt
+ * returned) to be drawn again; when even that fails, its lease is left to
+ * run out and the sweeper rescues it. Returns 1 when recorded as asked.
+ */
+static int record(const struct record *rec)
+{
+    int64_t pause = 100;
+    for (int tries = 1;; tries++) {
+        if (record_once(rec) == SF_OK)
+            return 1;
+        if (tries >= RECORD_TRIES)
+            break;
+        log_warn("engine: recording run %lld item %d failed (try %d of %d); trying again",
+                 rec->it->run_id, rec->it->index, tries, RECORD_TRIES);
+        usleep((useconds_t)pause * 1000);
+        pause = pause * 2 > RECORD_BACKOFF_MAX_MS ? RECORD_BACKOFF_MAX_MS : pause * 2;
+    }
+    if (rec->kind != RECORD_RELEASE && queue_release(rec->it, E.owner) == SF_OK) {
+        log_error("engine: cannot record run %lld item %d; it is queued again", rec->it->run_id,
+                  rec->it->index);
+        engine_kick();
+        return 0;
+    }
+    log_error("engine: cannot record nor release run %lld item %d; its lease will expire and "
+              "it will be rescued", rec->it->run_id, rec->it->index);
+    abandon(rec->it->item_id);
+    return 0;
+}
+
+static void record_outcome(struct worker *w, struct outcome *o)
 {
     struct endpoint *ep = w->ep;
-    const char *name = ep->backend->name;
-    char err[1024];
-    snprintf(err, sizeof(err), "%s", msg);
+    struct claimed_item *it = &o->it;
+    struct record rec = {.it = it, .endpoint = ep->backend->name, .err = o->err};
+    enum backend_result r = o->r;
     if (r == BACKEND_OK) {
         char sha[65];
         char ferr[512];
-        sha256_hex(img->png, img->png_len, sha);
-        file_hold(sha);
-        if (imagefile_store(E.cfg->data_dir, img->png, img->png_len, sha, ferr, sizeof(ferr)) != SF_OK) {
-            file_release(sha);
-            snprintf(err, sizeof(err), "cannot store the image: %s", ferr);
+        if (imagefile_store_held(E.cfg->data_dir, o->img.png, o->img.png_len, sha, ferr,
+                                 sizeof(ferr)) != SF_OK) {
+            snprintf(o->err, sizeof(o->err), "cannot store the image: %s", ferr);
             r = BACKEND_TRANSIENT;
         } else {
-            for (int tries = 0; tries < 5; tries++) {
-                if (queue_complete(it, E.owner, img, sha, name, dur_us / 1000) == SF_OK)
-                    break;
-                log_warn("engine: recording run %lld item %d failed; retrying", it->run_id, it->index);
-                usleep(100000);
-            }
-            file_release(sha);
+            rec.kind = RECORD_COMPLETE;
+            rec.img = &o->img;
+            rec.sha = sha;
+            rec.dur_ms = o->dur_us / 1000;
+            record(&rec);
+            imagefile_release(sha);
             atomic_fetch_add(&ep->done, 1);
-            observe_duration(dur_us);
-            ep_success(ep);
+            observe_duration(o->dur_us);
+            breaker_success(&ep->breaker);
             return;
         }
     }
     if (r == BACKEND_CANCELED) {
-        if (E.stopping)
-            queue_release(it, E.owner);
-        else
-            queue_mark_canceled(it, E.owner);
+        rec.kind = atomic_load(&E.stopping) ? RECORD_RELEASE : RECORD_CANCELED;
+        record(&rec);
         return;
     }
     atomic_fetch_add(&ep->errors, 1);
     int permanent = r == BACKEND_PERMANENT;
     if (permanent)
-        ep_success(ep); /* the server answered; the request was the problem */
+        breaker_success(&ep->breaker); /* the server answered; the request was the problem */
     else
         ep_failure(ep);
     if (permanent || it->attempts >= E.cfg->max_attempts)
         atomic_fetch_add(&ep->failed, 1);
     log_warn("engine: run %lld item %d attempt %d on %s: %s", it->run_id, it->index, it->attempts,
-             name, err);
-    queue_fail(it, E.owner, err, permanent, (int)E.cfg->max_attempts,
-               now_unix_ms() + backoff_ms(it->attempts), name);
+             ep->backend->name, o->err);
+    rec.kind = RECORD_FAIL;
+    rec.permanent = permanent;
+    rec.retry_at_ms = now_unix_ms() + backoff_ms(it->attempts);
+    record(&rec);
 }
 
 static void *finisher_main(void *arg)
@@ -340,10 +350,10 @@ static void *finisher_main(void *arg)
             break;
         struct outcome *o = &w->pending;
         long long run_id = o->it.run_id;
-        record_outcome(w, &o->it, o->r, &o->img, o->err, o->dur_us);
+        record_outcome(w, o);
         free(o->img.png);
         claimed_item_free(&o->it);
-        bus_notify(run_id);
+        notify(run_id);
         pthread_mutex_lock(&w->mu);
         w->has_pending = 0;
         pthread_cond_broadcast(&w->cv);
@@ -364,6 +374,8 @@ static void hand_over(struct worker *w, const struct outcome *o)
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
+
+/* ---- drawing ------------------------------------------------------------- */
 
 /* Draws it; the claimed item now belongs to the finisher. */
 static void run_item(struct worker *w, struct claimed_item *it)
@@ -413,18 +425,7 @@ static void wait_for_work(unsigned long seen)
         int64_t until = due - now_unix_ms();
         wait_ms = until < 1 ? 1 : (until < wait_ms ? until : wait_ms);
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += wait_ms / 1000;
-    ts.tv_nsec += (wait_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    pthread_mutex_lock(&E.mu);
-    if (!E.stopping && E.kicks == seen)
-        pthread_cond_timedwait(&E.cv, &E.mu, &ts);
-    pthread_mutex_unlock(&E.mu);
+    sleep_on_engine(wait_ms, &seen);
 }
 
 static void *worker_main(void *arg)
@@ -438,7 +439,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&E.mu);
         if (stopping)
             break;
-        if (ep_state(w->ep) != EP_UP) {
+        if (breaker_state(&w->ep->breaker) != BREAKER_UP) {
             wait_until_up(w->ep);
             continue;
         }
@@ -450,7 +451,8 @@ static void *worker_main(void *arg)
             pthread_mutex_lock(&E.mu);
             E.rr_run = rr;
             pthread_mutex_unlock(&E.mu);
-            bus_notify(it.run_id);
+            unabandon(it.item_id);
+            notify(it.run_id);
             run_item(w, &it);
             continue;
         }
@@ -467,42 +469,50 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* ---- leases ---------------------------------------------------------------- */
+
+static void heartbeat(void)
+{
+    pthread_mutex_lock(&E.abandon_mu);
+    int n = E.nabandoned;
+    long long *skip = n ? xmalloc(sizeof(long long) * (size_t)n) : NULL;
+    if (n)
+        memcpy(skip, E.abandoned, sizeof(long long) * (size_t)n);
+    pthread_mutex_unlock(&E.abandon_mu);
+    queue_heartbeat(E.owner, E.cfg->lease_ms, skip, n);
+    free(skip);
+}
+
 static void *sweeper_main(void *arg)
 {
-    int64_t last_rescue = 0;
+    int64_t last = mono_ms();
     for (;;) {
-        pthread_mutex_lock(&E.mu);
-        int stopping = E.stopping;
-        if (!stopping) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += 1;
-            pthread_cond_timedwait(&E.cv, &E.mu, &ts);
-            stopping = E.stopping;
-        }
-        pthread_mutex_unlock(&E.mu);
-        if (stopping)
+        /* Kicks wake this sleep too; the work below runs once a second. */
+        sleep_on_engine(1000 - (mono_ms() - last), NULL);
+        if (atomic_load(&E.stopping))
             break;
-        queue_heartbeat(E.owner, E.cfg->lease_ms);
-        if (mono_ms() - last_rescue >= 1000) {
-            last_rescue = mono_ms();
-            int n = queue_rescue(E.owner, 0, (int)E.cfg->max_attempts);
-            if (n > 0) {
-                atomic_fetch_add(&E.rescued, (unsigned long)n);
-                log_warn("engine: %d items had expired leases and were rescued", n);
-                engine_kick();
-                bus_notify(-1);
-            }
+        if (mono_ms() - last < 1000)
+            continue;
+        last = mono_ms();
+        heartbeat();
+        int n = queue_rescue(E.owner, 0, (int)E.cfg->max_attempts);
+        if (n > 0) {
+            atomic_fetch_add(&E.rescued, (unsigned long)n);
+            log_warn("engine: %d items had expired leases and were rescued", n);
+            engine_kick();
+            notify(-1);
         }
-        bus_tick(15000);
     }
     db_close_thread();
     return NULL;
 }
 
-int engine_start(const struct sf_config *cfg, char *err, size_t errlen)
+/* ---- start and stop -------------------------------------------------------- */
+
+int engine_start(const struct sf_config *cfg, engine_notify_fn notify_fn, char *err, size_t errlen)
 {
     E.cfg = cfg;
+    E.notify = notify_fn;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -547,7 +557,7 @@ int engine_start(const struct sf_config *cfg, char *err, size_t errlen)
         E.eps[0].backend = procedural_backend_new("procedural", (int)cfg->workers, cfg->procedural_delay_ms);
     }
     for (int i = 0; i < E.neps; i++)
-        pthread_mutex_init(&E.eps[i].mu, NULL);
+        breaker_init(&E.eps[i].breaker);
 
     int temps = imagefile_sweep_temps(cfg->data_dir);
     if (temps > 0)
@@ -567,8 +577,6 @@ int engine_start(const struct sf_config *cfg, char *err, size_t errlen)
     for (int i = 0; i < E.neps; i++)
         E.nworkers += E.eps[i].backend->concurrency;
     E.workers = xcalloc((size_t)E.nworkers, sizeof(struct worker));
-    files_pending = xcalloc((size_t)E.nworkers, 65);
-    files_dir = cfg->data_dir;
     int k = 0;
     for (int i = 0; i < E.neps; i++)
         for (int c = 0; c < E.eps[i].backend->concurrency; c++, k++) {
@@ -602,11 +610,25 @@ void engine_stop(void)
     for (int i = 0; i < E.nworkers; i++)
         pthread_join(E.workers[i].thread, NULL);
     pthread_join(E.sweeper, NULL);
-    for (int i = 0; i < E.neps; i++)
+    for (int i = 0; i < E.nworkers; i++) {
+        pthread_mutex_destroy(&E.workers[i].mu);
+        pthread_cond_destroy(&E.workers[i].cv);
+    }
+    for (int i = 0; i < E.neps; i++) {
         E.eps[i].backend->destroy(E.eps[i].backend);
+        breaker_destroy(&E.eps[i].breaker);
+    }
     free(E.workers);
     free(E.eps);
-    free(files_pending);
+    free(E.abandoned);
+    E.workers = NULL;
+    E.eps = NULL;
+    E.abandoned = NULL;
+    E.nworkers = E.neps = E.nabandoned = E.abandoned_cap = 0;
+    E.kicks = 0;
+    E.rr_run = 0;
+    atomic_store(&E.stopping, 0);
+    pthread_cond_destroy(&E.cv);
     E.started = 0;
 }
 
@@ -620,55 +642,38 @@ void engine_cancel_run(long long run_id)
                 w->ep->backend->cancel(w->ep->backend);
         }
     }
+    notify(run_id);
 }
 
-json_t *engine_backends_json(void)
+/* ---- numbers ----------------------------------------------------------------- */
+
+void engine_stats(struct engine_stats *out)
 {
-    json_t *list = json_array();
+    memset(out, 0, sizeof(*out));
+    out->rescued = atomic_load(&E.rescued);
+    for (int b = 0; b <= ENGINE_HIST_BUCKETS; b++)
+        out->hist[b] = atomic_load(&E.hist[b]);
+    out->hist_sum_s = (double)atomic_load(&E.hist_sum_us) / 1e6;
+    out->nendpoints = E.neps;
+    out->endpoints = xcalloc(E.neps > 0 ? (size_t)E.neps : 1, sizeof(*out->endpoints));
     for (int i = 0; i < E.neps; i++) {
         struct endpoint *ep = &E.eps[i];
-        unsigned long done = atomic_load(&ep->done);
-        double mean = done ? (double)atomic_load(&ep->busy_us) / 1e6 / (double)done : 0;
-        json_array_append_new(
-            list, json_pack("{ss ss ss si sI sI sI sf}", "name", ep->backend->name, "type",
-                            ep->backend->type, "state", state_names[ep_state(ep)],
-                            "concurrency", ep->backend->concurrency,
-                            "in_flight", (json_int_t)atomic_load(&ep->in_flight),
-                            "done", (json_int_t)done, "failed", (json_int_t)atomic_load(&ep->failed),
-                            "mean_item_s", mean));
+        struct engine_endpoint_stats *s = &out->endpoints[i];
+        snprintf(s->name, sizeof(s->name), "%s", ep->backend->name);
+        snprintf(s->type, sizeof(s->type), "%s", ep->backend->type);
+        s->state = breaker_state_name(breaker_state(&ep->breaker));
+        s->concurrency = ep->backend->concurrency;
+        s->in_flight = atomic_load(&ep->in_flight);
+        s->done = atomic_load(&ep->done);
+        s->failed = atomic_load(&ep->failed);
+        s->errors = atomic_load(&ep->errors);
+        s->mean_item_s = s->done ? (double)atomic_load(&ep->busy_us) / 1e6 / (double)s->done : 0;
     }
-    return list;
 }
 
-void engine_metrics(struct strbuf *sb)
+void engine_stats_free(struct engine_stats *st)
 {
-    sb_puts(sb, "# HELP setforge_items_rescued_total Items whose lease expired and were put back.\n"
-                "# TYPE setforge_items_rescued_total counter\n");
-    sb_printf(sb, "setforge_items_rescued_total %lu\n", atomic_load(&E.rescued));
-    sb_puts(sb, "# HELP setforge_item_duration_seconds Time a backend took per image.\n"
-                "# TYPE setforge_item_duration_seconds histogram\n");
-    unsigned long cum = 0;
-    for (int b = 0; b < HIST_BUCKETS; b++) {
-        cum += atomic_load(&E.hist[b]);
-        sb_printf(sb, "setforge_item_duration_seconds_bucket{le=\"%g\"} %lu\n", hist_bounds_s[b], cum);
-    }
-    cum += atomic_load(&E.hist[HIST_BUCKETS]);
-    sb_printf(sb, "setforge_item_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
-    sb_printf(sb, "setforge_item_duration_seconds_sum %.6f\n", (double)atomic_load(&E.hist_sum_us) / 1e6);
-    sb_printf(sb, "setforge_item_duration_seconds_count %lu\n", cum);
-    sb_puts(sb, "# HELP setforge_backend_errors_total Failed backend calls, by endpoint.\n"
-                "# TYPE setforge_backend_errors_total counter\n");
-    for (int i = 0; i < E.neps; i++)
-        sb_printf(sb, "setforge_backend_errors_total{endpoint=\"%s\"} %lu\n",
-                  E.eps[i].backend->name, atomic_load(&E.eps[i].errors));
-    sb_puts(sb, "# HELP setforge_backend_up 1 when the endpoint takes work, 0 when down or probing.\n"
-                "# TYPE setforge_backend_up gauge\n");
-    for (int i = 0; i < E.neps; i++)
-        sb_printf(sb, "setforge_backend_up{endpoint=\"%s\"} %d\n", E.eps[i].backend->name,
-                  ep_state(&E.eps[i]) == EP_UP);
-    sb_puts(sb, "# HELP setforge_backend_in_flight Items being drawn now, by endpoint.\n"
-                "# TYPE setforge_backend_in_flight gauge\n");
-    for (int i = 0; i < E.neps; i++)
-        sb_printf(sb, "setforge_backend_in_flight{endpoint=\"%s\"} %ld\n",
-                  E.eps[i].backend->name, atomic_load(&E.eps[i].in_flight));
+    free(st->endpoints);
+    st->endpoints = NULL;
+    st->nendpoints = 0;
 }

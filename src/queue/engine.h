@@ -1,46 +1,97 @@
 /*
  * engine.h: the worker pool that drains the durable queue.
  *
- * One worker thread per concurrency slot of each backend endpoint. Workers
- * sleep on a condition variable and are woken by engine_kick() when a run is
- * created or retried; a sweeper thread renews leases (heartbeat), rescues
- * expired ones, and wakes idle event streams for their heartbeat comment.
+ * DESIGN (the redis bio.c way: every thread, what it owns, how work moves)
+ *
+ * Threads:
+ *   - one worker per concurrency slot of each endpoint. It claims the next
+ *     due item (queue_claim, one transaction), draws it with its endpoint's
+ *     backend outside any lock or transaction, and hands the outcome to its
+ *     finisher. While its endpoint's breaker is not up it waits, or probes.
+ *   - one finisher per worker. It stores the PNG (store/imagefiles.c,
+ *     fsync + rename, the file held until its row commits) and records the
+ *     outcome in one transaction, retrying a failed commit with backoff; an
+ *     outcome that still cannot be recorded is released to the queue, and
+ *     if even that fails, left out of the heartbeat so its lease runs out
+ *     and the sweeper rescues it. No outcome ends with its item stuck in
+ *     `running`. At most one outcome waits per worker, so memory stays
+ *     bounded and an endpoint's items are recorded in the order drawn.
+ *   - one sweeper. Every second it renews the leases of the items this
+ *     process holds (heartbeat) and puts back items whose lease ran out.
+ *
+ * Locks: no code path holds two of them at once, so there is no lock order
+ * to keep; each is a leaf.
+ *   - E.mu: kicks, stopping, rr_run and the condition variable E.cv that
+ *     idle workers and the sweeper sleep on. The loops read what they need
+ *     under it and release it before any database or backend call.
+ *   - worker.mu: that worker's hand-over slot (has_pending, pending, quit)
+ *     and its condition variable, shared by the worker and its finisher.
+ *   - breaker.mu (queue/breaker.c): one endpoint's breaker state.
+ *   - E.abandon_mu: the item ids left out of the heartbeat.
+ *   Atomics, no lock: counters and histograms, each worker's cancel flag and
+ *   current run id (read by engine_cancel_run and engine_stop).
+ *
+ * After every committed change of a run, the engine calls the notify
+ * callback it was started with (main.c passes the HTTP server's
+ * stream_notify), so event streams wake; it knows nothing of HTTP.
  */
 #ifndef SF_ENGINE_H
 #define SF_ENGINE_H
 
-#include <jansson.h>
+#include <stddef.h>
 
 #include "util/config.h"
-#include "util/xalloc.h"
+
+/* Called after a committed change of run run_id (-1: of any run). */
+typedef void (*engine_notify_fn)(long long run_id);
 
 /* Starts the workers and the sweeper. 0; -2 when an endpoint of the
- * config is invalid (err names the entry and field); -1 other failures. */
-int engine_start(const struct sf_config *cfg, char *err, size_t errlen);
+ * config is invalid (err names the entry and field); -1 other failures.
+ * notify may be NULL. */
+int engine_start(const struct sf_config *cfg, engine_notify_fn notify, char *err, size_t errlen);
 
-/* Stops accepting work, interrupts nothing, waits for running items. */
+/* Stops accepting work, interrupts what is being drawn (those items go
+ * back to queued), waits for the finishers to record what is done. */
 void engine_stop(void);
 
 /* Wakes the workers: there is new work. */
 void engine_kick(void);
 
-/* Interrupts the items of run_id that workers are drawing now. */
+/* A run's items were queued again (retry): wakes workers and streams. */
+void engine_run_requeued(long long run_id);
+
+/* A run was canceled: interrupts its items that workers are drawing now,
+ * and wakes its streams. */
 void engine_cancel_run(long long run_id);
 
 /* Worker slots across all endpoints (for ETAs). */
 int engine_parallelism(void);
 
-/* The "backends" array of /api/health (new reference). */
-json_t *engine_backends_json(void);
+/* A snapshot of the engine's numbers, for /api/health and /metrics. */
+#define ENGINE_HIST_BUCKETS 12
+extern const double engine_hist_bounds_s[ENGINE_HIST_BUCKETS];
 
-/* Appends the engine's Prometheus metrics to sb. */
-void engine_metrics(struct strbuf *sb);
+struct engine_endpoint_stats {
+    char name[64];
+    char type[16];
+    const char *state; /* "up", "down", "probing" (static) */
+    int concurrency;
+    long in_flight;
+    unsigned long done, failed, errors;
+    double mean_item_s;
+};
 
-/*
- * Removes an image file after its row was deleted, unless a row uses it
- * again or a worker is about to (files are shared by content). Closes the
- * race between "no row uses it" and a worker storing the same bytes.
- */
-void engine_remove_file_if_unused(const char *sha);
+struct engine_stats {
+    unsigned long rescued;
+    /* item durations: hist[b] counts items of at most bounds[b] seconds
+     * (not cumulative), hist[ENGINE_HIST_BUCKETS] the rest */
+    unsigned long hist[ENGINE_HIST_BUCKETS + 1];
+    double hist_sum_s;
+    int nendpoints;
+    struct engine_endpoint_stats *endpoints; /* malloc'd; engine_stats_free */
+};
+
+void engine_stats(struct engine_stats *out);
+void engine_stats_free(struct engine_stats *st);
 
 #endif

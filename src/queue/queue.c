@@ -10,13 +10,21 @@
  *
  * Each change also appends to run_events, the log that Server-Sent Events
  * replay from (Last-Event-ID), so a client never misses a step.
+ *
+ * The statements here change run_items and runs, the queue's own tables;
+ * images, album links and events are written by store/ functions that work
+ * inside the transaction opened here. States are named in store/states.h.
  */
 #include "queue/queue.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/albums.h"
 #include "store/db.h"
+#include "store/images.h"
+#include "store/runs.h"
+#include "store/states.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -44,21 +52,6 @@ static const char SQL_RUN_START[] =
     "UPDATE runs SET status = 'running', started_at = coalesce(started_at, ?2) "
     "WHERE id = ?1 AND status = 'queued'";
 
-static const char SQL_EVENT_STATUS[] =
-    "INSERT INTO run_events (run_id, type, data, created_at) "
-    "SELECT id, 'status', json_object('run_id', id, 'status', status, 'total_items', total_items, "
-    "'completed_items', completed_items, 'failed_items', failed_items, 'canceled_items', "
-    "canceled_items, 'album_id', album_id, 'error_message', error_message), ?2 "
-    "FROM runs WHERE id = ?1";
-static const char SQL_EVENT_ITEM[] =
-    "INSERT INTO run_events (run_id, type, data, created_at) "
-    "SELECT r.id, 'item', json_object('run_id', r.id, 'index', i.item_index, 'status', i.status, "
-    "'image_id', i.image_id, 'error', i.error, 'attempts', i.attempts, 'completed_items', "
-    "r.completed_items, 'failed_items', r.failed_items, 'canceled_items', r.canceled_items, "
-    "'total_items', r.total_items, 'progress', "
-    "round(1.0 * (r.completed_items + r.failed_items + r.canceled_items) / r.total_items, 4)), ?2 "
-    "FROM run_items i JOIN runs r ON r.id = i.run_id WHERE i.id = ?1";
-
 static int step_done(const char *sql, long long a, const char *text)
 {
     sqlite3_stmt *st = db_stmt(sql);
@@ -73,14 +66,23 @@ static int step_done(const char *sql, long long a, const char *text)
     return sqlite3_changes(db_conn());
 }
 
+static sf_status finish_tx(int ok)
+{
+    if (!ok) {
+        db_rollback();
+        return SF_EINTERNAL;
+    }
+    return db_commit();
+}
+
 static int event_status(long long run_id, const char *now)
 {
-    return step_done(SQL_EVENT_STATUS, run_id, now);
+    return runs_event_status(run_id, now) == SF_OK ? 0 : -1;
 }
 
 static int event_item(long long item_id, const char *now)
 {
-    return step_done(SQL_EVENT_ITEM, item_id, now);
+    return runs_event_item(item_id, now) == SF_OK ? 0 : -1;
 }
 
 static int claim_after(const char *owner, int64_t lease_ms, long long after, const char *avoid,
@@ -144,9 +146,9 @@ int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run, const ch
         out->loras = json_array();
     if (!out->negative_prompt)
         out->negative_prompt = xstrdup("");
-    if (step_done(SQL_RUN_START, out->run_id, now) > 0)
-        event_status(out->run_id, now);
-    if (db_commit() != SF_OK) {
+    int started = step_done(SQL_RUN_START, out->run_id, now);
+    int ok = started >= 0 && (started == 0 || event_status(out->run_id, now) == 0);
+    if (finish_tx(ok) != SF_OK) {
         claimed_item_free(out);
         return -1;
     }
@@ -164,29 +166,22 @@ static const char SQL_LAST_ERROR[] =
     "ORDER BY finished_at DESC LIMIT 1";
 static const char SQL_RUN_FINISH[] =
     "UPDATE runs SET status = ?2, completed_at = ?3, error_message = ?4 WHERE id = ?1";
-static const char SQL_ALBUM_NEW[] =
-    "INSERT INTO albums (name, description, source_type, source_id, is_public, created_by, "
-    "created_at, updated_at) VALUES (?2, '', 'batch_generation', ?1, 1, ?3, ?4, ?4)";
-static const char SQL_RUN_ALBUM[] = "UPDATE runs SET album_id = ?2 WHERE id = ?1";
-static const char SQL_LINK_RUN[] =
-    "INSERT OR IGNORE INTO album_images (album_id, image_id, position, added_at) "
-    "SELECT ?2, image_id, item_index, ?3 FROM run_items "
-    "WHERE run_id = ?1 AND image_id IS NOT NULL ORDER BY item_index";
 
-struct run_state {
-    char status[16];
+/* The row of a run, as a state change needs it. */
+struct run_row {
+    enum run_state state;
     long long total, completed, failed, canceled, album_id;
     char album_name[512];
     char creator[128];
 };
 
-static int read_run(long long run_id, struct run_state *rs)
+static int read_run(long long run_id, struct run_row *rs)
 {
     sqlite3_stmt *st = db_stmt(SQL_RUN_STATE);
     sqlite3_bind_int64(st, 1, run_id);
     int ok = sqlite3_step(st) == SQLITE_ROW;
     if (ok) {
-        snprintf(rs->status, sizeof(rs->status), "%s", db_col_text(st, 0));
+        ok = run_state_parse(db_col_text(st, 0), &rs->state) == 0;
         rs->total = sqlite3_column_int64(st, 1);
         rs->completed = sqlite3_column_int64(st, 2);
         rs->failed = sqlite3_column_int64(st, 3);
@@ -199,50 +194,20 @@ static int read_run(long long run_id, struct run_state *rs)
     return ok ? 0 : -1;
 }
 
-/*
- * Files every image of the run into its album, creating the album first
- * when the run has none. Positions are item indexes, so a retried item's
- * image lands in its place.
- */
-static int file_album(long long run_id, struct run_state *rs, const char *now)
+/* Files every image of the run into its album (created when missing). */
+static int file_album(long long run_id, struct run_row *rs, const char *now)
 {
-    if (!rs->album_id) {
-        sqlite3_stmt *st = db_stmt(SQL_ALBUM_NEW);
-        sqlite3_bind_int64(st, 1, run_id);
-        db_bind_text(st, 2, rs->album_name);
-        db_bind_text(st, 3, rs->creator[0] ? rs->creator : NULL);
-        db_bind_text(st, 4, now);
-        int rc = sqlite3_step(st);
-        db_done(st);
-        if (rc != SQLITE_DONE)
-            return -1;
-        rs->album_id = sqlite3_last_insert_rowid(db_conn());
-        st = db_stmt(SQL_RUN_ALBUM);
-        sqlite3_bind_int64(st, 1, run_id);
-        sqlite3_bind_int64(st, 2, rs->album_id);
-        rc = sqlite3_step(st);
-        db_done(st);
-        if (rc != SQLITE_DONE)
-            return -1;
-    }
-    sqlite3_stmt *st = db_stmt(SQL_LINK_RUN);
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_int64(st, 2, rs->album_id);
-    db_bind_text(st, 3, now);
-    int rc = sqlite3_step(st);
-    db_done(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return albums_file_run(run_id, rs->album_name, rs->creator, now, &rs->album_id) == SF_OK ? 0 : -1;
 }
 
 /* Settles the run when no item is left queued or running. */
 static int maybe_finish(long long run_id, const char *now)
 {
-    struct run_state rs;
+    struct run_row rs;
     if (read_run(run_id, &rs) < 0)
         return -1;
-    int active = strcmp(rs.status, "queued") == 0 || strcmp(rs.status, "running") == 0;
-    if (!active) {
-        if (strcmp(rs.status, "canceled") != 0)
+    if (run_state_is_final(rs.state)) {
+        if (rs.state != RUN_CANCELED)
             return 0;
         /* An item that settled after its run was canceled: a late image still
          * belongs in the album, and a fresh status event (with the new
@@ -253,7 +218,7 @@ static int maybe_finish(long long run_id, const char *now)
     }
     if (rs.completed + rs.failed + rs.canceled < rs.total)
         return 0;
-    const char *status = rs.completed > 0 ? "completed" : "failed";
+    enum run_state final = rs.completed > 0 ? RUN_COMPLETED : RUN_FAILED;
     char msg[1200] = "";
     if (rs.failed > 0) {
         char last[1024] = "";
@@ -267,7 +232,7 @@ static int maybe_finish(long long run_id, const char *now)
     }
     sqlite3_stmt *st = db_stmt(SQL_RUN_FINISH);
     sqlite3_bind_int64(st, 1, run_id);
-    db_bind_text(st, 2, status);
+    db_bind_text(st, 2, run_state_name(final));
     db_bind_text(st, 3, now);
     db_bind_text(st, 4, msg[0] ? msg : NULL);
     int rc = sqlite3_step(st);
@@ -282,11 +247,6 @@ static int maybe_finish(long long run_id, const char *now)
 /* ---- completing and failing items ---------------------------------------- */
 
 static const char SQL_ITEM_STATE[] = "SELECT status, lease_owner FROM run_items WHERE id = ?1";
-static const char SQL_IMAGE_INSERT[] =
-    "INSERT OR IGNORE INTO images (prompt, negative_prompt, seed, steps, guidance_scale, width, "
-    "height, loras, run_id, item_index, sha256, bytes, backend, created_at) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
-static const char SQL_IMAGE_FIND[] = "SELECT id FROM images WHERE run_id = ?1 AND item_index = ?2";
 static const char SQL_ITEM_SUCCEED[] =
     "UPDATE run_items SET status = 'succeeded', image_id = ?2, error = NULL, finished_at = ?3, "
     "duration_ms = ?4, endpoint = ?5, lease_owner = NULL, lease_expires_ms = NULL WHERE id = ?1";
@@ -307,28 +267,31 @@ static int bump(long long run_id, int completed, int failed, int canceled)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* The item's status, and whether another worker holds it now. */
-static int item_state(long long item_id, const char *owner, char status[16], int *foreign)
+/*
+ * An item has settled (its row already says how): the run's counters move
+ * by the deltas, the item's event is logged, and the run is finished when
+ * it was the last one. Every settling goes through here.
+ */
+static int settle_item(long long item_id, long long run_id, int completed, int failed,
+                       int canceled, const char *now)
+{
+    if (bump(run_id, completed, failed, canceled) < 0)
+        return -1;
+    if (event_item(item_id, now) < 0)
+        return -1;
+    return maybe_finish(run_id, now);
+}
+
+/* The item's state, and whether another worker holds it now. */
+static int item_state(long long item_id, const char *owner, enum item_state *state, int *foreign)
 {
     sqlite3_stmt *st = db_stmt(SQL_ITEM_STATE);
     sqlite3_bind_int64(st, 1, item_id);
-    int ok = sqlite3_step(st) == SQLITE_ROW;
-    if (ok) {
-        snprintf(status, 16, "%s", db_col_text(st, 0));
-        *foreign = strcmp(status, "running") == 0 &&
-                   strcmp(db_col_text(st, 1), owner) != 0;
-    }
+    int ok = sqlite3_step(st) == SQLITE_ROW && item_state_parse(db_col_text(st, 0), state) == 0;
+    if (ok)
+        *foreign = *state == ITEM_RUNNING && strcmp(db_col_text(st, 1), owner) != 0;
     db_done(st);
     return ok ? 0 : -1;
-}
-
-static sf_status finish_tx(int ok)
-{
-    if (!ok) {
-        db_rollback();
-        return SF_EINTERNAL;
-    }
-    return db_commit();
 }
 
 sf_status queue_complete(const struct claimed_item *it, const char *owner,
@@ -340,43 +303,34 @@ sf_status queue_complete(const struct claimed_item *it, const char *owner,
         return s;
     char now[32];
     now_rfc3339(now);
-    char status[16];
+    enum item_state state;
     int foreign = 0;
-    int ok = item_state(it->item_id, owner, status, &foreign) == 0;
-    if (!ok || strcmp(status, "succeeded") == 0) /* done already: nothing to add */
+    int ok = item_state(it->item_id, owner, &state, &foreign) == 0;
+    if (!ok || state == ITEM_SUCCEEDED) /* done already: nothing to add */
         return finish_tx(ok);
 
-    sqlite3_stmt *st = db_stmt(SQL_IMAGE_INSERT);
-    db_bind_text(st, 1, it->prompt);
-    db_bind_text(st, 2, it->negative_prompt);
-    sqlite3_bind_int64(st, 3, img->seed);
-    sqlite3_bind_int(st, 4, it->steps);
-    sqlite3_bind_double(st, 5, it->guidance_scale);
-    sqlite3_bind_int(st, 6, img->width);
-    sqlite3_bind_int(st, 7, img->height);
-    db_bind_json(st, 8, it->loras);
-    sqlite3_bind_int64(st, 9, it->run_id);
-    sqlite3_bind_int(st, 10, it->index);
-    db_bind_text(st, 11, sha256);
-    sqlite3_bind_int64(st, 12, (sqlite3_int64)img->png_len);
-    db_bind_text(st, 13, endpoint);
-    db_bind_text(st, 14, now);
-    ok = sqlite3_step(st) == SQLITE_DONE;
-    db_done(st);
-    /* The UNIQUE (run_id, item_index) index makes a second finisher find
-     * the first one's image instead of adding another. */
+    struct generated_image g = {
+        .prompt = it->prompt,
+        .negative_prompt = it->negative_prompt,
+        .seed = img->seed,
+        .steps = it->steps,
+        .guidance_scale = it->guidance_scale,
+        .width = img->width,
+        .height = img->height,
+        .loras = it->loras,
+        .run_id = it->run_id,
+        .item_index = it->index,
+        .sha256 = sha256,
+        .bytes = img->png_len,
+        .backend = endpoint,
+        .created_at = now,
+    };
     long long image_id = 0;
-    st = db_stmt(SQL_IMAGE_FIND);
-    sqlite3_bind_int64(st, 1, it->run_id);
-    sqlite3_bind_int(st, 2, it->index);
-    if (ok && sqlite3_step(st) == SQLITE_ROW)
-        image_id = sqlite3_column_int64(st, 0);
-    db_done(st);
-    ok = ok && image_id > 0;
+    ok = images_insert_generated(&g, &image_id) == SF_OK;
     if (!ok || foreign) /* the image row exists; its current holder links it */
         return finish_tx(ok);
 
-    st = db_stmt(SQL_ITEM_SUCCEED);
+    sqlite3_stmt *st = db_stmt(SQL_ITEM_SUCCEED);
     sqlite3_bind_int64(st, 1, it->item_id);
     sqlite3_bind_int64(st, 2, image_id);
     db_bind_text(st, 3, now);
@@ -384,10 +338,10 @@ sf_status queue_complete(const struct claimed_item *it, const char *owner,
     db_bind_text(st, 5, endpoint);
     ok = sqlite3_step(st) == SQLITE_DONE;
     db_done(st);
-    int was_failed = strcmp(status, "failed") == 0, was_canceled = strcmp(status, "canceled") == 0;
-    ok = ok && bump(it->run_id, 1, -was_failed, -was_canceled) == 0;
-    ok = ok && event_item(it->item_id, now) >= 0;
-    ok = ok && maybe_finish(it->run_id, now) == 0;
+    /* A late image of an item that was failed (lease lost) or canceled
+     * moves it from that counter to completed. */
+    ok = ok && settle_item(it->item_id, it->run_id, 1, -(state == ITEM_FAILED),
+                           -(state == ITEM_CANCELED), now) == 0;
     return finish_tx(ok);
 }
 
@@ -425,11 +379,8 @@ sf_status queue_fail(const struct claimed_item *it, const char *owner, const cha
     int ok = sqlite3_step(st) == SQLITE_DONE;
     int changed = sqlite3_changes(db_conn());
     db_done(st);
-    if (ok && changed && !retry) {
-        ok = bump(it->run_id, 0, 1, 0) == 0;
-        ok = ok && event_item(it->item_id, now) >= 0;
-        ok = ok && maybe_finish(it->run_id, now) == 0;
-    }
+    if (ok && changed && !retry)
+        ok = settle_item(it->item_id, it->run_id, 0, 1, 0, now) == 0;
     return finish_tx(ok);
 }
 
@@ -447,18 +398,16 @@ sf_status queue_mark_canceled(const struct claimed_item *it, const char *owner)
     int ok = sqlite3_step(st) == SQLITE_DONE;
     int changed = sqlite3_changes(db_conn());
     db_done(st);
-    if (ok && changed) {
-        ok = bump(it->run_id, 0, 0, 1) == 0;
-        ok = ok && event_item(it->item_id, now) >= 0;
-        ok = ok && maybe_finish(it->run_id, now) == 0;
-    }
+    if (ok && changed)
+        ok = settle_item(it->item_id, it->run_id, 0, 0, 1, now) == 0;
     return finish_tx(ok);
 }
 
 /* ---- leases -------------------------------------------------------------- */
 
 static const char SQL_HEARTBEAT[] =
-    "UPDATE run_items SET lease_expires_ms = ?2 WHERE status = 'running' AND lease_owner = ?1";
+    "UPDATE run_items SET lease_expires_ms = ?2 WHERE status = 'running' AND lease_owner = ?1 "
+    "AND id NOT IN (SELECT value FROM json_each(?3))";
 static const char SQL_EXPIRED[] =
     "SELECT id, run_id, attempts FROM run_items WHERE status = 'running' "
     "AND (lease_expires_ms < ?1 OR (?2 AND lease_owner IS NOT ?3))";
@@ -469,14 +418,24 @@ static const char SQL_RESCUE_FAIL[] =
     "UPDATE run_items SET status = 'failed', error = ?2, finished_at = ?3, lease_owner = NULL, "
     "lease_expires_ms = NULL WHERE id = ?1 AND status = 'running'";
 
-void queue_heartbeat(const char *owner, int64_t lease_ms)
+sf_status queue_heartbeat(const char *owner, int64_t lease_ms, const long long *skip, int nskip)
 {
+    struct strbuf ids;
+    sb_init(&ids);
+    sb_putc(&ids, '[');
+    for (int i = 0; i < nskip; i++)
+        sb_printf(&ids, "%s%lld", i ? "," : "", skip[i]);
+    sb_putc(&ids, ']');
     sqlite3_stmt *st = db_stmt(SQL_HEARTBEAT);
     db_bind_text(st, 1, owner);
     sqlite3_bind_int64(st, 2, now_unix_ms() + lease_ms);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    sqlite3_bind_text(st, 3, ids.data, (int)ids.len, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
         log_warn("queue: heartbeat: %s", sqlite3_errmsg(db_conn()));
     db_done(st);
+    sb_free(&ids);
+    return rc == SQLITE_DONE ? SF_OK : db_status(rc);
 }
 
 int queue_rescue(const char *owner, int all_foreign, int max_attempts)
@@ -516,11 +475,8 @@ int queue_rescue(const char *owner, int all_foreign, int max_attempts)
         }
         ok = sqlite3_step(st) == SQLITE_DONE;
         db_done(st);
-        if (ok && give_up) {
-            ok = bump(found[i].run_id, 0, 1, 0) == 0;
-            ok = ok && event_item(found[i].id, now) >= 0;
-            ok = ok && maybe_finish(found[i].run_id, now) == 0;
-        }
+        if (ok && give_up)
+            ok = settle_item(found[i].id, found[i].run_id, 0, 1, 0, now) == 0;
     }
     free(found);
     if (finish_tx(ok) != SF_OK)
@@ -543,7 +499,7 @@ static const char SQL_RUN_RETRY[] =
     "UPDATE runs SET status = 'running', completed_at = NULL, error_message = NULL WHERE id = ?1";
 
 /* Opens the write transaction of a run-wide change and reads the run. */
-static sf_status begin_on_run(long long run_id, struct run_state *rs)
+static sf_status begin_on_run(long long run_id, struct run_row *rs)
 {
     sf_status s = db_begin();
     if (s != SF_OK)
@@ -557,11 +513,11 @@ static sf_status begin_on_run(long long run_id, struct run_state *rs)
 
 sf_status queue_cancel_run(long long run_id)
 {
-    struct run_state rs;
+    struct run_row rs;
     sf_status s = begin_on_run(run_id, &rs);
     if (s != SF_OK)
         return s;
-    if (strcmp(rs.status, "queued") != 0 && strcmp(rs.status, "running") != 0) {
+    if (run_state_is_final(rs.state)) {
         db_rollback();
         return SF_ECONFLICT;
     }
@@ -581,21 +537,21 @@ sf_status queue_cancel_run(long long run_id)
     int ok = rc == SQLITE_DONE && bump(run_id, 0, 0, n) == 0;
     /* One item event per canceled item, like any other settled item. */
     for (int i = 0; i < n && ok; i++)
-        ok = event_item(ids[i], now) >= 0;
+        ok = event_item(ids[i], now) == 0;
     free(ids);
     ok = ok && step_done(SQL_RUN_CANCEL, run_id, now) >= 0;
     rs.canceled += n;
     /* Images made before the cancel are kept and filed like any run's. */
     ok = ok && (rs.completed == 0 || file_album(run_id, &rs, now) == 0);
-    ok = ok && event_status(run_id, now) >= 0;
+    ok = ok && event_status(run_id, now) == 0;
     return finish_tx(ok);
 }
 
-static int retry_status(long long run_id, const char *status)
+static int retry_state(long long run_id, enum item_state state)
 {
     sqlite3_stmt *st = db_stmt(SQL_RETRY_ITEMS);
     sqlite3_bind_int64(st, 1, run_id);
-    db_bind_text(st, 2, status);
+    db_bind_text(st, 2, item_state_name(state));
     int rc = sqlite3_step(st);
     db_done(st);
     return rc == SQLITE_DONE ? sqlite3_changes(db_conn()) : -1;
@@ -603,12 +559,12 @@ static int retry_status(long long run_id, const char *status)
 
 sf_status queue_retry_run(long long run_id)
 {
-    struct run_state rs;
+    struct run_row rs;
     sf_status s = begin_on_run(run_id, &rs);
     if (s != SF_OK)
         return s;
-    int failed = retry_status(run_id, "failed");
-    int canceled = retry_status(run_id, "canceled");
+    int failed = retry_state(run_id, ITEM_FAILED);
+    int canceled = retry_state(run_id, ITEM_CANCELED);
     if (failed < 0 || canceled < 0) {
         db_rollback();
         return SF_EINTERNAL;
@@ -621,7 +577,7 @@ sf_status queue_retry_run(long long run_id)
     now_rfc3339(now);
     int ok = bump(run_id, 0, -failed, -canceled) == 0;
     ok = ok && step_done(SQL_RUN_RETRY, run_id, NULL) >= 0;
-    ok = ok && event_status(run_id, now) >= 0;
+    ok = ok && event_status(run_id, now) == 0;
     return finish_tx(ok);
 }
 
@@ -642,12 +598,14 @@ static const char SQL_RELEASE[] =
     "UPDATE run_items SET status = 'queued', attempts = max(attempts - 1, 0), lease_owner = NULL, "
     "lease_expires_ms = NULL WHERE id = ?1 AND status = 'running' AND lease_owner = ?2";
 
-void queue_release(const struct claimed_item *it, const char *owner)
+sf_status queue_release(const struct claimed_item *it, const char *owner)
 {
     sqlite3_stmt *st = db_stmt(SQL_RELEASE);
     sqlite3_bind_int64(st, 1, it->item_id);
     db_bind_text(st, 2, owner);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
         log_warn("queue: release: %s", sqlite3_errmsg(db_conn()));
     db_done(st);
+    return rc == SQLITE_DONE ? SF_OK : db_status(rc);
 }

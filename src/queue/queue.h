@@ -45,7 +45,9 @@ int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run, const ch
 
 /*
  * Records a finished image: the file (already stored) gets its row, the item
- * is succeeded and linked. Idempotent per (run, item).
+ * is succeeded and linked. Idempotent per (run, item). Like every change
+ * below, one transaction: a failure (busy, disk full) changes nothing and
+ * the call can be repeated.
  */
 sf_status queue_complete(const struct claimed_item *it, const char *owner,
                          const struct sf_image *img, const char *sha256,
@@ -62,12 +64,15 @@ sf_status queue_fail(const struct claimed_item *it, const char *owner, const cha
 /* Marks a running item canceled (its run was canceled while it ran). */
 sf_status queue_mark_canceled(const struct claimed_item *it, const char *owner);
 
-/* Gives an item back untouched (the daemon is stopping): queued again, and
- * the attempt it used is returned. */
-void queue_release(const struct claimed_item *it, const char *owner);
+/* Gives an item back untouched (the daemon is stopping, or its outcome
+ * cannot be recorded): queued again, and the attempt it used is returned.
+ * One statement, no transaction. */
+sf_status queue_release(const struct claimed_item *it, const char *owner);
 
-/* Extends the lease of every item owner holds. */
-void queue_heartbeat(const char *owner, int64_t lease_ms);
+/* Extends the lease of every item owner holds, except the nskip item ids
+ * in skip: items whose outcome could not be recorded nor released, left to
+ * expire so queue_rescue() puts them back. */
+sf_status queue_heartbeat(const char *owner, int64_t lease_ms, const long long *skip, int nskip);
 
 /*
  * Puts back items whose lease expired, or, with all_foreign, every running

@@ -261,3 +261,44 @@ sf_status albums_remove_image(long long album_id, long long image_id)
         return db_status(rc);
     return sqlite3_changes(db_conn()) ? SF_OK : SF_ENOTFOUND;
 }
+
+static const char SQL_RUN_ALBUM_NEW[] =
+    "INSERT INTO albums (name, description, source_type, source_id, is_public, created_by, "
+    "created_at, updated_at) VALUES (?2, '', 'batch_generation', ?1, 1, ?3, ?4, ?4)";
+static const char SQL_RUN_ALBUM_SET[] = "UPDATE runs SET album_id = ?2 WHERE id = ?1";
+static const char SQL_RUN_LINK[] =
+    "INSERT OR IGNORE INTO album_images (album_id, image_id, position, added_at) "
+    "SELECT ?2, image_id, item_index, ?3 FROM run_items "
+    "WHERE run_id = ?1 AND image_id IS NOT NULL ORDER BY item_index";
+
+sf_status albums_file_run(long long run_id, const char *album_name, const char *creator,
+                          const char *now, long long *album_id)
+{
+    int rc;
+    if (!*album_id) {
+        sqlite3_stmt *st = db_stmt(SQL_RUN_ALBUM_NEW);
+        sqlite3_bind_int64(st, 1, run_id);
+        db_bind_text(st, 2, album_name);
+        db_bind_text(st, 3, creator && *creator ? creator : NULL);
+        db_bind_text(st, 4, now);
+        rc = sqlite3_step(st);
+        db_done(st);
+        if (rc != SQLITE_DONE)
+            return db_status(rc);
+        *album_id = sqlite3_last_insert_rowid(db_conn());
+        st = db_stmt(SQL_RUN_ALBUM_SET);
+        sqlite3_bind_int64(st, 1, run_id);
+        sqlite3_bind_int64(st, 2, *album_id);
+        rc = sqlite3_step(st);
+        db_done(st);
+        if (rc != SQLITE_DONE)
+            return db_status(rc);
+    }
+    sqlite3_stmt *st = db_stmt(SQL_RUN_LINK);
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, *album_id);
+    db_bind_text(st, 3, now);
+    rc = sqlite3_step(st);
+    db_done(st);
+    return rc == SQLITE_DONE ? SF_OK : db_status(rc);
+}

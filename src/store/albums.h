@@ -39,6 +39,15 @@ sf_status albums_delete(long long id);
 sf_status albums_add_images(long long album_id, const json_t *image_ids,
                             long long *added, long long *missing);
 
+/*
+ * Files every image of a run into its album, in the caller's open
+ * transaction: with *album_id 0 the album (public, named album_name,
+ * created by creator or nobody) is created first and *album_id set.
+ * Positions are item indexes, so a retried item's image lands in its place.
+ */
+sf_status albums_file_run(long long run_id, const char *album_name, const char *creator,
+                          const char *now, long long *album_id);
+
 /* SF_ENOTFOUND when the image is not in the album. */
 sf_status albums_remove_image(long long album_id, long long image_id);
 

@@ -331,8 +331,22 @@ sf_status db_begin_read(void)
     return exec_simple(SQL_BEGIN_READ);
 }
 
+/* Test hook (db_fail_commits): write commits left to fail. */
+static atomic_int commits_to_fail;
+
+void db_fail_commits(int n)
+{
+    atomic_store(&commits_to_fail, n);
+}
+
 sf_status db_commit(void)
 {
+    sqlite3 *db = db_conn();
+    if (db && sqlite3_txn_state(db, NULL) == SQLITE_TXN_WRITE &&
+        atomic_load(&commits_to_fail) > 0 && atomic_fetch_sub(&commits_to_fail, 1) > 0) {
+        db_rollback();
+        return SF_EUNAVAILABLE;
+    }
     sf_status st = exec_simple(SQL_COMMIT);
     if (st != SF_OK)
         db_rollback();

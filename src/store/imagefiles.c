@@ -13,6 +13,7 @@
 #include "store/imagefiles.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,8 +23,55 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "store/images.h"
 #include "util/hash.h"
+#include "util/log.h"
 #include "util/xalloc.h"
+
+/*
+ * Holds: files stored for a row that is not committed yet. Files are shared
+ * by content, so deleting an image row may orphan a file that a worker has
+ * just stored again (same bytes) and is about to refer to; the hold closes
+ * that race between "no row uses it" and the new row. holds_mu guards the
+ * list and is held across the check-and-unlink in imagefile_remove_if_unused.
+ * At most one hold per worker exists at a time, so a small array is enough.
+ */
+static pthread_mutex_t holds_mu = PTHREAD_MUTEX_INITIALIZER;
+static char (*holds)[65];
+static size_t nholds, holds_cap;
+
+static void hold(const char *sha)
+{
+    pthread_mutex_lock(&holds_mu);
+    if (nholds == holds_cap) {
+        holds_cap = holds_cap ? holds_cap * 2 : 16;
+        holds = xrealloc(holds, holds_cap * sizeof(*holds));
+    }
+    memcpy(holds[nholds++], sha, 65);
+    pthread_mutex_unlock(&holds_mu);
+}
+
+void imagefile_release(const char *sha)
+{
+    pthread_mutex_lock(&holds_mu);
+    for (size_t i = 0; i < nholds; i++)
+        if (strcmp(holds[i], sha) == 0) {
+            memcpy(holds[i], holds[--nholds], 65);
+            break;
+        }
+    pthread_mutex_unlock(&holds_mu);
+}
+
+void imagefile_remove_if_unused(const char *data_dir, const char *sha)
+{
+    pthread_mutex_lock(&holds_mu);
+    int held = 0;
+    for (size_t i = 0; i < nholds; i++)
+        held |= strcmp(holds[i], sha) == 0;
+    if (!held && !images_sha_used(sha) && imagefile_remove(data_dir, sha) < 0)
+        log_warn("store: cannot remove image file %s", sha);
+    pthread_mutex_unlock(&holds_mu);
+}
 
 static int valid_hex(const char *s)
 {
@@ -129,8 +177,8 @@ static int write_all(int fd, const unsigned char *p, size_t len)
     return 0;
 }
 
-sf_status imagefile_store(const char *data_dir, const void *data, size_t len,
-                          char sha_out[65], char *err, size_t errlen)
+static sf_status store_bytes(const char *data_dir, const void *data, size_t len,
+                             char sha_out[65], char *err, size_t errlen, int held)
 {
     char hex[65];
     char *dir = NULL, *final = NULL, *tmp = NULL;
@@ -147,7 +195,9 @@ sf_status imagefile_store(const char *data_dir, const void *data, size_t len,
         return SF_EINTERNAL;
     }
 
-    sha256_hex(data, len, hex);
+    sha256_hex(data, len, hex); /* the one hash of these bytes */
+    if (held)
+        hold(hex);
     dir = xasprintf("%s/images/%.2s", data_dir, hex);
     final = xasprintf("%s/%s.png", dir, hex);
 
@@ -220,7 +270,21 @@ fail:
     }
     free(final);
     free(dir);
+    if (held)
+        imagefile_release(hex);
     return SF_EINTERNAL;
+}
+
+sf_status imagefile_store(const char *data_dir, const void *data, size_t len,
+                          char sha_out[65], char *err, size_t errlen)
+{
+    return store_bytes(data_dir, data, len, sha_out, err, errlen, 0);
+}
+
+sf_status imagefile_store_held(const char *data_dir, const void *data, size_t len,
+                               char sha_out[65], char *err, size_t errlen)
+{
+    return store_bytes(data_dir, data, len, sha_out, err, errlen, 1);
 }
 
 char *imagefile_path(const char *data_dir, const char *sha_hex)

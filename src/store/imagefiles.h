@@ -25,6 +25,22 @@ sf_status imagefile_store(const char *data_dir, const void *data, size_t len,
                           char sha_out[65], char *err, size_t errlen);
 
 /*
+ * imagefile_store, and the file is held for a row about to refer to it:
+ * imagefile_remove_if_unused() leaves it alone until imagefile_release(sha).
+ * On failure nothing is held.
+ */
+sf_status imagefile_store_held(const char *data_dir, const void *data, size_t len,
+                               char sha_out[65], char *err, size_t errlen);
+
+/* Ends the hold of imagefile_store_held (the row has committed, or will
+ * never be written). */
+void imagefile_release(const char *sha);
+
+/* Removes a file after an image row was deleted, unless another row uses it
+ * or a store holds it (a warning is logged when the unlink fails). */
+void imagefile_remove_if_unused(const char *data_dir, const char *sha);
+
+/*
  * The malloc'd path of the image with digest sha_hex (the caller frees it),
  * or NULL when sha_hex is not 64 lowercase hex digits, so that no digest from
  * a URL can name a path outside the image tree.

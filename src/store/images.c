@@ -140,3 +140,43 @@ int images_sha_used(const char *sha)
     db_done(st);
     return used;
 }
+
+static const char SQL_INSERT_GENERATED[] =
+    "INSERT OR IGNORE INTO images (prompt, negative_prompt, seed, steps, guidance_scale, width, "
+    "height, loras, run_id, item_index, sha256, bytes, backend, created_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+static const char SQL_FIND_GENERATED[] = "SELECT id FROM images WHERE run_id = ?1 AND item_index = ?2";
+
+sf_status images_insert_generated(const struct generated_image *g, long long *image_id)
+{
+    sqlite3_stmt *st = db_stmt(SQL_INSERT_GENERATED);
+    db_bind_text(st, 1, g->prompt);
+    db_bind_text(st, 2, g->negative_prompt);
+    sqlite3_bind_int64(st, 3, g->seed);
+    sqlite3_bind_int(st, 4, g->steps);
+    sqlite3_bind_double(st, 5, g->guidance_scale);
+    sqlite3_bind_int(st, 6, g->width);
+    sqlite3_bind_int(st, 7, g->height);
+    db_bind_json(st, 8, g->loras);
+    sqlite3_bind_int64(st, 9, g->run_id);
+    sqlite3_bind_int(st, 10, g->item_index);
+    db_bind_text(st, 11, g->sha256);
+    sqlite3_bind_int64(st, 12, (sqlite3_int64)g->bytes);
+    db_bind_text(st, 13, g->backend);
+    db_bind_text(st, 14, g->created_at);
+    int rc = sqlite3_step(st);
+    db_done(st);
+    if (rc != SQLITE_DONE)
+        return db_status(rc);
+    /* The UNIQUE (run_id, item_index) index makes a second finisher find
+     * the first one's image instead of adding another. */
+    st = db_stmt(SQL_FIND_GENERATED);
+    sqlite3_bind_int64(st, 1, g->run_id);
+    sqlite3_bind_int(st, 2, g->item_index);
+    rc = sqlite3_step(st);
+    *image_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    db_done(st);
+    if (rc == SQLITE_ROW)
+        return SF_OK;
+    return rc == SQLITE_DONE ? SF_EINTERNAL : db_status(rc);
+}

@@ -39,6 +39,29 @@ sf_status images_sha(long long id, char sha[65]);
  */
 sf_status images_delete(long long id, char sha[65], int *file_orphaned);
 
+/* An image a run item produced (all borrowed). */
+struct generated_image {
+    const char *prompt, *negative_prompt;
+    long long seed;
+    int steps;
+    double guidance_scale;
+    int width, height;
+    const json_t *loras;
+    long long run_id;
+    int item_index;
+    const char *sha256;
+    size_t bytes;
+    const char *backend; /* the endpoint's name */
+    const char *created_at;
+};
+
+/*
+ * Adds the row of a run item's image, in the caller's open transaction;
+ * *image_id is the item's image row (an earlier one when the item already
+ * has one: one image per run item).
+ */
+sf_status images_insert_generated(const struct generated_image *g, long long *image_id);
+
 /* 1 when some image row uses the file with this sha256. */
 int images_sha_used(const char *sha);
 

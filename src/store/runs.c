@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "store/db.h"
+#include "store/states.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -37,9 +38,32 @@ static const char SQL_INSERT[] =
     "?13, ?14, ?15)";
 static const char SQL_ITEM[] =
     "INSERT INTO run_items (run_id, item_index, prompt, seed) VALUES (?1, ?2, ?3, ?4)";
-static const char SQL_EVENT[] =
-    "INSERT INTO run_events (run_id, type, data, created_at) VALUES (?1, 'status', "
-    "json_object('run_id', ?1, 'status', 'queued', 'total_items', ?2), ?3)";
+/* The three events, written only here. The creation event is the short
+ * one of the contract (docs/runs.md): run_id, status, total_items. */
+static const char SQL_EVENT_CREATED[] =
+    "INSERT INTO run_events (run_id, type, data, created_at) SELECT id, 'status', "
+    "json_object('run_id', id, 'status', status, 'total_items', total_items), ?2 "
+    "FROM runs WHERE id = ?1";
+static const char SQL_EVENT_STATUS[] =
+    "INSERT INTO run_events (run_id, type, data, created_at) "
+    "SELECT id, 'status', json_object('run_id', id, 'status', status, 'total_items', total_items, "
+    "'completed_items', completed_items, 'failed_items', failed_items, 'canceled_items', "
+    "canceled_items, 'album_id', album_id, 'error_message', error_message), ?2 "
+    "FROM runs WHERE id = ?1";
+static const char SQL_EVENT_ITEM[] =
+    "INSERT INTO run_events (run_id, type, data, created_at) "
+    "SELECT r.id, 'item', json_object('run_id', r.id, 'index', i.item_index, 'status', i.status, "
+    "'image_id', i.image_id, 'error', i.error, 'attempts', i.attempts, 'completed_items', "
+    "r.completed_items, 'failed_items', r.failed_items, 'canceled_items', r.canceled_items, "
+    "'total_items', r.total_items, 'progress', "
+    "round(1.0 * (r.completed_items + r.failed_items + r.canceled_items) / r.total_items, 4)), ?2 "
+    "FROM run_items i JOIN runs r ON r.id = i.run_id WHERE i.id = ?1";
+static const char SQL_EXISTS[] = "SELECT 1 FROM runs WHERE id = ?1";
+static const char SQL_QUEUE_DEPTH[] =
+    "SELECT (SELECT count(*) FROM run_items WHERE status = 'queued'), "
+    "(SELECT count(*) FROM run_items WHERE status = 'running')";
+static const char SQL_ITEM_COUNTS[] = "SELECT status, count(*) FROM run_items GROUP BY status";
+static const char SQL_RUN_COUNTS[] = "SELECT status, count(*) FROM runs GROUP BY status";
 static const char SQL_ITEMS[] =
     "SELECT item_index, prompt, seed, status, attempts, error, image_id, endpoint, duration_ms "
     "FROM run_items WHERE run_id = ?1 ORDER BY item_index LIMIT ?2 OFFSET ?3";
@@ -109,7 +133,9 @@ sf_status runs_get(long long id, int parallelism, json_t **out)
     json_t *run = run_json(st);
     long long left = sqlite3_column_int64(st, 6) - sqlite3_column_int64(st, 7) -
                      sqlite3_column_int64(st, 8) - sqlite3_column_int64(st, 9);
-    int active = strcmp(db_col_text(st, 5), "queued") == 0 || strcmp(db_col_text(st, 5), "running") == 0;
+    enum run_state state = RUN_FAILED;
+    run_state_parse(db_col_text(st, 5), &state);
+    int active = !run_state_is_final(state);
     db_done(st);
 
     json_t *eta = json_null();
@@ -188,6 +214,16 @@ static sf_status check_idempotency(const struct run_spec *spec, long long *run_i
     return result;
 }
 
+static sf_status insert_event(const char *sql, long long id, const char *now)
+{
+    sqlite3_stmt *st = db_stmt(sql);
+    sqlite3_bind_int64(st, 1, id);
+    db_bind_text(st, 2, now);
+    int rc = sqlite3_step(st);
+    db_done(st);
+    return rc == SQLITE_DONE ? SF_OK : db_status(rc);
+}
+
 static sf_status insert_run(const struct run_spec *spec, long long *run_id)
 {
     char now[32];
@@ -230,13 +266,7 @@ static sf_status insert_run(const struct run_spec *spec, long long *run_id)
         }
     }
     db_done(st);
-    st = db_stmt(SQL_EVENT);
-    sqlite3_bind_int64(st, 1, *run_id);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
-    db_bind_text(st, 3, now);
-    rc = sqlite3_step(st);
-    db_done(st);
-    return rc == SQLITE_DONE ? SF_OK : db_status(rc);
+    return insert_event(SQL_EVENT_CREATED, *run_id, now);
 }
 
 sf_status runs_create(const struct run_spec *spec, long long *run_id, int *reused)
@@ -302,7 +332,7 @@ sf_status runs_items(long long run_id, const struct page *pg, json_t **rows_out,
     return SF_OK;
 }
 
-int runs_events_sse(long long run_id, long long *last_id, int limit, struct strbuf *sb)
+int runs_events(long long run_id, long long *last_id, int limit, run_event_fn fn, void *ctx)
 {
     sqlite3_stmt *st = db_stmt(SQL_EVENTS);
     sqlite3_bind_int64(st, 1, run_id);
@@ -311,12 +341,69 @@ int runs_events_sse(long long run_id, long long *last_id, int limit, struct strb
     int n = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         *last_id = sqlite3_column_int64(st, 0);
-        sb_printf(sb, "id: %lld\nevent: %s\ndata: %s\n\n", *last_id, db_col_text(st, 1),
-                  db_col_text(st, 2));
+        fn(ctx, *last_id, db_col_text(st, 1), db_col_text(st, 2));
         n++;
     }
     db_done(st);
     return n;
+}
+
+sf_status runs_event_status(long long run_id, const char *now)
+{
+    return insert_event(SQL_EVENT_STATUS, run_id, now);
+}
+
+sf_status runs_event_item(long long item_id, const char *now)
+{
+    return insert_event(SQL_EVENT_ITEM, item_id, now);
+}
+
+int runs_exists(long long id)
+{
+    sqlite3_stmt *st = db_stmt(SQL_EXISTS);
+    sqlite3_bind_int64(st, 1, id);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    db_done(st);
+    return found;
+}
+
+/* Counts rows by stored status name into counts[], indexed by parse. */
+static sf_status count_by(const char *sql, long long *counts, int n,
+                          int (*index_of)(const char *name))
+{
+    for (int i = 0; i < n; i++)
+        counts[i] = 0;
+    sqlite3_stmt *st = db_stmt(sql);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int i = index_of(db_col_text(st, 0));
+        if (i >= 0)
+            counts[i] = sqlite3_column_int64(st, 1);
+    }
+    db_done(st);
+    return rc == SQLITE_DONE ? SF_OK : db_status(rc);
+}
+
+static int item_index_of(const char *name)
+{
+    enum item_state s;
+    return item_state_parse(name, &s) == 0 ? (int)s : -1;
+}
+
+static int run_index_of(const char *name)
+{
+    enum run_state s;
+    return run_state_parse(name, &s) == 0 ? (int)s : -1;
+}
+
+sf_status runs_item_counts(long long counts[ITEM_NSTATES])
+{
+    return count_by(SQL_ITEM_COUNTS, counts, ITEM_NSTATES, item_index_of);
+}
+
+sf_status runs_run_counts(long long counts[RUN_NSTATES])
+{
+    return count_by(SQL_RUN_COUNTS, counts, RUN_NSTATES, run_index_of);
 }
 
 int runs_is_final(long long run_id, long long last_id)
@@ -327,4 +414,17 @@ int runs_is_final(long long run_id, long long last_id)
     int final = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
     db_done(st);
     return final;
+}
+
+sf_status runs_queue_depth(long long *queued, long long *running, const char **why)
+{
+    sqlite3_stmt *st = db_stmt(SQL_QUEUE_DEPTH);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *queued = sqlite3_column_int64(st, 0);
+        *running = sqlite3_column_int64(st, 1);
+    }
+    db_done(st);
+    *why = rc == SQLITE_ROW ? NULL : sqlite3_errstr(rc);
+    return rc == SQLITE_ROW ? SF_OK : db_status(rc);
 }

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "store/states.h"
 #include "util/pagination.h"
 #include "util/status.h"
 
@@ -52,11 +53,29 @@ sf_status runs_items(long long run_id, const struct page *pg, json_t **rows_out,
                      long long *total_out);
 
 /*
- * Appends to sb, as Server-Sent Events, up to limit events of the run with
- * id > *last_id, and advances *last_id. Returns how many were written.
+ * Calls fn for up to limit events of the run with id > *last_id, in order
+ * (type and data borrowed for the call), and advances *last_id. Returns how
+ * many there were.
  */
-struct strbuf;
-int runs_events_sse(long long run_id, long long *last_id, int limit, struct strbuf *sb);
+typedef void (*run_event_fn)(void *ctx, long long id, const char *type, const char *data);
+int runs_events(long long run_id, long long *last_id, int limit, run_event_fn fn, void *ctx);
+
+/* Appends the run's status event (its state and counters now), or the
+ * item's event (its state and the run's progress), in the caller's open
+ * transaction: the one writer of run_events. */
+sf_status runs_event_status(long long run_id, const char *now);
+sf_status runs_event_item(long long item_id, const char *now);
+
+/* 1 when the run exists. */
+int runs_exists(long long id);
+
+/* Items queued and running now (two index lookups, cheap enough for every
+ * health check). On failure *why names SQLite's reason (static). */
+sf_status runs_queue_depth(long long *queued, long long *running, const char **why);
+
+/* Items and runs by state (counts[state]), in one read each. */
+sf_status runs_item_counts(long long counts[ITEM_NSTATES]);
+sf_status runs_run_counts(long long counts[RUN_NSTATES]);
 
 /* 1 when the run is in a final state (completed, failed, canceled), every
  * item has settled (none is still being interrupted) and no event after

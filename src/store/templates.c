@@ -40,7 +40,7 @@ static const char SQL_EXISTS[] = "SELECT 1 FROM batch_templates WHERE id = ?1";
  * json_dumps and are CHECKed with json_valid, so they are spliced as they
  * are; only the plain text columns are escaped.
  */
-static void render(sqlite3_stmt *st, int with_items, struct strbuf *sb)
+static void render(sqlite3_stmt *st, enum template_detail detail, struct strbuf *sb)
 {
     static const char *const text_cols[] = {"name", "description", "prompt_template", "base_prompt",
                                             "style_suffix", "example_theme", "negative_prompt"};
@@ -62,21 +62,21 @@ static void render(sqlite3_stmt *st, int with_items, struct strbuf *sb)
     jt_str(sb, db_col_text(st, 14));
     jt_key(sb, "updated_at", 0);
     jt_str(sb, db_col_text(st, 15));
-    if (with_items) {
+    if (detail == TEMPLATE_WITH_ITEMS) {
         jt_key(sb, "csv_items", 0);
         sb_puts(sb, db_col_text(st, 17));
     }
     sb_putc(sb, '}');
 }
 
-sf_status templates_get_text(long long id, int with_items, struct strbuf *sb)
+sf_status templates_get_text(long long id, enum template_detail detail, struct strbuf *sb)
 {
-    sqlite3_stmt *st = db_stmt(with_items ? SQL_GET : SQL_GET_NO_ITEMS);
+    sqlite3_stmt *st = db_stmt(detail == TEMPLATE_WITH_ITEMS ? SQL_GET : SQL_GET_NO_ITEMS);
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
     sf_status result = SF_ENOTFOUND;
     if (rc == SQLITE_ROW) {
-        render(st, with_items, sb);
+        render(st, detail, sb);
         result = SF_OK;
     } else if (rc != SQLITE_DONE) {
         result = db_status(rc);
@@ -85,11 +85,11 @@ sf_status templates_get_text(long long id, int with_items, struct strbuf *sb)
     return result;
 }
 
-sf_status templates_get(long long id, int with_items, json_t **out)
+sf_status templates_get(long long id, enum template_detail detail, json_t **out)
 {
     struct strbuf sb;
     sb_init(&sb);
-    sf_status result = templates_get_text(id, with_items, &sb);
+    sf_status result = templates_get_text(id, detail, &sb);
     if (result == SF_OK) {
         *out = json_loadb(sb.data, sb.len, 0, NULL);
         if (!*out)

@@ -13,12 +13,16 @@
 #include "util/pagination.h"
 #include "util/status.h"
 
-/* *out: a new object; with_items adds "csv_items". SF_ENOTFOUND. */
-sf_status templates_get(long long id, int with_items, json_t **out);
+/* How much of a template a read returns: the summary row, or with its
+ * "csv_items" too. */
+enum template_detail { TEMPLATE_SUMMARY, TEMPLATE_WITH_ITEMS };
+
+/* *out: a new object. SF_ENOTFOUND. */
+sf_status templates_get(long long id, enum template_detail detail, json_t **out);
 
 /* The same row as JSON text, appended to sb (the fast path of the API). */
 struct strbuf;
-sf_status templates_get_text(long long id, int with_items, struct strbuf *sb);
+sf_status templates_get_text(long long id, enum template_detail detail, struct strbuf *sb);
 
 /* Appends the page's rows (newest first, no csv_items) as comma-separated
  * JSON objects to sb; *total_out gets the count of all templates. */

@@ -84,15 +84,20 @@ sf_status tokens_revoke(long long id)
     return sqlite3_changes(db_conn()) ? SF_OK : SF_ENOTFOUND;
 }
 
-sf_status tokens_print(FILE *out)
+sf_status tokens_each(void (*fn)(void *ctx, const struct sf_token_row *t), void *ctx)
 {
     sqlite3_stmt *st = db_stmt(SQL_LIST);
-    fprintf(out, "%-6s %-6s %-24s %-22s %s\n", "ID", "ADMIN", "NAME", "CREATED", "REVOKED");
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        fprintf(out, "%-6lld %-6s %-24s %-22s %s\n", (long long)sqlite3_column_int64(st, 0),
-                sqlite3_column_int(st, 1) ? "yes" : "no", db_col_text(st, 2),
-                db_col_text(st, 3), db_col_text(st, 4));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct sf_token_row t = {
+            .id = sqlite3_column_int64(st, 0),
+            .is_admin = sqlite3_column_int(st, 1),
+            .name = db_col_text(st, 2),
+            .created_at = db_col_text(st, 3),
+            .revoked_at = db_col_text(st, 4),
+        };
+        fn(ctx, &t);
+    }
     db_done(st);
     return rc == SQLITE_DONE ? SF_OK : db_status(rc);
 }

@@ -5,8 +5,6 @@
 #ifndef SF_TOKENS_H
 #define SF_TOKENS_H
 
-#include <stdio.h>
-
 #include "util/status.h"
 
 #define TOKEN_SECRET_LEN 67 /* "sf_" + 64 hex digits */
@@ -27,8 +25,16 @@ sf_status tokens_verify(const char *presented, struct sf_token *out);
 /* Marks a token revoked. SF_ENOTFOUND for an unknown or revoked id. */
 sf_status tokens_revoke(long long id);
 
-/* Prints one line per token (id, admin flag, name, created, revoked). */
-sf_status tokens_print(FILE *out);
+/* A token as listed (strings borrowed for the callback; revoked_at "" when
+ * live). Never the secret: only its hash is stored. */
+struct sf_token_row {
+    long long id;
+    int is_admin;
+    const char *name, *created_at, *revoked_at;
+};
+
+/* Calls fn for every token, oldest first. */
+sf_status tokens_each(void (*fn)(void *ctx, const struct sf_token_row *t), void *ctx);
 
 /* Number of tokens ever created (revoked ones included). */
 long long tokens_count(void);

@@ -9,6 +9,7 @@
 #define SF_HASH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Raw 32-byte digest of data. */
 void sha256_raw(const void *data, size_t len, unsigned char out[32]);
@@ -20,5 +21,7 @@ int random_bytes(void *buf, size_t len);
 int ct_equal(const void *a, const void *b, size_t n);
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const unsigned char *in, size_t n, char *out);
+/* 64-bit FNV-1a of len bytes: a fast, non-cryptographic hash for tables. */
+uint64_t fnv1a64(const void *data, size_t len);
 
 #endif
