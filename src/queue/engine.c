@@ -34,10 +34,10 @@ const double engine_hist_bounds_s[ENGINE_HIST_BUCKETS] = {0.001, 0.005, 0.01, 0.
                                                            1,     5,     10,   30,   60,  300};
 
 /* Tries to record one outcome before it is released to the queue: about
- * 20 s of backoff, long enough for a busy database or a full disk that an
- * operator is clearing. */
-#define RECORD_TRIES 12
-#define RECORD_BACKOFF_MAX_MS 2000
+ * 6 s of backoff, long enough to ride out a busy database; an item that
+ * still cannot be recorded is drawn again later rather than lost. */
+#define RECORD_TRIES 10
+#define RECORD_BACKOFF_MAX_MS 1000
 
 /* One configured endpoint (a GPU server, a command, the procedural drawer). */
 struct endpoint {

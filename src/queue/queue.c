@@ -461,6 +461,10 @@ int queue_rescue(const char *owner, int all_foreign, int max_attempts)
         n++;
     }
     db_done(st);
+    if (n == 0) { /* the common case, once a second: nothing to commit */
+        db_rollback();
+        return 0;
+    }
     int ok = 1;
     for (size_t i = 0; i < n && ok; i++) {
         int give_up = found[i].attempts >= max_attempts;

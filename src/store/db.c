@@ -334,9 +334,10 @@ sf_status db_begin_read(void)
 /* Test hook (db_fail_commits): write commits left to fail. */
 static atomic_int commits_to_fail;
 
-void db_fail_commits(int n)
+int db_fail_commits(int n)
 {
-    atomic_store(&commits_to_fail, n);
+    int left = atomic_exchange(&commits_to_fail, n);
+    return left > 0 ? left : 0;
 }
 
 sf_status db_commit(void)

@@ -72,8 +72,9 @@ sf_status db_commit(void);
 void db_rollback(void);
 
 /* Test hook: the next n write commits, on any thread, fail as a full disk
- * would (rolled back, SF_EUNAVAILABLE). 0 turns it off. */
-void db_fail_commits(int n);
+ * would (rolled back, SF_EUNAVAILABLE). 0 turns it off. Returns how many
+ * of the previous setting were left unused. */
+int db_fail_commits(int n);
 
 /* The schema version of the open database. */
 int db_schema_version(void);
