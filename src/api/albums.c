@@ -50,7 +50,7 @@ sf_status list_albums(struct sf_request *req, struct sf_response *res)
         rows = json_array();
         total = 0;
     } else {
-        st = albums_list(&pg, source, req->is_admin, &rows, &total);
+        st = albums_list(&pg, source, req->is_admin ? ALBUMS_ALL : ALBUMS_PUBLIC, &rows, &total);
         if (st != SF_OK)
             return res_fail(res, st, "cannot list albums");
     }
@@ -67,7 +67,7 @@ sf_status get_album(struct sf_request *req, struct sf_response *res)
         return st;
     json_t *album, *images;
     long long total;
-    st = albums_get(req->ids[0], req->is_admin, &album);
+    st = albums_get(req->ids[0], req->is_admin ? ALBUMS_ALL : ALBUMS_PUBLIC, &album);
     if (st != SF_OK)
         return res_fail(res, st, "album %lld not found", req->ids[0]);
     st = albums_images(req->ids[0], &pg, &images, &total);
@@ -81,11 +81,13 @@ sf_status get_album(struct sf_request *req, struct sf_response *res)
 }
 
 /* Validates name/description/is_public over row; SF_OK or the failure. */
+enum album_check { ALBUM_NEW, ALBUM_CHANGE };
+
 static sf_status check_album(struct sf_request *req, struct sf_response *res,
-                             json_t *row, int create)
+                             json_t *row, enum album_check what)
 {
     json_t *fields = json_object();
-    if (create && !json_object_get(req->json, "name"))
+    if (what == ALBUM_NEW && !json_object_get(req->json, "name"))
         json_object_set_new(fields, "name", json_string("is required"));
     v_string(req->json, "name", 1, 200, row, fields);
     v_string(req->json, "description", 0, 2000, row, fields);
@@ -100,7 +102,7 @@ sf_status create_album(struct sf_request *req, struct sf_response *res)
 {
     json_t *row = json_pack("{ss ss sb ss}", "name", "", "description", "", "is_public", 1,
                             "source_type", "manual");
-    sf_status st = check_album(req, res, row, 1);
+    sf_status st = check_album(req, res, row, ALBUM_NEW);
     long long id = 0;
     if (st == SF_OK && (st = albums_insert(row, req->token_name, &id)) != SF_OK)
         res_fail(res, st, "cannot store the album");
@@ -108,7 +110,7 @@ sf_status create_album(struct sf_request *req, struct sf_response *res)
     if (st != SF_OK)
         return st;
     json_t *album;
-    if ((st = albums_get(id, 1, &album)) != SF_OK)
+    if ((st = albums_get(id, ALBUMS_ALL, &album)) != SF_OK)
         return res_fail(res, st, "cannot read the new album back");
     res_header(res, "Location", "/api/albums/%lld", id);
     return res_json(res, 201, album);
@@ -118,16 +120,16 @@ sf_status update_album(struct sf_request *req, struct sf_response *res)
 {
     long long id = req->ids[0];
     json_t *row;
-    sf_status st = albums_get(id, 1, &row);
+    sf_status st = albums_get(id, ALBUMS_ALL, &row);
     if (st != SF_OK)
         return res_fail(res, st, "album %lld not found", id);
-    st = check_album(req, res, row, 0);
+    st = check_album(req, res, row, ALBUM_CHANGE);
     if (st == SF_OK && (st = albums_update(id, row)) != SF_OK)
         res_fail(res, st, "album %lld could not be updated", id);
     json_decref(row);
     if (st != SF_OK)
         return st;
-    if ((st = albums_get(id, 1, &row)) != SF_OK)
+    if ((st = albums_get(id, ALBUMS_ALL, &row)) != SF_OK)
         return res_fail(res, st, "album %lld not found", id);
     return res_json(res, 200, row);
 }
@@ -168,7 +170,7 @@ sf_status add_album_images(struct sf_request *req, struct sf_response *res)
 sf_status remove_album_image(struct sf_request *req, struct sf_response *res)
 {
     json_t *album;
-    sf_status st = albums_get(req->ids[0], 1, &album);
+    sf_status st = albums_get(req->ids[0], ALBUMS_ALL, &album);
     if (st != SF_OK)
         return res_fail(res, st, "album %lld not found", req->ids[0]);
     json_decref(album);

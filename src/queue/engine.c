@@ -495,7 +495,7 @@ static void *sweeper_main(void *arg)
             continue;
         last = mono_ms();
         heartbeat();
-        int n = queue_rescue(E.owner, 0, (int)E.cfg->max_attempts);
+        int n = queue_rescue(E.owner, RESCUE_EXPIRED, (int)E.cfg->max_attempts);
         if (n > 0) {
             atomic_fetch_add(&E.rescued, (unsigned long)n);
             log_warn("engine: %d items had expired leases and were rescued", n);
@@ -564,7 +564,7 @@ int engine_start(const struct sf_config *cfg, engine_notify_fn notify_fn, char *
         log_info("engine: removed %d temporary files left by a previous process", temps);
 
     /* Whatever was running when the last process died is ours to redo. */
-    int n = queue_rescue(E.owner, 1, (int)cfg->max_attempts);
+    int n = queue_rescue(E.owner, RESCUE_ALL_FOREIGN, (int)cfg->max_attempts);
     if (n < 0) {
         snprintf(err, errlen, "cannot rescue the items of the previous run");
         return -1;

@@ -438,7 +438,7 @@ sf_status queue_heartbeat(const char *owner, int64_t lease_ms, const long long *
     return rc == SQLITE_DONE ? SF_OK : db_status(rc);
 }
 
-int queue_rescue(const char *owner, int all_foreign, int max_attempts)
+int queue_rescue(const char *owner, enum rescue_scope scope, int max_attempts)
 {
     if (db_begin() != SF_OK)
         return -1;
@@ -451,7 +451,7 @@ int queue_rescue(const char *owner, int all_foreign, int max_attempts)
     size_t n = 0;
     sqlite3_stmt *st = db_stmt(SQL_EXPIRED);
     sqlite3_bind_int64(st, 1, now_unix_ms());
-    sqlite3_bind_int(st, 2, all_foreign);
+    sqlite3_bind_int(st, 2, scope == RESCUE_ALL_FOREIGN);
     db_bind_text(st, 3, owner);
     while (sqlite3_step(st) == SQLITE_ROW) {
         found = xrealloc(found, sizeof(*found) * (n + 1));

@@ -75,11 +75,12 @@ sf_status queue_release(const struct claimed_item *it, const char *owner);
 sf_status queue_heartbeat(const char *owner, int64_t lease_ms, const long long *skip, int nskip);
 
 /*
- * Puts back items whose lease expired, or, with all_foreign, every running
+ * Puts back items whose lease expired, or, with RESCUE_ALL_FOREIGN, every running
  * item not leased by owner (at start-up: their owner is dead). Items out of
  * attempts fail. Returns the number of items rescued or failed.
  */
-int queue_rescue(const char *owner, int all_foreign, int max_attempts);
+enum rescue_scope { RESCUE_EXPIRED, RESCUE_ALL_FOREIGN };
+int queue_rescue(const char *owner, enum rescue_scope scope, int max_attempts);
 
 /* SF_ENOTFOUND, SF_ECONFLICT when already final. */
 sf_status queue_cancel_run(long long run_id);

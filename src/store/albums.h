@@ -9,16 +9,19 @@
 #include "util/pagination.h"
 #include "util/status.h"
 
+/* Which albums a read sees: the public ones (what anyone may see), or all. */
+enum album_scope { ALBUMS_PUBLIC, ALBUMS_ALL };
+
 /*
  * Lists albums newest first. source_type filters when not NULL; private
- * albums are left out unless include_private. New array in *rows_out.
+ * albums are left out with ALBUMS_PUBLIC. New array in *rows_out.
  */
 sf_status albums_list(const struct page *pg, const char *source_type,
-                      int include_private, json_t **rows_out, long long *total_out);
+                      enum album_scope scope, json_t **rows_out, long long *total_out);
 
-/* One album (new object), SF_ENOTFOUND also for a private one unless
- * include_private. */
-sf_status albums_get(long long id, int include_private, json_t **out);
+/* One album (new object), SF_ENOTFOUND also for a private one with
+ * ALBUMS_PUBLIC. */
+sf_status albums_get(long long id, enum album_scope scope, json_t **out);
 
 /* A page of the album's images in album order (new array). */
 sf_status albums_images(long long album_id, const struct page *pg,

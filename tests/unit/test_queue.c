@@ -101,7 +101,7 @@ int main(void)
 
     /* a lease that expires is rescued; a stale owner cannot fail it later */
     CHECK(queue_claim("dead", 1000, &rr, NULL, &it) == 1 && it.index == 1 && it.attempts == 2);
-    CHECK(queue_rescue("me", 1, 3) == 1); /* foreign owner at start-up */
+    CHECK(queue_rescue("me", RESCUE_ALL_FOREIGN, 3) == 1); /* foreign owner at start-up */
     CHECK(scalar("SELECT count(*) FROM run_items WHERE run_id = ?1 AND status = 'queued'", a) == 1);
     CHECK(queue_fail(&it, "dead", "late", 1, 3, 0, "ep") == SF_OK); /* changes nothing */
     CHECK(scalar("SELECT failed_items FROM runs WHERE id = ?1", a) == 1);
