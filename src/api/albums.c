@@ -50,7 +50,7 @@ sf_status list_albums(struct sf_request *req, struct sf_response *res)
         rows = json_array();
         total = 0;
     } else {
-        st = albums_list(&pg, source, req->is_admin ? ALBUMS_ALL : ALBUMS_PUBLIC, &rows, &total);
+        st = albums_list(&pg, source, req_scope(req), &rows, &total);
         if (st != SF_OK)
             return res_fail(res, st, "cannot list albums");
     }
@@ -67,7 +67,7 @@ sf_status get_album(struct sf_request *req, struct sf_response *res)
         return st;
     json_t *album, *images;
     long long total;
-    st = albums_get(req->ids[0], req->is_admin ? ALBUMS_ALL : ALBUMS_PUBLIC, &album);
+    st = albums_get(req->ids[0], req_scope(req), &album);
     if (st != SF_OK)
         return res_fail(res, st, "album %lld not found", req->ids[0]);
     st = albums_images(req->ids[0], &pg, &images, &total);
@@ -110,7 +110,7 @@ sf_status create_album(struct sf_request *req, struct sf_response *res)
     if (st != SF_OK)
         return st;
     json_t *album;
-    if ((st = albums_get(id, ALBUMS_ALL, &album)) != SF_OK)
+    if ((st = albums_get(id, READ_ALL, &album)) != SF_OK)
         return res_fail(res, st, "cannot read the new album back");
     res_header(res, "Location", "/api/albums/%lld", id);
     return res_json(res, 201, album);
@@ -120,7 +120,7 @@ sf_status update_album(struct sf_request *req, struct sf_response *res)
 {
     long long id = req->ids[0];
     json_t *row;
-    sf_status st = albums_get(id, ALBUMS_ALL, &row);
+    sf_status st = albums_get(id, READ_ALL, &row);
     if (st != SF_OK)
         return res_fail(res, st, "album %lld not found", id);
     st = check_album(req, res, row, ALBUM_CHANGE);
@@ -129,7 +129,7 @@ sf_status update_album(struct sf_request *req, struct sf_response *res)
     json_decref(row);
     if (st != SF_OK)
         return st;
-    if ((st = albums_get(id, ALBUMS_ALL, &row)) != SF_OK)
+    if ((st = albums_get(id, READ_ALL, &row)) != SF_OK)
         return res_fail(res, st, "album %lld not found", id);
     return res_json(res, 200, row);
 }
@@ -170,7 +170,7 @@ sf_status add_album_images(struct sf_request *req, struct sf_response *res)
 sf_status remove_album_image(struct sf_request *req, struct sf_response *res)
 {
     json_t *album;
-    sf_status st = albums_get(req->ids[0], ALBUMS_ALL, &album);
+    sf_status st = albums_get(req->ids[0], READ_ALL, &album);
     if (st != SF_OK)
         return res_fail(res, st, "album %lld not found", req->ids[0]);
     json_decref(album);

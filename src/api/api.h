@@ -6,6 +6,12 @@
 #define SF_API_H
 
 #include "http/http.h"
+#include "store/scope.h"
+
+/* What the caller may read: everything for an admin token, the public
+ * part for anyone else (store/scope.h has the rule). Every read of runs,
+ * images and albums asks this, and nothing else decides it. */
+enum read_scope req_scope(const struct sf_request *req);
 
 /* app.c: the server's hooks into the application (http/server.h). */
 struct sf_app;

@@ -11,6 +11,11 @@
 #include "store/db.h"
 #include "store/tokens.h"
 
+enum read_scope req_scope(const struct sf_request *req)
+{
+    return req->is_admin ? READ_ALL : READ_PUBLIC;
+}
+
 static sf_status authenticate(struct sf_request *req, const char *token)
 {
     struct sf_token t;

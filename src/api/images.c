@@ -21,7 +21,7 @@ sf_status list_images(struct sf_request *req, struct sf_response *res)
         return st;
     json_t *rows;
     long long total;
-    if ((st = images_list(&pg, &rows, &total)) != SF_OK)
+    if ((st = images_list(&pg, req_scope(req), &rows, &total)) != SF_OK)
         return res_fail(res, st, "cannot list images");
     json_t *doc = json_pack("{so}", "images", rows);
     page_annotate(doc, &pg, total);
@@ -31,7 +31,7 @@ sf_status list_images(struct sf_request *req, struct sf_response *res)
 sf_status get_image(struct sf_request *req, struct sf_response *res)
 {
     json_t *img;
-    sf_status st = images_get(req->ids[0], &img);
+    sf_status st = images_get(req->ids[0], req_scope(req), &img);
     if (st != SF_OK)
         return res_fail(res, st, "image %lld not found", req->ids[0]);
     return res_json(res, 200, img);
@@ -50,7 +50,7 @@ static int etag_matches(const char *header, const char *etag)
 sf_status get_image_file(struct sf_request *req, struct sf_response *res)
 {
     char sha[65];
-    sf_status st = images_sha(req->ids[0], sha);
+    sf_status st = images_sha(req->ids[0], req_scope(req), sha);
     if (st != SF_OK)
         return res_fail(res, st, "image %lld not found", req->ids[0]);
     char etag[70];

@@ -207,7 +207,7 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
         engine_kick();
 
     json_t *run, *summary;
-    if ((st = runs_get(run_id, engine_parallelism(), &run)) != SF_OK)
+    if ((st = runs_get(run_id, READ_ALL, engine_parallelism(), &run)) != SF_OK)
         return res_fail(res, st, "cannot read the new run back");
     if ((st = template_summary(tid, &summary)) != SF_OK) {
         json_decref(run);
@@ -251,7 +251,7 @@ static sf_status list_runs_of(struct sf_request *req, struct sf_response *res, l
     }
     json_t *rows;
     long long total;
-    if ((st = runs_list(&pg, tid, status, &rows, &total)) != SF_OK) {
+    if ((st = runs_list(&pg, req_scope(req), tid, status, &rows, &total)) != SF_OK) {
         json_decref(doc);
         return res_fail(res, st, "cannot list runs");
     }
@@ -277,7 +277,7 @@ sf_status list_template_runs(struct sf_request *req, struct sf_response *res)
 sf_status get_run(struct sf_request *req, struct sf_response *res)
 {
     json_t *run;
-    sf_status st = runs_get(req->ids[0], engine_parallelism(), &run);
+    sf_status st = runs_get(req->ids[0], req_scope(req), engine_parallelism(), &run);
     if (st != SF_OK)
         return res_fail(res, st, "run %lld not found", req->ids[0]);
     return res_json(res, 200, run);
@@ -286,7 +286,7 @@ sf_status get_run(struct sf_request *req, struct sf_response *res)
 sf_status get_template_run(struct sf_request *req, struct sf_response *res)
 {
     json_t *run, *tpl;
-    sf_status st = runs_get(req->ids[1], engine_parallelism(), &run);
+    sf_status st = runs_get(req->ids[1], req_scope(req), engine_parallelism(), &run);
     if (st != SF_OK)
         return res_fail(res, st, "run %lld not found", req->ids[1]);
     if (json_integer_value(json_object_get(run, "template_id")) != req->ids[0]) {
@@ -309,7 +309,7 @@ sf_status list_run_items(struct sf_request *req, struct sf_response *res)
         return st;
     json_t *rows;
     long long total;
-    if ((st = runs_items(req->ids[0], &pg, &rows, &total)) != SF_OK)
+    if ((st = runs_items(req->ids[0], req_scope(req), &pg, &rows, &total)) != SF_OK)
         return res_fail(res, st, "run %lld not found", req->ids[0]);
     json_t *doc = json_pack("{sIso}", "run_id", (json_int_t)req->ids[0], "items", rows);
     page_annotate(doc, &pg, total);
@@ -321,7 +321,7 @@ sf_status list_run_items(struct sf_request *req, struct sf_response *res)
 static sf_status respond_run(struct sf_response *res, long long id, const char *message)
 {
     json_t *run;
-    sf_status st = runs_get(id, engine_parallelism(), &run);
+    sf_status st = runs_get(id, READ_ALL, engine_parallelism(), &run);
     if (st != SF_OK)
         return res_fail(res, st, "run %lld not found", id);
     return res_json(res, 200, json_pack("{soss}", "run", run, "message", message));
@@ -356,6 +356,7 @@ sf_status retry_run(struct sf_request *req, struct sf_response *res)
 struct sse_stream {
     long long run_id;
     long long last_id;
+    enum read_scope scope;
     int started;
 };
 
@@ -375,6 +376,8 @@ static enum stream_fill sse_fill(void *ctx, struct strbuf *out, int idle)
     }
     if (idle)
         sb_puts(out, ": heartbeat\n\n");
+    if (!runs_exists(s->run_id, s->scope))
+        return STREAM_END; /* its album was made private, or the run deleted */
     if (runs_events(s->run_id, &s->last_id, 64, sse_event, out) > 0)
         return STREAM_DATA;
     /* Everything up to the final status has been sent (one snapshot). */
@@ -385,10 +388,11 @@ static enum stream_fill sse_fill(void *ctx, struct strbuf *out, int idle)
 
 sf_status stream_run_events(struct sf_request *req, struct sf_response *res)
 {
-    if (!runs_exists(req->ids[0]))
+    if (!runs_exists(req->ids[0], req_scope(req)))
         return res_fail(res, SF_ENOTFOUND, "run %lld not found", req->ids[0]);
     struct sse_stream *s = xcalloc(1, sizeof(*s));
     s->run_id = req->ids[0];
+    s->scope = req_scope(req);
     const char *last = req_header(req, "Last-Event-ID");
     if (!last)
         last = req_query(req, "last_event_id");

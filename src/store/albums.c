@@ -88,9 +88,9 @@ static sf_status count(const char *sql, long long a, int b, const char *c, long 
 }
 
 sf_status albums_list(const struct page *pg, const char *source_type,
-                      enum album_scope scope, json_t **rows_out, long long *total_out)
+                      enum read_scope scope, json_t **rows_out, long long *total_out)
 {
-    int include_private = scope == ALBUMS_ALL;
+    int include_private = scope == READ_ALL;
     sf_status s = count(SQL_COUNT, 0, include_private, source_type, total_out);
     if (s != SF_OK)
         return s;
@@ -112,9 +112,9 @@ sf_status albums_list(const struct page *pg, const char *source_type,
     return SF_OK;
 }
 
-sf_status albums_get(long long id, enum album_scope scope, json_t **out)
+sf_status albums_get(long long id, enum read_scope scope, json_t **out)
 {
-    int include_private = scope == ALBUMS_ALL;
+    int include_private = scope == READ_ALL;
     sqlite3_stmt *st = db_stmt(SQL_GET);
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int(st, 2, include_private);

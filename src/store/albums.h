@@ -6,22 +6,20 @@
 
 #include <jansson.h>
 
+#include "store/scope.h"
 #include "util/pagination.h"
 #include "util/status.h"
 
-/* Which albums a read sees: the public ones (what anyone may see), or all. */
-enum album_scope { ALBUMS_PUBLIC, ALBUMS_ALL };
-
 /*
  * Lists albums newest first. source_type filters when not NULL; private
- * albums are left out with ALBUMS_PUBLIC. New array in *rows_out.
+ * albums are left out with READ_PUBLIC. New array in *rows_out.
  */
 sf_status albums_list(const struct page *pg, const char *source_type,
-                      enum album_scope scope, json_t **rows_out, long long *total_out);
+                      enum read_scope scope, json_t **rows_out, long long *total_out);
 
 /* One album (new object), SF_ENOTFOUND also for a private one with
- * ALBUMS_PUBLIC. */
-sf_status albums_get(long long id, enum album_scope scope, json_t **out);
+ * READ_PUBLIC. */
+sf_status albums_get(long long id, enum read_scope scope, json_t **out);
 
 /* A page of the album's images in album order (new array). */
 sf_status albums_images(long long album_id, const struct page *pg,

@@ -5,6 +5,7 @@
 #include "store/images.h"
 
 #include "store/db.h"
+#include "store/scope.h"
 
 static json_t *nullable_int(sqlite3_stmt *st, int col)
 {
@@ -54,12 +55,14 @@ sf_status images_collect(sqlite3_stmt *st, json_t **rows_out)
     return SF_OK;
 }
 
-static const char SQL_GET[] = "SELECT " IMAGE_COLS("") " FROM images WHERE id = ?1";
+static const char SQL_GET[] =
+    "SELECT " IMAGE_COLS("") " FROM images WHERE id = ?1 AND " SQL_IMAGE_VISIBLE(2, "images.id");
 
-sf_status images_get(long long id, json_t **out)
+sf_status images_get(long long id, enum read_scope scope, json_t **out)
 {
     sqlite3_stmt *st = db_stmt(SQL_GET);
     sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, scope == READ_ALL);
     int rc = sqlite3_step(st);
     sf_status result = SF_ENOTFOUND;
     if (rc == SQLITE_ROW) {
@@ -73,15 +76,20 @@ sf_status images_get(long long id, json_t **out)
 }
 
 static const char SQL_LIST[] =
-    "SELECT " IMAGE_COLS("") " FROM images ORDER BY id DESC LIMIT ?1 OFFSET ?2";
-static const char SQL_COUNT[] = "SELECT count(*) FROM images";
-static const char SQL_SHA[] = "SELECT sha256 FROM images WHERE id = ?1";
+    "SELECT " IMAGE_COLS("") " FROM images WHERE " SQL_IMAGE_VISIBLE(3, "images.id")
+    " ORDER BY id DESC LIMIT ?1 OFFSET ?2";
+static const char SQL_COUNT[] =
+    "SELECT count(*) FROM images WHERE " SQL_IMAGE_VISIBLE(1, "images.id");
+static const char SQL_SHA[] =
+    "SELECT sha256 FROM images WHERE id = ?1 AND " SQL_IMAGE_VISIBLE(2, "images.id");
 static const char SQL_DELETE[] = "DELETE FROM images WHERE id = ?1";
 static const char SQL_SHA_USED[] = "SELECT 1 FROM images WHERE sha256 = ?1 LIMIT 1";
 
-sf_status images_list(const struct page *pg, json_t **rows_out, long long *total_out)
+sf_status images_list(const struct page *pg, enum read_scope scope, json_t **rows_out,
+                      long long *total_out)
 {
     sqlite3_stmt *st = db_stmt(SQL_COUNT);
+    sqlite3_bind_int(st, 1, scope == READ_ALL);
     int rc = sqlite3_step(st);
     *total_out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     db_done(st);
@@ -90,13 +98,15 @@ sf_status images_list(const struct page *pg, json_t **rows_out, long long *total
     st = db_stmt(SQL_LIST);
     sqlite3_bind_int64(st, 1, pg->per_page);
     sqlite3_bind_int64(st, 2, page_offset(pg));
+    sqlite3_bind_int(st, 3, scope == READ_ALL);
     return images_collect(st, rows_out);
 }
 
-sf_status images_sha(long long id, char sha[65])
+sf_status images_sha(long long id, enum read_scope scope, char sha[65])
 {
     sqlite3_stmt *st = db_stmt(SQL_SHA);
     sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, scope == READ_ALL);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         snprintf(sha, 65, "%s", db_col_text(st, 0));
@@ -112,7 +122,7 @@ sf_status images_delete(long long id, char sha[65], int *file_orphaned)
     sf_status s = db_begin();
     if (s != SF_OK)
         return s;
-    s = images_sha(id, sha);
+    s = images_sha(id, READ_ALL, sha);
     if (s != SF_OK) {
         db_rollback();
         return s;

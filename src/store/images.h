@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "store/scope.h"
 #include "util/pagination.h"
 #include "util/status.h"
 
@@ -24,14 +25,16 @@ json_t *image_row_json(sqlite3_stmt *st, int col0);
  * gets a new array of the image objects. */
 sf_status images_collect(sqlite3_stmt *st, json_t **rows_out);
 
-/* *out: a new object. SF_ENOTFOUND. */
-sf_status images_get(long long id, json_t **out);
+/* *out: a new object. SF_ENOTFOUND, also for an image scope may not see. */
+sf_status images_get(long long id, enum read_scope scope, json_t **out);
 
-/* A page of images, newest first (new array). */
-sf_status images_list(const struct page *pg, json_t **rows_out, long long *total_out);
+/* A page of the images scope may see, newest first (new array). */
+sf_status images_list(const struct page *pg, enum read_scope scope, json_t **rows_out,
+                      long long *total_out);
 
-/* The sha256 of an image (into sha, 65 bytes). SF_ENOTFOUND. */
-sf_status images_sha(long long id, char sha[65]);
+/* The sha256 of an image (into sha, 65 bytes). SF_ENOTFOUND, also for an
+ * image scope may not see. */
+sf_status images_sha(long long id, enum read_scope scope, char sha[65]);
 
 /*
  * Deletes the image row (its album links go by cascade). *file_orphaned is

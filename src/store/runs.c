@@ -19,14 +19,17 @@
     "height, guidance_scale, negative_prompt, loras, created_at, started_at, " \
     "completed_at, error_message"
 
-static const char SQL_GET[] = "SELECT " RUN_COLS " FROM runs WHERE id = ?1";
+static const char SQL_GET[] =
+    "SELECT " RUN_COLS " FROM runs WHERE id = ?1 AND " SQL_RUN_VISIBLE(2, "runs.id");
 static const char SQL_MEAN[] =
     "SELECT avg(duration_ms) FROM run_items WHERE run_id = ?1 AND status = 'succeeded'";
 static const char SQL_LIST[] =
     "SELECT " RUN_COLS " FROM runs WHERE (?1 = 0 OR template_id = ?1) "
-    "AND (?2 IS NULL OR status = ?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4";
+    "AND (?2 IS NULL OR status = ?2) AND " SQL_RUN_VISIBLE(5, "runs.id")
+    " ORDER BY id DESC LIMIT ?3 OFFSET ?4";
 static const char SQL_COUNT[] =
-    "SELECT count(*) FROM runs WHERE (?1 = 0 OR template_id = ?1) AND (?2 IS NULL OR status = ?2)";
+    "SELECT count(*) FROM runs WHERE (?1 = 0 OR template_id = ?1) AND (?2 IS NULL OR status = ?2) "
+    "AND " SQL_RUN_VISIBLE(3, "runs.id");
 static const char SQL_IDEM_EXPIRE[] =
     "UPDATE runs SET idempotency_key = NULL WHERE idempotency_key = ?1 AND created_at < ?2";
 static const char SQL_IDEM_FIND[] =
@@ -58,7 +61,8 @@ static const char SQL_EVENT_ITEM[] =
     "'total_items', r.total_items, 'progress', "
     "round(1.0 * (r.completed_items + r.failed_items + r.canceled_items) / r.total_items, 4)), ?2 "
     "FROM run_items i JOIN runs r ON r.id = i.run_id WHERE i.id = ?1";
-static const char SQL_EXISTS[] = "SELECT 1 FROM runs WHERE id = ?1";
+static const char SQL_EXISTS[] =
+    "SELECT 1 FROM runs WHERE id = ?1 AND " SQL_RUN_VISIBLE(2, "runs.id");
 static const char SQL_QUEUE_DEPTH[] =
     "SELECT (SELECT count(*) FROM run_items WHERE status = 'queued'), "
     "(SELECT count(*) FROM run_items WHERE status = 'running')";
@@ -67,7 +71,8 @@ static const char SQL_RUN_COUNTS[] = "SELECT status, count(*) FROM runs GROUP BY
 static const char SQL_ITEMS[] =
     "SELECT item_index, prompt, seed, status, attempts, error, image_id, endpoint, duration_ms "
     "FROM run_items WHERE run_id = ?1 ORDER BY item_index LIMIT ?2 OFFSET ?3";
-static const char SQL_ITEMS_COUNT[] = "SELECT total_items FROM runs WHERE id = ?1";
+static const char SQL_ITEMS_COUNT[] =
+    "SELECT total_items FROM runs WHERE id = ?1 AND " SQL_RUN_VISIBLE(2, "runs.id");
 static const char SQL_EVENTS[] =
     "SELECT id, type, data FROM run_events WHERE run_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 /* Final and settled (after a cancel, items still being interrupted will
@@ -121,10 +126,11 @@ static json_t *run_json(sqlite3_stmt *st)
     return o;
 }
 
-sf_status runs_get(long long id, int parallelism, json_t **out)
+sf_status runs_get(long long id, enum read_scope scope, int parallelism, json_t **out)
 {
     sqlite3_stmt *st = db_stmt(SQL_GET);
     sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, scope == READ_ALL);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         db_done(st);
@@ -156,12 +162,13 @@ sf_status runs_get(long long id, int parallelism, json_t **out)
     return SF_OK;
 }
 
-sf_status runs_list(const struct page *pg, long long template_id, const char *status,
-                    json_t **rows_out, long long *total_out)
+sf_status runs_list(const struct page *pg, enum read_scope scope, long long template_id,
+                    const char *status, json_t **rows_out, long long *total_out)
 {
     sqlite3_stmt *st = db_stmt(SQL_COUNT);
     sqlite3_bind_int64(st, 1, template_id);
     db_bind_text(st, 2, status);
+    sqlite3_bind_int(st, 3, scope == READ_ALL);
     int rc = sqlite3_step(st);
     *total_out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     db_done(st);
@@ -172,6 +179,7 @@ sf_status runs_list(const struct page *pg, long long template_id, const char *st
     db_bind_text(st, 2, status);
     sqlite3_bind_int64(st, 3, pg->per_page);
     sqlite3_bind_int64(st, 4, page_offset(pg));
+    sqlite3_bind_int(st, 5, scope == READ_ALL);
     json_t *rows = json_array();
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         json_array_append_new(rows, run_json(st));
@@ -291,11 +299,12 @@ sf_status runs_create(const struct run_spec *spec, long long *run_id, int *reuse
     return db_commit();
 }
 
-sf_status runs_items(long long run_id, const struct page *pg, json_t **rows_out,
-                     long long *total_out)
+sf_status runs_items(long long run_id, enum read_scope scope, const struct page *pg,
+                     json_t **rows_out, long long *total_out)
 {
     sqlite3_stmt *st = db_stmt(SQL_ITEMS_COUNT);
     sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int(st, 2, scope == READ_ALL);
     int rc = sqlite3_step(st);
     *total_out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     db_done(st);
@@ -358,10 +367,11 @@ sf_status runs_event_item(long long item_id, const char *now)
     return insert_event(SQL_EVENT_ITEM, item_id, now);
 }
 
-int runs_exists(long long id)
+int runs_exists(long long id, enum read_scope scope)
 {
     sqlite3_stmt *st = db_stmt(SQL_EXISTS);
     sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, scope == READ_ALL);
     int found = sqlite3_step(st) == SQLITE_ROW;
     db_done(st);
     return found;

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "store/scope.h"
 #include "store/states.h"
 #include "util/pagination.h"
 #include "util/status.h"
@@ -42,15 +43,15 @@ sf_status runs_create(const struct run_spec *spec, long long *run_id, int *reuse
  * item time so far times the items left, over parallelism workers (null
  * until an item has finished). SF_ENOTFOUND.
  */
-sf_status runs_get(long long id, int parallelism, json_t **out);
+sf_status runs_get(long long id, enum read_scope scope, int parallelism, json_t **out);
 
 /* template_id 0 = all templates; status NULL = all statuses. */
-sf_status runs_list(const struct page *pg, long long template_id, const char *status,
-                    json_t **rows_out, long long *total_out);
+sf_status runs_list(const struct page *pg, enum read_scope scope, long long template_id,
+                    const char *status, json_t **rows_out, long long *total_out);
 
 /* A page of items in item order (new array). */
-sf_status runs_items(long long run_id, const struct page *pg, json_t **rows_out,
-                     long long *total_out);
+sf_status runs_items(long long run_id, enum read_scope scope, const struct page *pg,
+                     json_t **rows_out, long long *total_out);
 
 /*
  * Calls fn for up to limit events of the run with id > *last_id, in order
@@ -66,8 +67,8 @@ int runs_events(long long run_id, long long *last_id, int limit, run_event_fn fn
 sf_status runs_event_status(long long run_id, const char *now);
 sf_status runs_event_item(long long item_id, const char *now);
 
-/* 1 when the run exists. */
-int runs_exists(long long id);
+/* 1 when the run exists and scope may see it. */
+int runs_exists(long long id, enum read_scope scope);
 
 /* Items queued and running now (two index lookups, cheap enough for every
  * health check). On failure *why names SQLite's reason (static). */
