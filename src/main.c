@@ -24,6 +24,7 @@
 #include "store/examples.h"
 #include "store/tokens.h"
 #include "util/config.h"
+#include "util/fdlimit.h"
 #include "util/log.h"
 
 static void usage(FILE *out)
@@ -181,6 +182,10 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Before anything opens a file: the whole fd budget, so a flood of
+     * connections cannot starve the database (util/fdlimit.h). */
+    long fd_before, fd_limit = fd_limit_raise(&fd_before);
+
     if (open_db(cfg) < 0)
         return 1;
     if (mkdir(cfg->data_dir, 0755) < 0 && errno != EEXIST) {
@@ -216,6 +221,18 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
         }
         printf("First start: created admin token %lld. It is shown only this once; keep it:\n%s\n",
                id, secret);
+    }
+
+    long reserve = fd_reserve(cfg->threads, engine_parallelism());
+    long conns = fd_conn_limit(fd_limit, reserve, cfg->conn_limit);
+    log_info("open files: limit %ld (was %ld); %ld kept for the database, images and backends; "
+             "conn_limit %ld", fd_limit, fd_before, reserve, conns);
+    if (conns < cfg->conn_limit) {
+        log_warn("conn_limit %lld does not fit in %ld open files; using %ld (raise `ulimit -n`)",
+                 cfg->conn_limit, fd_limit, conns);
+        cfg->conn_limit = conns;
+        if (cfg->per_ip_limit > conns)
+            cfg->per_ip_limit = conns;
     }
 
     if (db_checkpointer_start() < 0) {

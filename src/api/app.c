@@ -29,6 +29,11 @@ static sf_status authenticate(struct sf_request *req, const char *token)
     return SF_OK;
 }
 
+static int thread_ready(void)
+{
+    return db_conn() ? 0 : -1;
+}
+
 static int begin_read(void)
 {
     return db_begin_read() == SF_OK;
@@ -42,6 +47,7 @@ static void end_request(int snapshot)
 }
 
 const struct sf_app sf_api_app = {
+    .thread_ready = thread_ready,
     .authenticate = authenticate,
     .begin_read = begin_read,
     .end_request = end_request,

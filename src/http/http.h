@@ -140,6 +140,11 @@ void req_server_stats(const struct sf_request *req, struct http_stats *out);
 /* What the server asks of the application around each handler; api/
  * provides it, so http/ needs no store. */
 struct sf_app {
+    /* Makes sure this thread can serve (its database connection is open);
+     * 0, or -1 when it cannot now (out of files): the request gets a 503.
+     * Called when a pool thread takes a connection, and before each
+     * handler. */
+    int (*thread_ready)(void);
     /* Resolves a presented bearer token: fills req->authenticated,
      * is_admin, token_id and token_name. SF_OK for a live token,
      * SF_EUNAUTH for an unknown or revoked one, another status when it

@@ -182,6 +182,11 @@ static sf_status authenticate(struct sf_request *req, struct sf_response *res)
 static sf_status dispatch(struct sf_request *req, struct sf_response *res,
                           const struct route *route)
 {
+    if (req->server->app->thread_ready() < 0) {
+        res_header(res, "Retry-After", "1");
+        return res_fail(res, SF_EUNAVAILABLE,
+                        "the server is out of resources (open files) right now; try again");
+    }
     sf_status st = authenticate(req, res);
     if (st != SF_OK)
         return st;
@@ -319,6 +324,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return ret;
 }
 
+/* A pool thread takes a connection: its per-thread resources are opened
+ * now, while the reserve of descriptors is there, not under a flood. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    const struct sf_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        srv->app->thread_ready();
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -405,6 +420,7 @@ int server_start(struct sf_server *srv, const struct sf_config *cfg, const struc
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_END);
     if (!srv->mhd) {
         snprintf(err, errlen, "cannot listen on %s:%lld (in use, or not allowed)", cfg->bind, cfg->port);

@@ -299,8 +299,19 @@ static void record_outcome(struct worker *w, struct outcome *o)
     if (r == BACKEND_OK) {
         char sha[65];
         char ferr[512];
-        if (imagefile_store_held(E.cfg->data_dir, o->img.png, o->img.png_len, sha, ferr,
-                                 sizeof(ferr)) != SF_OK) {
+        sf_status st = imagefile_store_held(E.cfg->data_dir, o->img.png, o->img.png_len, sha,
+                                            ferr, sizeof(ferr));
+        if (st == SF_EUNAVAILABLE) {
+            /* The machine is out of files or space: not the item's fault,
+             * so it is drawn again later without spending an attempt. */
+            log_warn("engine: run %lld item %d: cannot store the image (%s); queued again",
+                     it->run_id, it->index, ferr);
+            rec.kind = RECORD_RELEASE;
+            record(&rec);
+            usleep(200000); /* give whatever holds the files a moment */
+            return;
+        }
+        if (st != SF_OK) {
             snprintf(o->err, sizeof(o->err), "cannot store the image: %s", ferr);
             r = BACKEND_TRANSIENT;
         } else {
@@ -337,9 +348,18 @@ static void record_outcome(struct worker *w, struct outcome *o)
     record(&rec);
 }
 
+/* Opens this thread's database connection now, while files are there to
+ * open, rather than at its first outcome in the middle of a flood. */
+static void open_db_now(const char *who)
+{
+    if (!db_conn())
+        log_warn("engine: the %s cannot open the database yet; it will try again", who);
+}
+
 static void *finisher_main(void *arg)
 {
     struct worker *w = arg;
+    open_db_now("finisher");
     for (;;) {
         pthread_mutex_lock(&w->mu);
         while (!w->has_pending && !w->quit)
@@ -431,6 +451,7 @@ static void wait_for_work(unsigned long seen)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    open_db_now("worker");
     for (;;) {
         pthread_mutex_lock(&E.mu);
         int stopping = E.stopping;
@@ -485,6 +506,7 @@ static void heartbeat(void)
 
 static void *sweeper_main(void *arg)
 {
+    open_db_now("sweeper");
     int64_t last = mono_ms();
     for (;;) {
         /* Kicks wake this sleep too; the work below runs once a second. */

@@ -21,6 +21,7 @@
 
 #include "store/migrations.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 #define STMT_SLOTS 512 /* power of two, well above the number of statements */
@@ -229,7 +230,12 @@ sqlite3 *db_conn(void)
     char err[256];
     sqlite3 *db = open_conn(db_path, err, sizeof(err));
     if (!db) {
-        log_error("db: %s", err);
+        /* Under a flood of connections this repeats for every request:
+         * say it once a second. */
+        static atomic_llong last_ms;
+        long long now = mono_ms(), last = atomic_load(&last_ms);
+        if (now - last >= 1000 && atomic_compare_exchange_strong(&last_ms, &last, now))
+            log_error("db: %s", err);
         return NULL;
     }
     c = xcalloc(1, sizeof(*c));
@@ -250,8 +256,11 @@ void db_close_thread(void)
 
 sqlite3_stmt *db_stmt(const char *sql)
 {
+    /* No connection (out of files, most likely): NULL, like a statement
+     * that cannot be prepared; every caller turns that into an error
+     * answer or a retry, never an abort. db_conn() logged why. */
     if (!db_conn())
-        abort();
+        return NULL;
     struct conn *c = pthread_getspecific(conn_key);
     size_t h = ((uintptr_t)sql >> 3) * 0x9E3779B97F4A7C15ULL;
     for (size_t n = 0; n < STMT_SLOTS; n++) {

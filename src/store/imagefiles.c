@@ -261,7 +261,11 @@ done:
     free(dir);
     return SF_OK;
 
-fail:
+fail:;
+    /* Out of files, space or memory is the machine's state, not this
+     * image's fault: SF_EUNAVAILABLE tells the caller to try again later. */
+    int e = errno;
+    int resource = e == EMFILE || e == ENFILE || e == ENOSPC || e == EDQUOT || e == ENOMEM;
     if (fd >= 0)
         close(fd);
     if (tmp) {
@@ -272,7 +276,7 @@ fail:
     free(dir);
     if (held)
         imagefile_release(hex);
-    return SF_EINTERNAL;
+    return resource ? SF_EUNAVAILABLE : SF_EINTERNAL;
 }
 
 sf_status imagefile_store(const char *data_dir, const void *data, size_t len,

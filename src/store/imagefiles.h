@@ -18,7 +18,8 @@
  * Stores len bytes, creating directories as needed, and writes the lowercase
  * SHA-256 hex of the bytes into sha_out. Storing bytes that are already
  * there is a no-op that succeeds; two threads or processes may store the same
- * bytes at once. Returns SF_OK, or SF_EINTERNAL with a sentence in err (which
+ * bytes at once. Returns SF_OK, or SF_EUNAVAILABLE (out of files, space or
+ * memory: try again later) or SF_EINTERNAL, with a sentence in err (which
  * includes strerror) and no temp file left behind.
  */
 sf_status imagefile_store(const char *data_dir, const void *data, size_t len,
