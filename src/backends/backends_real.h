@@ -128,10 +128,6 @@ int be_lora_get(const json_t *loras, size_t i, const char **name, const char **p
 /* Formats a LoRA weight the short way: 0.8, 1, -0.25 (at most 4 decimals). */
 void be_fmt_weight(double w, char *buf, size_t buflen);
 
-/* Reads a whole file (at most max bytes). 0, or -1 with errno set (EFBIG when
- * larger than max). */
-int be_read_file(const char *path, size_t max, unsigned char **out, size_t *out_len);
-
 /* Monotonic clock in milliseconds. */
 long long be_now_ms(void);
 

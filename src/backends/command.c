@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "backends/backends_real.h"
+#include "util/fsutil.h"
 #include "util/hash.h"
 #include "util/png.h"
 #include "util/xalloc.h"
@@ -216,11 +217,6 @@ static void tail_text(const struct output *o, char *dst, size_t room)
 
 /* ---- running it ---- */
 
-static int mkdir_p1(const char *path)
-{
-    return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
-}
-
 static void kill_group(pid_t pid, int sig)
 {
     /* The child leads its own group (POSIX_SPAWN_SETPGROUP with 0). */
@@ -239,7 +235,7 @@ static enum backend_result cmd_generate(struct sf_backend *b, const struct sf_jo
     }
     const char *data_dir = job->data_dir && *job->data_dir ? job->data_dir : "/tmp";
     char *tmpdir = xasprintf("%s/tmp", data_dir);
-    if (mkdir_p1(data_dir) < 0 || mkdir_p1(tmpdir) < 0) {
+    if (mkdir_p(tmpdir, 0755) < 0) {
         snprintf(err, errlen, "%s: cannot create %s: %s", c->who, tmpdir, strerror(errno));
         free(tmpdir);
         return BACKEND_TRANSIENT;
@@ -383,7 +379,7 @@ static enum backend_result cmd_generate(struct sf_backend *b, const struct sf_jo
         size_t len;
         char perr[256];
         int w, h;
-        if (be_read_file(path, BE_MAX_RESPONSE, &png, &len) < 0) {
+        if (read_file(path, BE_MAX_RESPONSE, &png, &len) < 0) {
             snprintf(err, errlen, "%s: exit 0 but no image at %s (%s): %s", c->who, path,
                      strerror(errno), tail);
             res = BACKEND_PERMANENT;

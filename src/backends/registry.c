@@ -631,47 +631,6 @@ void be_fmt_weight(double w, char *buf, size_t buflen)
         snprintf(buf, buflen, "0");
 }
 
-/* ---- files ---- */
-
-int be_read_file(const char *path, size_t max, unsigned char **out, size_t *out_len)
-{
-    *out = NULL;
-    *out_len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    struct stat st;
-    if (fstat(fileno(f), &st) < 0) {
-        int e = errno;
-        fclose(f);
-        errno = e;
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        fclose(f);
-        errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-        return -1;
-    }
-    if ((unsigned long long)st.st_size > max) {
-        fclose(f);
-        errno = EFBIG;
-        return -1;
-    }
-    size_t n = (size_t)st.st_size;
-    unsigned char *buf = xmalloc(n + 1);
-    size_t got = fread(buf, 1, n, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || got != n) {
-        free(buf);
-        errno = EIO;
-        return -1;
-    }
-    *out = buf;
-    *out_len = n;
-    return 0;
-}
-
 int be_probe(const struct be_http_req *req, char *err, size_t errlen)
 {
     struct be_http_resp resp;
