@@ -128,7 +128,4 @@ int be_lora_get(const json_t *loras, size_t i, const char **name, const char **p
 /* Formats a LoRA weight the short way: 0.8, 1, -0.25 (at most 4 decimals). */
 void be_fmt_weight(double w, char *buf, size_t buflen);
 
-/* Monotonic clock in milliseconds. */
-long long be_now_ms(void);
-
 #endif

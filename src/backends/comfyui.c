@@ -36,6 +36,7 @@
 #include "backends/backends_real.h"
 #include "util/hash.h"
 #include "util/png.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 struct comfy {
@@ -435,7 +436,7 @@ static void uuid4(char out[37])
 {
     unsigned char b[16];
     if (random_bytes(b, sizeof b) < 0) { /* getrandom cannot really fail here */
-        long long t = be_now_ms();
+        long long t = mono_ms();
         for (size_t i = 0; i < sizeof b; i++)
             b[i] = (unsigned char)(t >> (i % 8 * 8)) ^ (unsigned char)(i * 37);
     }
@@ -581,7 +582,7 @@ static enum backend_result fetch_image(const struct comfy *c, const json_t *entr
     curl_free(esub);
     curl_free(etyp);
     curl_easy_cleanup(h);
-    long long left = deadline - be_now_ms();
+    long long left = deadline - mono_ms();
     struct be_http_resp resp;
     enum backend_result r = call(c, "GET", path, NULL, left > 1000 ? (long)left : 1000,
                                  job->cancel, &resp, err, errlen);
@@ -623,7 +624,7 @@ static enum backend_result wait_for(struct comfy *c, const char *prompt_id, long
             snprintf(err, errlen, "%s: canceled", c->who);
             return BACKEND_CANCELED;
         }
-        long long left = deadline - be_now_ms();
+        long long left = deadline - mono_ms();
         if (left <= 0) {
             snprintf(err, errlen, "%s: timed out after %d s waiting for prompt %s", c->who,
                      c->timeout_s, prompt_id);
@@ -633,7 +634,7 @@ static enum backend_result wait_for(struct comfy *c, const char *prompt_id, long
         enum backend_result r = call(c, "GET", path, NULL, left < 30000 ? (long)left : 30000,
                                      job->cancel, &resp, err, errlen);
         if (r != BACKEND_OK) {
-            if (r == BACKEND_TRANSIENT && be_now_ms() >= deadline)
+            if (r == BACKEND_TRANSIENT && mono_ms() >= deadline)
                 snprintf(err, errlen, "%s: timed out after %d s waiting for prompt %s",
                          c->who, c->timeout_s, prompt_id);
             return r;
@@ -669,7 +670,7 @@ static enum backend_result wait_for(struct comfy *c, const char *prompt_id, long
             return r;
         }
         json_decref(h);
-        long long wait = delay < deadline - be_now_ms() ? delay : deadline - be_now_ms();
+        long long wait = delay < deadline - mono_ms() ? delay : deadline - mono_ms();
         if (nap(wait, job->cancel))
             continue; /* reported at the top */
         delay = delay * 2 > 1000 ? 1000 : delay * 2;
@@ -681,7 +682,7 @@ static enum backend_result comfy_generate(struct sf_backend *b, const struct sf_
 {
     struct comfy *c = b->state;
     memset(out, 0, sizeof *out);
-    long long deadline = be_now_ms() + (long long)c->timeout_s * 1000;
+    long long deadline = mono_ms() + (long long)c->timeout_s * 1000;
     json_t *g = build_graph(c, job, err, errlen);
     if (!g)
         return BACKEND_PERMANENT;

@@ -36,6 +36,7 @@
 #include "util/fsutil.h"
 #include "util/hash.h"
 #include "util/png.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 extern char **environ;
@@ -292,7 +293,7 @@ static enum backend_result cmd_generate(struct sf_backend *b, const struct sf_jo
     fcntl(pfd[0], F_SETFL, fcntl(pfd[0], F_GETFL) | O_NONBLOCK);
 
     struct output *o = xcalloc(1, sizeof *o);
-    long long deadline = be_now_ms() + (long long)c->timeout_s * 1000;
+    long long deadline = mono_ms() + (long long)c->timeout_s * 1000;
     long long kill_at = 0; /* when SIGKILL follows SIGTERM; 0 = not killing */
     int timed_out = 0, canceled = 0, exited = 0, eof = 0, status = 0;
     for (;;) {
@@ -316,7 +317,7 @@ static enum backend_result cmd_generate(struct sf_backend *b, const struct sf_jo
             }
             break;
         }
-        long long now = be_now_ms();
+        long long now = mono_ms();
         if (!kill_at && job->cancel && atomic_load(job->cancel)) {
             canceled = 1;
             kill_group(pid, SIGTERM);

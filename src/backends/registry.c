@@ -266,13 +266,6 @@ static CURL *thread_handle(void)
     return h;
 }
 
-long long be_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct xfer {
     struct strbuf sb;
     int too_big;

@@ -27,6 +27,7 @@
 #include "backends/backends_real.h"
 #include "unit.h"
 #include "util/png.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 #define CHECK_HAS(hay, needle)                                                  \
@@ -249,12 +250,12 @@ static long long run_canceled2(struct sf_backend *b, struct sf_job *job, int ms,
     job->cancel = &flag;
     struct canceler c = {b, &flag, ms, flag_only};
     pthread_t t;
-    long long t0 = be_now_ms();
+    long long t0 = mono_ms();
     pthread_create(&t, NULL, cancel_later, &c);
     struct sf_image img;
     char err[512];
     *r = run(b, job, &img, err, sizeof err);
-    long long el = be_now_ms() - t0;
+    long long el = mono_ms() - t0;
     pthread_join(t, NULL);
     free(img.png);
     job->cancel = NULL;
@@ -423,9 +424,9 @@ static void test_a1111(const struct fake *f)
              cfg = xasprintf("{\"name\": \"gpu1\", \"url\": \"%s\", \"timeout_s\": 1}", f->base),
              err, sizeof err);
     free(cfg);
-    long long t0 = be_now_ms();
+    long long t0 = mono_ms();
     CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
-    el = be_now_ms() - t0;
+    el = mono_ms() - t0;
     CHECK(el >= 900 && el < 2500);
     CHECK_HAS(err, "timed out");
     b->destroy(b);
@@ -695,9 +696,9 @@ static void test_comfyui(const struct fake *f)
     set_mode(f, "{\"mode\": \"hang\"}");
     b = comfy(f, "tests/fakes/workflows/sd15_default.json", 1, err, sizeof err);
     if (b) {
-        long long t0 = be_now_ms();
+        long long t0 = mono_ms();
         CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
-        el = be_now_ms() - t0;
+        el = mono_ms() - t0;
         CHECK(el >= 900 && el < 2500);
         CHECK_HAS(err, "timed out after 1 s");
         rq = last_request_m(f, "POST", "/queue");
@@ -848,18 +849,18 @@ static void test_command(void)
 
     /* over the time limit: transient, killed at once */
     b = command("[\"sh\", \"-c\", \"echo started; sleep 30\"]", 1, err, sizeof err);
-    long long t0 = be_now_ms();
+    long long t0 = mono_ms();
     CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
-    long long el = be_now_ms() - t0;
+    long long el = mono_ms() - t0;
     CHECK(el >= 900 && el < 2000);
     CHECK_HAS(err, "timed out after 1 s: started");
     b->destroy(b);
 
     /* ...and one that ignores SIGTERM gets SIGKILL 3 s later */
     b = command("[\"sh\", \"-c\", \"trap '' TERM; sleep 30\"]", 1, err, sizeof err);
-    t0 = be_now_ms();
+    t0 = mono_ms();
     CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
-    el = be_now_ms() - t0;
+    el = mono_ms() - t0;
     CHECK(el >= 3900 && el < 5500);
     b->destroy(b);
 
@@ -988,7 +989,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    long long t0 = be_now_ms();
+    long long t0 = mono_ms();
     test_registry();
     struct fake a, c;
     int fa = fake_start(&a, "tests/fakes/fake_a1111.py");
@@ -1006,6 +1007,6 @@ int main(void)
     snprintf(tmp, sizeof tmp, "%s/tmp", data_dir);
     rmdir(tmp);
     CHECK(rmdir(data_dir) == 0);
-    fprintf(stderr, "backends: %lld ms\n", be_now_ms() - t0);
+    fprintf(stderr, "backends: %lld ms\n", mono_ms() - t0);
     UNIT_END("backends");
 }
