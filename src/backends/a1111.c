@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "backends/backends_real.h"
+#include "util/base64.h"
 #include "util/png.h"
 #include "util/xalloc.h"
 
@@ -188,7 +189,7 @@ static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_
     }
     unsigned char *png;
     size_t png_len;
-    if (be_base64_decode(json_string_value(img), json_string_length(img), &png, &png_len) < 0) {
+    if (base64_decode(json_string_value(img), json_string_length(img), &png, &png_len) < 0) {
         snprintf(err, errlen, "%s: response image is not valid base64", a->who);
         json_decref(doc);
         return BACKEND_TRANSIENT;

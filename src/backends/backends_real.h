@@ -98,14 +98,6 @@ void be_http_resp_free(struct be_http_resp *resp);
 void be_http_global_init(void);
 
 /*
- * Decodes standard base64 (RFC 4648 alphabet; line breaks ignored; padding
- * optional but never in the middle; a "data:...;base64," prefix skipped).
- * Returns 0 with *out a malloc'd buffer of *out_len bytes, or -1 when the
- * text is not base64.
- */
-int be_base64_decode(const char *in, size_t in_len, unsigned char **out, size_t *out_len);
-
-/*
  * Puts "error text" of an HTTP error answer into dst: the human part of a
  * JSON error body (FastAPI "detail", sd-server "message"/"error", ...) or
  * the first line of a text body, collapsed to one line.

@@ -948,23 +948,6 @@ static void test_registry(void)
     }
 #undef FROM
 
-    unsigned char *out;
-    size_t n;
-    CHECK(be_base64_decode("aGVsbG8=", 8, &out, &n) == 0 && n == 5 && memcmp(out, "hello", 5) == 0);
-    free(out);
-    CHECK(be_base64_decode("aGVsbG8", 7, &out, &n) == 0 && n == 5); /* unpadded */
-    free(out);
-    CHECK(be_base64_decode("aGVs\nbG8=", 9, &out, &n) == 0 && n == 5);
-    free(out);
-    CHECK(be_base64_decode("data:image/png;base64,aGk=", 26, &out, &n) == 0 && n == 2);
-    free(out);
-    CHECK(be_base64_decode("aGVsbG8==", 9, &out, &n) == -1);
-    CHECK(be_base64_decode("aGk=aGk=", 8, &out, &n) == -1);
-    CHECK(be_base64_decode("a", 1, &out, &n) == -1);
-    CHECK(be_base64_decode("aGVs bG8=", 9, &out, &n) == -1);
-    CHECK(be_base64_decode("aGl=", 4, &out, &n) == -1); /* non-canonical */
-    CHECK(be_base64_decode("", 0, &out, &n) == -1);
-
     char t[200];
     const char *fastapi = "{\"detail\": [{\"loc\": [\"body\", \"steps\"], "
                           "\"msg\": \"value is not a valid integer\"}]}";
