@@ -32,9 +32,9 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <uuid/uuid.h>
 
 #include "backends/backends_real.h"
-#include "util/hash.h"
 #include "util/png.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -432,21 +432,6 @@ static void inflight_remove(struct comfy *c, const char *id)
     pthread_mutex_unlock(&c->mu);
 }
 
-static void uuid4(char out[37])
-{
-    unsigned char b[16];
-    if (random_bytes(b, sizeof b) < 0) { /* getrandom cannot really fail here */
-        long long t = mono_ms();
-        for (size_t i = 0; i < sizeof b; i++)
-            b[i] = (unsigned char)(t >> (i % 8 * 8)) ^ (unsigned char)(i * 37);
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    char hex[33];
-    hex_encode(b, 16, hex);
-    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
-}
-
 /* "Prompt outputs failed validation: CheckpointLoaderSimple (node 4): Value
  * not in list: ckpt_name: 'x' not in [...]" from a 400 of /prompt. */
 static void describe_rejection(const char *body, size_t len, char *dst, size_t dstlen)
@@ -686,8 +671,11 @@ static enum backend_result comfy_generate(struct sf_backend *b, const struct sf_
     json_t *g = build_graph(c, job, err, errlen);
     if (!g)
         return BACKEND_PERMANENT;
+    /* Random (version 4), as ComfyUI's own front end makes them. */
+    uuid_t uuid;
     char client_id[37];
-    uuid4(client_id);
+    uuid_generate_random(uuid);
+    uuid_unparse_lower(uuid, client_id);
     json_t *rq = json_pack("{s:o, s:s}", "prompt", g, "client_id", client_id);
     char *body = json_dumps(rq, JSON_COMPACT);
     json_decref(rq);
