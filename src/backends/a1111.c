@@ -159,7 +159,7 @@ static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_
 
     if (resp.status < 200 || resp.status > 299) {
         char text[512];
-        be_error_text(resp.body, resp.len, text, sizeof text);
+        http_error_text(resp.body, resp.len, text, sizeof text);
         snprintf(err, errlen, "%s: HTTP %ld: %s", a->who, resp.status, text);
         /* 4xx: the server refuses this request and will again; except
          * "timeout" and "too many requests", which are about the moment. */

@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "backends/backend.h"
+#include "backends/errtext.h"
 
 /* AUTOMATIC1111 / Forge / stable-diffusion.cpp sd-server (flavor "sdcpp"). */
 struct sf_backend *a1111_backend_new(const json_t *endpoint, int index, char *err,
@@ -96,13 +97,6 @@ void be_http_resp_free(struct be_http_resp *resp);
 /* Calls curl_global_init once per process (constructors call it, so it runs
  * before any worker thread exists). */
 void be_http_global_init(void);
-
-/*
- * Puts "error text" of an HTTP error answer into dst: the human part of a
- * JSON error body (FastAPI "detail", sd-server "message"/"error", ...) or
- * the first line of a text body, collapsed to one line.
- */
-void be_error_text(const char *body, size_t len, char *dst, size_t dstlen);
 
 /*
  * A health probe: performs req and wants HTTP 200. 0, or -1 with a sentence

@@ -441,7 +441,7 @@ static void describe_rejection(const char *body, size_t len, char *dst, size_t d
     const json_t *ne = json_object_get(j, "node_errors");
     if (!json_is_object(j) || (!e && !ne)) {
         json_decref(j);
-        be_error_text(body, len, dst, dstlen);
+        http_error_text(body, len, dst, dstlen);
         return;
     }
     struct strbuf sb;
@@ -487,7 +487,7 @@ static enum backend_result judge_failure(const struct comfy *c, const json_t *st
             const char *nt = json_string_value(json_object_get(d, "node_type"));
             const char *nid = json_string_value(json_object_get(d, "node_id"));
             char exl[600];
-            be_error_text(ex ? ex : "", ex ? strlen(ex) : 0, exl, sizeof exl);
+            http_error_text(ex ? ex : "", ex ? strlen(ex) : 0, exl, sizeof exl);
             snprintf(err, errlen, "%s: execution error in %s (node %s): %s%s%s", c->who,
                      nt ? nt : "a node", nid ? nid : "?", typ ? typ : "", typ ? ": " : "",
                      ex ? exl : "no message");
@@ -576,7 +576,7 @@ static enum backend_result fetch_image(const struct comfy *c, const json_t *entr
         return r;
     if (resp.status != 200) {
         char text[300];
-        be_error_text(resp.body, resp.len, text, sizeof text);
+        http_error_text(resp.body, resp.len, text, sizeof text);
         snprintf(err, errlen, "%s: fetching %s: HTTP %ld: %s", c->who, fn, resp.status, text);
         be_http_resp_free(&resp);
         return BACKEND_TRANSIENT;
@@ -626,7 +626,7 @@ static enum backend_result wait_for(struct comfy *c, const char *prompt_id, long
         }
         if (resp.status != 200) {
             char text[300];
-            be_error_text(resp.body, resp.len, text, sizeof text);
+            http_error_text(resp.body, resp.len, text, sizeof text);
             snprintf(err, errlen, "%s: polling history: HTTP %ld: %s", c->who, resp.status,
                      text);
             be_http_resp_free(&resp);
@@ -690,7 +690,7 @@ static enum backend_result comfy_generate(struct sf_backend *b, const struct sf_
         if (resp.status == 400)
             describe_rejection(resp.body, resp.len, text, sizeof text);
         else
-            be_error_text(resp.body, resp.len, text, sizeof text);
+            http_error_text(resp.body, resp.len, text, sizeof text);
         snprintf(err, errlen, "%s: HTTP %ld: %s", c->who, resp.status, text);
         r = resp.status >= 400 && resp.status < 500 && resp.status != 408 &&
                     resp.status != 429

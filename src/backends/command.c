@@ -35,6 +35,7 @@
 #include "backends/backends_real.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
+#include "util/oneline.h"
 #include "util/png.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -183,21 +184,9 @@ static void take(struct output *o, const char *buf, size_t n)
  * become one space, control bytes '?', and when too long the start goes. */
 static void tail_text(const struct output *o, char *dst, size_t room)
 {
+    /* Collapsing never lengthens, so flat holds all of the tail. */
     char flat[TAIL_MAX + 1];
-    size_t n = 0;
-    int space = 0;
-    for (size_t i = 0; i < o->tail_len; i++) {
-        unsigned char c = (unsigned char)o->tail[i];
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-            space = n > 0;
-            continue;
-        }
-        if (space)
-            flat[n++] = ' ';
-        space = 0;
-        flat[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-    }
-    flat[n] = '\0';
+    size_t n = one_line(o->tail, o->tail_len, flat, sizeof flat);
     if (room == 0)
         return;
     if (n == 0) {

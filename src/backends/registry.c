@@ -415,101 +415,6 @@ enum backend_result be_http(const struct be_http_req *req, struct be_http_resp *
     return res;
 }
 
-/* ---- error bodies ---- */
-
-/* Copies s into dst as one line: runs of whitespace become one space. */
-static void one_line(const char *s, size_t n, char *dst, size_t dstlen)
-{
-    size_t o = 0;
-    int space = 0;
-    if (dstlen == 0)
-        return;
-    for (size_t i = 0; i < n && s[i] && o + 1 < dstlen; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
-            space = o > 0;
-            continue;
-        }
-        if (ch < 0x20 || ch == 0x7f)
-            ch = '?';
-        if (space && o + 2 < dstlen)
-            dst[o++] = ' ';
-        space = 0;
-        dst[o++] = (char)ch;
-    }
-    dst[o] = '\0';
-}
-
-void be_error_text(const char *body, size_t len, char *dst, size_t dstlen)
-{
-    if (dstlen == 0)
-        return;
-    dst[0] = '\0';
-    if (!body || len == 0) {
-        snprintf(dst, dstlen, "(empty answer)");
-        return;
-    }
-    json_t *j = json_loadb(body, len, 0, NULL);
-    if (json_is_object(j)) {
-        const json_t *d = json_object_get(j, "detail");
-        const char *text = NULL;
-        if (json_is_string(d) && json_string_length(d))
-            text = json_string_value(d);
-        else if (json_is_array(d) && json_array_size(d) > 0) {
-            /* FastAPI validation errors: [{"loc": [...], "msg": "..."}] */
-            const json_t *e0 = json_array_get(d, 0);
-            const char *msg = json_string_value(json_object_get(e0, "msg"));
-            const json_t *loc = json_object_get(e0, "loc");
-            char buf[512] = "";
-            size_t o = 0;
-            size_t i;
-            json_t *part;
-            json_array_foreach(loc, i, part) {
-                int n = json_is_string(part)
-                            ? snprintf(buf + o, sizeof buf - o, "%s%s", i ? "." : "",
-                                       json_string_value(part))
-                            : snprintf(buf + o, sizeof buf - o, "%s%lld", i ? "." : "",
-                                       (long long)json_integer_value(part));
-                if (n < 0 || (size_t)n >= sizeof buf - o)
-                    break;
-                o += (size_t)n;
-            }
-            char line[1024];
-            snprintf(line, sizeof line, "%s%s%s", buf, buf[0] ? ": " : "",
-                     msg ? msg : "invalid request");
-            one_line(line, strlen(line), dst, dstlen);
-            json_decref(j);
-            return;
-        }
-        if (!text)
-            text = json_string_value(json_object_get(j, "message"));
-        const json_t *e = json_object_get(j, "error");
-        if (!text && json_is_object(e))
-            text = json_string_value(json_object_get(e, "message"));
-        /* webui's handler: {"error": "OutOfMemoryError", "errors": "CUDA out
-         * of memory..."}: the exception's name, then its text. */
-        const char *errors = json_string_value(json_object_get(j, "errors"));
-        if (!text && errors && *errors) {
-            char line[1024];
-            const char *ename = json_string_value(e);
-            snprintf(line, sizeof line, "%s%s%s", ename ? ename : "", ename ? ": " : "", errors);
-            one_line(line, strlen(line), dst, dstlen);
-            json_decref(j);
-            return;
-        }
-        if (!text)
-            text = json_string_value(e);
-        if (text && *text) {
-            one_line(text, strlen(text), dst, dstlen);
-            json_decref(j);
-            return;
-        }
-    }
-    json_decref(j);
-    /* Not JSON (an HTML page from a proxy, say): its start, on one line. */
-    one_line(body, len < 300 ? len : 300, dst, dstlen);
-}
-
 /* ---- LoRAs ---- */
 
 int be_lora_get(const json_t *loras, size_t i, const char **name, const char **path,
@@ -548,7 +453,7 @@ int be_probe(const struct be_http_req *req, char *err, size_t errlen)
     int rc = 0;
     if (resp.status != 200) {
         char text[256];
-        be_error_text(resp.body, resp.len, text, sizeof text);
+        http_error_text(resp.body, resp.len, text, sizeof text);
         snprintf(err, errlen, "%s: HTTP %ld: %s", req->who, resp.status, text);
         rc = -1;
     }

@@ -951,9 +951,9 @@ static void test_registry(void)
     char t[200];
     const char *fastapi = "{\"detail\": [{\"loc\": [\"body\", \"steps\"], "
                           "\"msg\": \"value is not a valid integer\"}]}";
-    be_error_text(fastapi, strlen(fastapi), t, sizeof t);
+    http_error_text(fastapi, strlen(fastapi), t, sizeof t);
     CHECK_STR(t, "body.steps: value is not a valid integer");
-    be_error_text("<html>\n<h1>502 Bad   Gateway</h1>", 33, t, sizeof t);
+    http_error_text("<html>\n<h1>502 Bad   Gateway</h1>", 33, t, sizeof t);
     CHECK_STR(t, "<html> <h1>502 Bad Gateway</h1>");
     char w[32];
     be_fmt_weight(0.8, w, sizeof w);
