@@ -20,6 +20,7 @@
 
 #include "backends/backend.h"
 #include "backends/errtext.h"
+#include "backends/lora.h"
 
 /* AUTOMATIC1111 / Forge / stable-diffusion.cpp sd-server (flavor "sdcpp"). */
 struct sf_backend *a1111_backend_new(const json_t *endpoint, int index, char *err,
@@ -104,14 +105,5 @@ void be_http_global_init(void);
  */
 int be_probe(const struct be_http_req *req, char *err, size_t errlen);
 
-/*
- * Reads entry i of job->loras ({"name"|"path": s, "weight": f}): *name and
- * *path (either may come back NULL, not both) and *weight (default 1).
- * Returns -1 when the entry has neither a name nor a path.
- */
-int be_lora_get(const json_t *loras, size_t i, const char **name, const char **path,
-                double *weight);
-/* Formats a LoRA weight the short way: 0.8, 1, -0.25 (at most 4 decimals). */
-void be_fmt_weight(double w, char *buf, size_t buflen);
 
 #endif

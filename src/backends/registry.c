@@ -415,36 +415,6 @@ enum backend_result be_http(const struct be_http_req *req, struct be_http_resp *
     return res;
 }
 
-/* ---- LoRAs ---- */
-
-int be_lora_get(const json_t *loras, size_t i, const char **name, const char **path,
-                double *weight)
-{
-    const json_t *l = json_array_get(loras, i);
-    const char *n = json_string_value(json_object_get(l, "name"));
-    const char *p = json_string_value(json_object_get(l, "path"));
-    const json_t *w = json_object_get(l, "weight");
-    *name = n && *n ? n : NULL;
-    *path = p && *p ? p : NULL;
-    *weight = json_is_number(w) ? json_number_value(w) : 1.0;
-    return *name || *path ? 0 : -1;
-}
-
-void be_fmt_weight(double w, char *buf, size_t buflen)
-{
-    snprintf(buf, buflen, "%.4f", w);
-    char *dot = strchr(buf, '.');
-    if (!dot)
-        return;
-    char *end = buf + strlen(buf);
-    while (end > dot + 1 && end[-1] == '0')
-        *--end = '\0';
-    if (end == dot + 1)
-        *dot = '\0';
-    if (strcmp(buf, "-0") == 0)
-        snprintf(buf, buflen, "0");
-}
-
 int be_probe(const struct be_http_req *req, char *err, size_t errlen)
 {
     struct be_http_resp resp;
