@@ -140,18 +140,19 @@ static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_
     char *body = json_dumps(rq, JSON_COMPACT);
     json_decref(rq);
     char *url = route(a, "/sdapi/v1/txt2img");
-    struct be_http_req hr = {
+    struct http_request hr = {
         .method = "POST",
         .url = url,
         .body = body,
         .body_len = strlen(body),
         .userpwd = a->userpwd,
         .timeout_ms = (long)a->timeout_s * 1000,
+        .max_bytes = BE_MAX_RESPONSE,
         .cancel = job->cancel,
         .who = a->who,
     };
-    struct be_http_resp resp;
-    enum backend_result r = be_http(&hr, &resp, err, errlen);
+    struct http_response resp;
+    enum backend_result r = be_result(http_client_do(&hr, &resp, err, errlen));
     free(url);
     free(body);
     if (r != BACKEND_OK)
@@ -167,7 +168,7 @@ static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_
                     resp.status != 429
                 ? BACKEND_PERMANENT
                 : BACKEND_TRANSIENT;
-        be_http_resp_free(&resp);
+        http_response_free(&resp);
         return r;
     }
 
@@ -175,7 +176,7 @@ static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_
      * proxy, worth another try (possibly elsewhere), so transient. */
     json_error_t jerr;
     json_t *doc = json_loadb(resp.body, resp.len, 0, &jerr);
-    be_http_resp_free(&resp);
+    http_response_free(&resp);
     if (!doc) {
         snprintf(err, errlen, "%s: response is not valid JSON (%s)", a->who, jerr.text);
         return BACKEND_TRANSIENT;
@@ -218,7 +219,7 @@ static void a1111_cancel(struct sf_backend *b)
     struct a1111 *a = b->state;
     char *url = route(a, "/sdapi/v1/interrupt");
     char err[256];
-    struct be_http_req hr = {
+    struct http_request hr = {
         .method = "POST",
         .url = url,
         .body = "{}",
@@ -228,9 +229,9 @@ static void a1111_cancel(struct sf_backend *b)
         .connect_timeout_ms = 2000,
         .who = a->who,
     };
-    struct be_http_resp resp;
-    if (be_http(&hr, &resp, err, sizeof err) == BACKEND_OK)
-        be_http_resp_free(&resp);
+    struct http_response resp;
+    if (http_client_do(&hr, &resp, err, sizeof err) == HTTP_ANSWERED)
+        http_response_free(&resp);
     free(url);
 }
 
@@ -239,7 +240,7 @@ static int a1111_health(struct sf_backend *b, char *err, size_t errlen)
     struct a1111 *a = b->state;
     /* sd-server serves this route too (with its one model). */
     char *url = route(a, "/sdapi/v1/sd-models");
-    struct be_http_req hr = {
+    struct http_request hr = {
         .method = "GET",
         .url = url,
         .userpwd = a->userpwd,
@@ -247,7 +248,7 @@ static int a1111_health(struct sf_backend *b, char *err, size_t errlen)
         .connect_timeout_ms = 5000,
         .who = a->who,
     };
-    int rc = be_probe(&hr, err, errlen);
+    int rc = http_client_probe(&hr, err, errlen);
     free(url);
     return rc;
 }
@@ -273,7 +274,7 @@ struct sf_backend *a1111_backend_new(const json_t *ep, int index, char *err, siz
     struct be_common c;
     if (be_parse_common(ep, index, 600, &c, err, errlen) < 0)
         return NULL;
-    be_http_global_init();
+    http_client_global_init();
     struct a1111 *a = xcalloc(1, sizeof *a);
     a->timeout_s = c.timeout_s;
     snprintf(a->who, sizeof a->who, "a1111 %s", c.name);

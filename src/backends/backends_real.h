@@ -7,9 +7,9 @@
  * validates its own fields (through be_parse_common for the shared ones), so
  * a direct call is exactly as strict as going through the registry.
  *
- * The shared plumbing (one HTTP exchange with cancellation and a size cap,
- * a strict base64 decoder, reading a whole file) lives in registry.c and is
- * meant only for src/backends/: the engine sees backend.h and nothing else.
+ * Below them, what only src/backends/ uses: the endpoint-entry helpers of
+ * registry.c, the answer cap, and the mapping from the HTTP client's
+ * outcomes to backend results. The engine sees backend.h and nothing else.
  */
 #ifndef SF_BACKENDS_REAL_H
 #define SF_BACKENDS_REAL_H
@@ -20,6 +20,7 @@
 
 #include "backends/backend.h"
 #include "backends/errtext.h"
+#include "backends/http_client.h"
 #include "backends/lora.h"
 
 /* AUTOMATIC1111 / Forge / stable-diffusion.cpp sd-server (flavor "sdcpp"). */
@@ -64,46 +65,24 @@ char *be_parse_url(const json_t *endpoint, int index, const char *name, char *er
 void be_errf(char *err, size_t errlen, int index, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* One HTTP exchange. */
-struct be_http_req {
-    const char *method;       /* "GET" or "POST" */
-    const char *url;
-    const char *body;         /* POST body (JSON), or NULL */
-    size_t body_len;
-    const char *userpwd;      /* "user:pass" for HTTP Basic, or NULL */
-    long timeout_ms;          /* whole exchange */
-    long connect_timeout_ms;  /* 0 = 10 s */
-    atomic_int *cancel;       /* aborts the exchange when set; may be NULL */
-    const char *who;          /* "a1111 gpu0", the start of every message */
-};
-
-struct be_http_resp {
-    long status;  /* HTTP status; 0 when no answer came */
-    char *body;   /* malloc'd, NUL-terminated after len bytes; the caller frees */
-    size_t len;
-};
-
 /*
- * Performs the exchange. BACKEND_OK means an HTTP answer arrived (whatever
- * its status; the caller judges it) and resp holds it. Otherwise resp is
- * empty and err says what happened: BACKEND_CANCELED when *cancel was set,
- * BACKEND_TRANSIENT for refused connections, timeouts, a connection closed
- * mid-answer or an answer over BE_MAX_RESPONSE, BACKEND_PERMANENT for a URL
- * libcurl cannot use.
+ * An exchange's outcome in the backend's terms: the failure classes mean the
+ * same thing on both sides. HTTP_ANSWERED becomes BACKEND_OK only in the
+ * sense of "go on": the caller still judges the status and the body.
  */
-enum backend_result be_http(const struct be_http_req *req, struct be_http_resp *resp,
-                            char *err, size_t errlen);
-void be_http_resp_free(struct be_http_resp *resp);
-
-/* Calls curl_global_init once per process (constructors call it, so it runs
- * before any worker thread exists). */
-void be_http_global_init(void);
-
-/*
- * A health probe: performs req and wants HTTP 200. 0, or -1 with a sentence
- * in err (no answer, or "<who>: HTTP 503: <the server's error text>").
- */
-int be_probe(const struct be_http_req *req, char *err, size_t errlen);
-
+static inline enum backend_result be_result(enum http_outcome o)
+{
+    switch (o) {
+    case HTTP_ANSWERED:
+        return BACKEND_OK;
+    case HTTP_PERMANENT:
+        return BACKEND_PERMANENT;
+    case HTTP_CANCELED:
+        return BACKEND_CANCELED;
+    case HTTP_TRANSIENT:
+        break;
+    }
+    return BACKEND_TRANSIENT;
+}
 
 #endif

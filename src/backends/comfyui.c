@@ -31,7 +31,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <uuid/uuid.h>
 
 #include "backends/backends_real.h"
@@ -358,20 +357,21 @@ static json_t *build_graph(const struct comfy *c, const struct sf_job *job, char
 
 static enum backend_result call(const struct comfy *c, const char *method, const char *path,
                                 const char *body, long timeout_ms, atomic_int *cancel,
-                                struct be_http_resp *resp, char *err, size_t errlen)
+                                struct http_response *resp, char *err, size_t errlen)
 {
     char *url = xasprintf("%s%s", c->url, path);
-    struct be_http_req hr = {
+    struct http_request hr = {
         .method = method,
         .url = url,
         .body = body,
         .body_len = body ? strlen(body) : 0,
         .timeout_ms = timeout_ms,
         .connect_timeout_ms = timeout_ms < 10000 ? timeout_ms : 10000,
+        .max_bytes = BE_MAX_RESPONSE,
         .cancel = cancel,
         .who = c->who,
     };
-    enum backend_result r = be_http(&hr, resp, err, errlen);
+    enum backend_result r = be_result(http_client_do(&hr, resp, err, errlen));
     free(url);
     return r;
 }
@@ -381,10 +381,10 @@ static void post_quietly(const struct comfy *c, const char *path, json_t *body)
 {
     char *s = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    struct be_http_resp resp;
+    struct http_response resp;
     char err[256];
     if (call(c, "POST", path, s, 3000, NULL, &resp, err, sizeof err) == BACKEND_OK)
-        be_http_resp_free(&resp);
+        http_response_free(&resp);
     free(s);
 }
 
@@ -395,7 +395,7 @@ static void post_quietly(const struct comfy *c, const char *path, json_t *body)
 static void abandon(const struct comfy *c, const char *prompt_id)
 {
     post_quietly(c, "/queue", json_pack("{s:[s]}", "delete", prompt_id));
-    struct be_http_resp resp;
+    struct http_response resp;
     char err[256];
     int running = 0;
     if (call(c, "GET", "/queue", NULL, 3000, NULL, &resp, err, sizeof err) == BACKEND_OK) {
@@ -408,7 +408,7 @@ static void abandon(const struct comfy *c, const char *prompt_id)
                 running = 1;
         }
         json_decref(q);
-        be_http_resp_free(&resp);
+        http_response_free(&resp);
     }
     if (running)
         post_quietly(c, "/interrupt", json_pack("{s:s}", "prompt_id", prompt_id));
@@ -557,18 +557,15 @@ static enum backend_result fetch_image(const struct comfy *c, const json_t *entr
     const char *fn = json_string_value(json_object_get(pick, "filename"));
     const char *sub = json_string_value(json_object_get(pick, "subfolder"));
     const char *typ = json_string_value(json_object_get(pick, "type"));
-    CURL *h = curl_easy_init();
-    char *efn = curl_easy_escape(h, fn, 0);
-    char *esub = curl_easy_escape(h, sub ? sub : "", 0);
-    char *etyp = curl_easy_escape(h, typ ? typ : "output", 0);
-    char *path = xasprintf("/view?filename=%s&subfolder=%s&type=%s", efn ? efn : "",
-                           esub ? esub : "", etyp ? etyp : "output");
-    curl_free(efn);
-    curl_free(esub);
-    curl_free(etyp);
-    curl_easy_cleanup(h);
+    char *efn = http_url_escape(fn);
+    char *esub = http_url_escape(sub ? sub : "");
+    char *etyp = http_url_escape(typ ? typ : "output");
+    char *path = xasprintf("/view?filename=%s&subfolder=%s&type=%s", efn, esub, etyp);
+    free(efn);
+    free(esub);
+    free(etyp);
     long long left = deadline - mono_ms();
-    struct be_http_resp resp;
+    struct http_response resp;
     enum backend_result r = call(c, "GET", path, NULL, left > 1000 ? (long)left : 1000,
                                  job->cancel, &resp, err, errlen);
     free(path);
@@ -578,14 +575,14 @@ static enum backend_result fetch_image(const struct comfy *c, const json_t *entr
         char text[300];
         http_error_text(resp.body, resp.len, text, sizeof text);
         snprintf(err, errlen, "%s: fetching %s: HTTP %ld: %s", c->who, fn, resp.status, text);
-        be_http_resp_free(&resp);
+        http_response_free(&resp);
         return BACKEND_TRANSIENT;
     }
     char perr[256];
     int w, hgt;
     if (png_check((unsigned char *)resp.body, resp.len, &w, &hgt, perr, sizeof perr) < 0) {
         snprintf(err, errlen, "%s: output image %s: %s", c->who, fn, perr);
-        be_http_resp_free(&resp);
+        http_response_free(&resp);
         return BACKEND_TRANSIENT;
     }
     out->png = (unsigned char *)resp.body;
@@ -615,7 +612,7 @@ static enum backend_result wait_for(struct comfy *c, const char *prompt_id, long
                      c->timeout_s, prompt_id);
             return BACKEND_TRANSIENT;
         }
-        struct be_http_resp resp;
+        struct http_response resp;
         enum backend_result r = call(c, "GET", path, NULL, left < 30000 ? (long)left : 30000,
                                      job->cancel, &resp, err, errlen);
         if (r != BACKEND_OK) {
@@ -629,11 +626,11 @@ static enum backend_result wait_for(struct comfy *c, const char *prompt_id, long
             http_error_text(resp.body, resp.len, text, sizeof text);
             snprintf(err, errlen, "%s: polling history: HTTP %ld: %s", c->who, resp.status,
                      text);
-            be_http_resp_free(&resp);
+            http_response_free(&resp);
             return BACKEND_TRANSIENT;
         }
         json_t *h = json_loadb(resp.body, resp.len, 0, NULL);
-        be_http_resp_free(&resp);
+        http_response_free(&resp);
         if (!json_is_object(h)) {
             json_decref(h);
             snprintf(err, errlen, "%s: history answer is not a JSON object", c->who);
@@ -679,7 +676,7 @@ static enum backend_result comfy_generate(struct sf_backend *b, const struct sf_
     json_t *rq = json_pack("{s:o, s:s}", "prompt", g, "client_id", client_id);
     char *body = json_dumps(rq, JSON_COMPACT);
     json_decref(rq);
-    struct be_http_resp resp;
+    struct http_response resp;
     enum backend_result r = call(c, "POST", "/prompt", body, (long)c->timeout_s * 1000,
                                  job->cancel, &resp, err, errlen);
     free(body);
@@ -696,11 +693,11 @@ static enum backend_result comfy_generate(struct sf_backend *b, const struct sf_
                     resp.status != 429
                 ? BACKEND_PERMANENT
                 : BACKEND_TRANSIENT;
-        be_http_resp_free(&resp);
+        http_response_free(&resp);
         return r;
     }
     json_t *pr = json_loadb(resp.body, resp.len, 0, NULL);
-    be_http_resp_free(&resp);
+    http_response_free(&resp);
     const char *pid = json_string_value(json_object_get(pr, "prompt_id"));
     if (!pid || !*pid || strlen(pid) > 64 || strpbrk(pid, "/?#% ")) {
         snprintf(err, errlen, "%s: /prompt answered without a usable prompt_id", c->who);
@@ -736,14 +733,14 @@ static int comfy_health(struct sf_backend *b, char *err, size_t errlen)
 {
     struct comfy *c = b->state;
     char *url = xasprintf("%s/system_stats", c->url);
-    struct be_http_req hr = {
+    struct http_request hr = {
         .method = "GET",
         .url = url,
         .timeout_ms = 10000,
         .connect_timeout_ms = 5000,
         .who = c->who,
     };
-    int rc = be_probe(&hr, err, errlen);
+    int rc = http_client_probe(&hr, err, errlen);
     free(url);
     return rc;
 }
@@ -778,7 +775,7 @@ struct sf_backend *comfyui_backend_new(const json_t *ep, int index, char *err, s
     struct be_common cm;
     if (be_parse_common(ep, index, 600, &cm, err, errlen) < 0)
         return NULL;
-    be_http_global_init();
+    http_client_global_init();
     struct comfy *c = xcalloc(1, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
     c->inflight = json_array();
