@@ -269,6 +269,14 @@ static void a1111_destroy(struct sf_backend *b)
     free(b);
 }
 
+static const struct sf_backend_ops a1111_ops = {
+    .type = "a1111",
+    .generate = a1111_generate,
+    .cancel = a1111_cancel,
+    .health = a1111_health,
+    .destroy = a1111_destroy,
+};
+
 struct sf_backend *a1111_backend_new(const json_t *ep, int index, char *err, size_t errlen)
 {
     struct be_common c;
@@ -322,16 +330,7 @@ struct sf_backend *a1111_backend_new(const json_t *ep, int index, char *err, siz
         a->checkpoint = xstrdup(json_string_value(v));
     }
 
-    struct sf_backend *b = xcalloc(1, sizeof *b);
-    snprintf(b->name, sizeof b->name, "%s", c.name);
-    snprintf(b->type, sizeof b->type, "a1111");
-    b->concurrency = c.concurrency;
-    b->generate = a1111_generate;
-    b->cancel = a1111_cancel;
-    b->health = a1111_health;
-    b->destroy = a1111_destroy;
-    b->state = a;
-    return b;
+    return backend_alloc(&a1111_ops, c.name, c.concurrency, a);
 fail:
     free(a->url);
     free(a->userpwd);

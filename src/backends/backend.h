@@ -48,21 +48,35 @@ struct sf_image {
     long long seed;     /* the seed the backend really used */
 };
 
-struct sf_backend {
-    char name[64];  /* the endpoint's name from the config */
-    char type[16];  /* "procedural", "a1111", "comfyui", "command" */
-    int concurrency;
+struct sf_backend;
+
+/*
+ * What a backend type does. Each type has one constant table (a1111_ops,
+ * comfyui_ops, command_ops, procedural_ops in their files) shared by all its
+ * endpoints; an endpoint's own data is in sf_backend.state.
+ */
+struct sf_backend_ops {
+    const char *type; /* "procedural", "a1111", "comfyui", "command" */
     /* Draws one image. On BACKEND_OK fills out; otherwise writes a
-     * sentence to err (at most errlen bytes, NUL-terminated). */
+     * sentence to err (at most errlen bytes, NUL-terminated). Called by up
+     * to concurrency threads at once. */
     enum backend_result (*generate)(struct sf_backend *b, const struct sf_job *job,
                                     struct sf_image *out, char *err, size_t errlen);
-    /* Interrupts whatever this endpoint is running now (may be NULL). */
+    /* Interrupts whatever this endpoint is running now (NULL: setting the
+     * jobs' cancel flags is enough). */
     void (*cancel)(struct sf_backend *b);
-    /* 0 when the endpoint answers, -1 with err otherwise. */
+    /* 0 when the endpoint answers, -1 with err otherwise (NULL: always up). */
     int (*health)(struct sf_backend *b, char *err, size_t errlen);
     /* Frees the backend and its state. */
     void (*destroy)(struct sf_backend *b);
-    void *state;
+};
+
+/* One configured endpoint. */
+struct sf_backend {
+    const struct sf_backend_ops *ops;
+    char name[64];  /* the endpoint's name from the config */
+    int concurrency;
+    void *state;    /* the type's own data, owned by the backend */
 };
 
 /*

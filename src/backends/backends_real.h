@@ -35,6 +35,14 @@ struct sf_backend *command_backend_new(const json_t *endpoint, int index, char *
 
 /* ---- shared by the backends in src/backends/ only ---- */
 
+/*
+ * A new endpoint of the type ops describes (ops is static and borrowed;
+ * state becomes the backend's, freed by ops->destroy). name is copied, cut
+ * at 63 bytes (be_parse_common has refused longer ones).
+ */
+struct sf_backend *backend_alloc(const struct sf_backend_ops *ops, const char *name,
+                                 int concurrency, void *state);
+
 /* Largest answer (JSON or image) a backend accepts from a server or a file. */
 #define BE_MAX_RESPONSE ((size_t)256 * 1024 * 1024)
 

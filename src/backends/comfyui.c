@@ -454,6 +454,14 @@ static void comfy_destroy(struct sf_backend *b)
     free(b);
 }
 
+static const struct sf_backend_ops comfyui_ops = {
+    .type = "comfyui",
+    .generate = comfy_generate,
+    .cancel = comfy_cancel,
+    .health = comfy_health,
+    .destroy = comfy_destroy,
+};
+
 struct sf_backend *comfyui_backend_new(const json_t *ep, int index, char *err, size_t errlen)
 {
     struct be_common cm;
@@ -492,16 +500,7 @@ struct sf_backend *comfyui_backend_new(const json_t *ep, int index, char *err, s
         goto fail;
     }
 
-    struct sf_backend *b = xcalloc(1, sizeof *b);
-    snprintf(b->name, sizeof b->name, "%s", cm.name);
-    snprintf(b->type, sizeof b->type, "comfyui");
-    b->concurrency = cm.concurrency;
-    b->generate = comfy_generate;
-    b->cancel = comfy_cancel;
-    b->health = comfy_health;
-    b->destroy = comfy_destroy;
-    b->state = c;
-    return b;
+    return backend_alloc(&comfyui_ops, cm.name, cm.concurrency, c);
 fail:
     comfy_free(c);
     return NULL;

@@ -444,6 +444,14 @@ static void cmd_destroy(struct sf_backend *b)
     free(b);
 }
 
+static const struct sf_backend_ops command_ops = {
+    .type = "command",
+    .generate = cmd_generate,
+    .cancel = NULL, /* generate() watches the cancel flag itself */
+    .health = cmd_health,
+    .destroy = cmd_destroy,
+};
+
 struct sf_backend *command_backend_new(const json_t *ep, int index, char *err, size_t errlen)
 {
     struct be_common cm;
@@ -479,14 +487,5 @@ struct sf_backend *command_backend_new(const json_t *ep, int index, char *err, s
     c->timeout_s = cm.timeout_s;
     snprintf(c->who, sizeof c->who, "command %s", cm.name);
 
-    struct sf_backend *b = xcalloc(1, sizeof *b);
-    snprintf(b->name, sizeof b->name, "%s", cm.name);
-    snprintf(b->type, sizeof b->type, "command");
-    b->concurrency = cm.concurrency;
-    b->generate = cmd_generate;
-    b->cancel = NULL; /* generate() watches the cancel flag itself */
-    b->health = cmd_health;
-    b->destroy = cmd_destroy;
-    b->state = c;
-    return b;
+    return backend_alloc(&command_ops, cm.name, cm.concurrency, c);
 }

@@ -25,6 +25,17 @@
 
 /* ---- endpoint entries ---- */
 
+struct sf_backend *backend_alloc(const struct sf_backend_ops *ops, const char *name,
+                                 int concurrency, void *state)
+{
+    struct sf_backend *b = xcalloc(1, sizeof *b);
+    b->ops = ops;
+    snprintf(b->name, sizeof b->name, "%s", name);
+    b->concurrency = concurrency;
+    b->state = state;
+    return b;
+}
+
 void be_errf(char *err, size_t errlen, int index, const char *name, const char *fmt, ...)
 {
     if (!err || errlen == 0)

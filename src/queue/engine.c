@@ -240,7 +240,7 @@ static void wait_until_up(struct endpoint *ep)
         pthread_mutex_unlock(&ep->mu);
         if (probe) {
             char err[512] = "";
-            int ok = !ep->backend->health || ep->backend->health(ep->backend, err, sizeof(err)) == 0;
+            int ok = !ep->backend->ops->health || ep->backend->ops->health(ep->backend, err, sizeof(err)) == 0;
             pthread_mutex_lock(&ep->mu);
             if (ok) {
                 ep->state = EP_UP;
@@ -393,7 +393,7 @@ static void run_item(struct worker *w, struct claimed_item *it)
     struct endpoint *ep = w->ep;
     atomic_fetch_add(&ep->in_flight, 1);
     int64_t t0 = mono_us();
-    o.r = ep->backend->generate(ep->backend, &job, &o.img, o.err, sizeof(o.err));
+    o.r = ep->backend->ops->generate(ep->backend, &job, &o.img, o.err, sizeof(o.err));
     o.dur_us = mono_us() - t0;
     atomic_fetch_add(&ep->busy_us, (unsigned long long)o.dur_us);
     atomic_fetch_sub(&ep->in_flight, 1);
@@ -522,7 +522,7 @@ int engine_start(const struct sf_config *cfg, char *err, size_t errlen)
                                                    err, errlen);
             if (!E.eps[i].backend) {
                 for (int j = 0; j < i; j++)
-                    E.eps[j].backend->destroy(E.eps[j].backend);
+                    E.eps[j].backend->ops->destroy(E.eps[j].backend);
                 free(E.eps);
                 E.eps = NULL;
                 E.neps = 0;
@@ -533,7 +533,7 @@ int engine_start(const struct sf_config *cfg, char *err, size_t errlen)
                     snprintf(err, errlen, "endpoints[%d]: the name \"%s\" is used twice", i,
                              E.eps[i].backend->name);
                     for (int k = 0; k <= i; k++)
-                        E.eps[k].backend->destroy(E.eps[k].backend);
+                        E.eps[k].backend->ops->destroy(E.eps[k].backend);
                     free(E.eps);
                     E.eps = NULL;
                     E.neps = 0;
@@ -596,14 +596,14 @@ void engine_stop(void)
      * redone after the restart, instead of holding the shutdown hostage. */
     for (int i = 0; i < E.nworkers; i++) {
         atomic_store(&E.workers[i].cancel, 1);
-        if (E.workers[i].ep->backend->cancel && atomic_load(&E.workers[i].run_id))
-            E.workers[i].ep->backend->cancel(E.workers[i].ep->backend);
+        if (E.workers[i].ep->backend->ops->cancel && atomic_load(&E.workers[i].run_id))
+            E.workers[i].ep->backend->ops->cancel(E.workers[i].ep->backend);
     }
     for (int i = 0; i < E.nworkers; i++)
         pthread_join(E.workers[i].thread, NULL);
     pthread_join(E.sweeper, NULL);
     for (int i = 0; i < E.neps; i++)
-        E.eps[i].backend->destroy(E.eps[i].backend);
+        E.eps[i].backend->ops->destroy(E.eps[i].backend);
     free(E.workers);
     free(E.eps);
     free(files_pending);
@@ -616,8 +616,8 @@ void engine_cancel_run(long long run_id)
         struct worker *w = &E.workers[i];
         if (atomic_load(&w->run_id) == run_id) {
             atomic_store(&w->cancel, 1);
-            if (w->ep->backend->cancel)
-                w->ep->backend->cancel(w->ep->backend);
+            if (w->ep->backend->ops->cancel)
+                w->ep->backend->ops->cancel(w->ep->backend);
         }
     }
 }
@@ -631,7 +631,7 @@ json_t *engine_backends_json(void)
         double mean = done ? (double)atomic_load(&ep->busy_us) / 1e6 / (double)done : 0;
         json_array_append_new(
             list, json_pack("{ss ss ss si sI sI sI sf}", "name", ep->backend->name, "type",
-                            ep->backend->type, "state", state_names[ep_state(ep)],
+                            ep->backend->ops->type, "state", state_names[ep_state(ep)],
                             "concurrency", ep->backend->concurrency,
                             "in_flight", (json_int_t)atomic_load(&ep->in_flight),
                             "done", (json_int_t)done, "failed", (json_int_t)atomic_load(&ep->failed),

@@ -74,7 +74,7 @@ static enum backend_result run(struct sf_backend *b, const struct sf_job *job,
 {
     err[0] = '\0';
     memset(img, 0, sizeof *img);
-    enum backend_result r = b->generate(b, job, img, err, errlen);
+    enum backend_result r = b->ops->generate(b, job, img, err, errlen);
     if (r == BACKEND_OK) {
         int w, h;
         char perr[200];
@@ -91,7 +91,7 @@ struct canceler {
     struct sf_backend *b;
     atomic_int *flag;
     int after_ms;
-    int flag_only; /* set the flag without calling b->cancel */
+    int flag_only; /* set the flag without calling b->ops->cancel */
 };
 
 static void *cancel_later(void *arg)
@@ -100,8 +100,8 @@ static void *cancel_later(void *arg)
     struct timespec ts = {c->after_ms / 1000, (long)(c->after_ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
     atomic_store(c->flag, 1);
-    if (c->b->cancel && !c->flag_only)
-        c->b->cancel(c->b);
+    if (c->b->ops->cancel && !c->flag_only)
+        c->b->ops->cancel(c->b);
     return NULL;
 }
 
@@ -122,7 +122,7 @@ static long long run_canceled2(struct sf_backend *b, struct sf_job *job, int ms,
     pthread_join(t, NULL);
     free(img.png);
     job->cancel = NULL;
-    fprintf(stderr, "note: %s canceled after %d ms, returned after %lld ms\n", b->type, ms, el);
+    fprintf(stderr, "note: %s canceled after %d ms, returned after %lld ms\n", b->ops->type, ms, el);
     return el;
 }
 
@@ -148,7 +148,7 @@ static void *par_run(void *arg)
     job.seed = p->i;
     struct sf_image img;
     char err[256];
-    p->r = p->b->generate(p->b, &job, &img, err, sizeof err);
+    p->r = p->b->ops->generate(p->b, &job, &img, err, sizeof err);
     if (p->r == BACKEND_OK) {
         p->width = img.width;
         free(img.png);
@@ -189,9 +189,9 @@ static void test_a1111(const struct fake *f)
         return;
     }
     CHECK_STR(b->name, "gpu0");
-    CHECK_STR(b->type, "a1111");
+    CHECK_STR(b->ops->type, "a1111");
     CHECK(b->concurrency == 1);
-    CHECK(b->health(b, err, sizeof err) == 0);
+    CHECK(b->ops->health(b, err, sizeof err) == 0);
 
     /* ok, with two LoRAs (by name, and by path) */
     set_mode(f, "{\"mode\": \"ok\"}");
@@ -263,7 +263,7 @@ static void test_a1111(const struct fake *f)
     if (bad) {
         CHECK(run(bad, &job, &img, err, sizeof err) == BACKEND_PERMANENT);
         CHECK_HAS(err, "HTTP 404: Sampler not found");
-        bad->destroy(bad);
+        bad->ops->destroy(bad);
     }
 
     /* cancel while the server works: quick, and the GPU is told to stop */
@@ -279,7 +279,7 @@ static void test_a1111(const struct fake *f)
     el = run_canceled2(b, &job, 100, 1, &r);
     CHECK(r == BACKEND_CANCELED);
     CHECK(el < 1600);
-    b->destroy(b);
+    b->ops->destroy(b);
 
     /* a hang ends at timeout_s */
     set_mode(f, "{\"mode\": \"hang\"}");
@@ -292,7 +292,7 @@ static void test_a1111(const struct fake *f)
     el = mono_ms() - t0;
     CHECK(el >= 900 && el < 2500);
     CHECK_HAS(err, "timed out");
-    b->destroy(b);
+    b->ops->destroy(b);
 
     /* HTTP Basic auth, right and wrong */
     set_mode(f, "{\"mode\": \"ok\", \"auth\": \"alice:s3cret\"}");
@@ -307,7 +307,7 @@ static void test_a1111(const struct fake *f)
     CHECK_STR(json_string_value(json_object_get(rq, "authorization")),
               "Basic YWxpY2U6czNjcmV0");
     json_decref(rq);
-    b->destroy(b);
+    b->ops->destroy(b);
     b = make(a1111_backend_new,
              cfg = xasprintf("{\"name\": \"gpu2\", \"url\": \"%s\", \"auth\": \"alice:wrong\"}",
                              f->base),
@@ -315,8 +315,8 @@ static void test_a1111(const struct fake *f)
     free(cfg);
     CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_PERMANENT);
     CHECK_HAS(err, "HTTP 401: Incorrect username or password");
-    CHECK(b->health(b, err, sizeof err) == -1);
-    b->destroy(b);
+    CHECK(b->ops->health(b, err, sizeof err) == -1);
+    b->ops->destroy(b);
     set_mode(f, "{\"mode\": \"ok\", \"auth\": null}");
 
     /* sd-server: LoRAs as a field, sizes rounded, empty info */
@@ -343,7 +343,7 @@ static void test_a1111(const struct fake *f)
                                                 "path")),
               "detail");
     json_decref(rq);
-    b->destroy(b);
+    b->ops->destroy(b);
     set_mode(f, "{\"mode\": \"ok\", \"flavor\": \"a1111\"}");
     json_decref(loras);
 
@@ -353,8 +353,8 @@ static void test_a1111(const struct fake *f)
     job = make_job(NULL);
     CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
     CHECK_HAS(err, "cannot connect");
-    CHECK(b->health(b, err, sizeof err) == -1);
-    b->destroy(b);
+    CHECK(b->ops->health(b, err, sizeof err) == -1);
+    b->ops->destroy(b);
 
     /* construction errors name the entry and the field */
     CHECK(make(a1111_backend_new, "{\"name\": \"g\"}", err, sizeof err) == NULL);
@@ -428,8 +428,8 @@ static void test_comfyui(const struct fake *f)
     CHECK(b != NULL);
     if (!b)
         return;
-    CHECK_STR(b->type, "comfyui");
-    CHECK(b->health(b, err, sizeof err) == 0);
+    CHECK_STR(b->ops->type, "comfyui");
+    CHECK(b->ops->health(b, err, sizeof err) == 0);
 
     set_mode(f, "{\"mode\": \"ok\"}");
     struct sf_job job = make_job(NULL);
@@ -475,7 +475,7 @@ static void test_comfyui(const struct fake *f)
     CHECK_STR(link_of(g, "7", "clip"), "11:1");
     CHECK_STR(link_of(g, "8", "vae"), "4:2");
     json_decref(g);
-    b->destroy(b);
+    b->ops->destroy(b);
 
     /* a workflow with one LoraLoader: filled first, one more inserted; with
      * no LoRAs it is switched off */
@@ -500,7 +500,7 @@ static void test_comfyui(const struct fake *f)
         CHECK(json_object_size(g) == 8);
         CHECK(input_num(g, "10", "strength_model") == 0 && input_num(g, "10", "strength_clip") == 0);
         json_decref(g);
-        b->destroy(b);
+        b->ops->destroy(b);
     }
     json_decref(loras);
 
@@ -515,7 +515,7 @@ static void test_comfyui(const struct fake *f)
         CHECK(json_object_get(json_object_get(json_object_get(g, "3"), "inputs"), "seed") == NULL);
         CHECK(input_num(g, "5", "width") == 64);
         json_decref(g);
-        b->destroy(b);
+        b->ops->destroy(b);
     }
 
     b = comfy(f, "tests/fakes/workflows/sd15_default.json", 10, err, sizeof err);
@@ -553,7 +553,7 @@ static void test_comfyui(const struct fake *f)
     CHECK(rq != NULL);
     CHECK(json_is_string(json_object_get(json_object_get(rq, "body"), "prompt_id")));
     json_decref(rq);
-    b->destroy(b);
+    b->ops->destroy(b);
 
     /* never finishes: timeout_s, then deleted from the queue and interrupted */
     set_mode(f, "{\"mode\": \"hang\"}");
@@ -568,7 +568,7 @@ static void test_comfyui(const struct fake *f)
         CHECK(rq && json_is_array(json_object_get(json_object_get(rq, "body"), "delete")));
         json_decref(rq);
         CHECK(count_requests(f, "/interrupt") == 1);
-        b->destroy(b);
+        b->ops->destroy(b);
     }
     set_mode(f, "{\"mode\": \"ok\"}");
 
@@ -644,8 +644,8 @@ static void test_command(void)
     CHECK(b != NULL);
     if (!b)
         return;
-    CHECK_STR(b->type, "command");
-    CHECK(b->health(b, err, sizeof err) == 0);
+    CHECK_STR(b->ops->type, "command");
+    CHECK(b->ops->health(b, err, sizeof err) == 0);
     struct sf_job job = make_job(NULL);
     job.prompt = "a fox; rm -rf ~ $(id) \"quoted\" 'single'";
     json_t *loras = json_pack("[{s:s, s:f}, {s:s, s:i}]", "path", "/l/a.safetensors", "weight",
@@ -668,7 +668,7 @@ static void test_command(void)
     CHECK(dir_entries(tmp) == 0); /* the scratch PNG is gone */
     json_decref(loras);
     job.loras = NULL;
-    b->destroy(b);
+    b->ops->destroy(b);
 
     /* the image is where "Image saved to:" says */
     char *saved = xasprintf("%s/elsewhere.png", tmp);
@@ -682,13 +682,13 @@ static void test_command(void)
     free(img.png);
     CHECK(access(saved, F_OK) != 0); /* it was under our tmp dir: removed */
     free(saved);
-    b->destroy(b);
+    b->ops->destroy(b);
 
     /* exit 0 but no image */
     b = command("[\"sh\", \"-c\", \"echo working; echo done\"]", 10, err, sizeof err);
     CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_PERMANENT);
     CHECK_HAS(err, "exit 0 but no image");
-    b->destroy(b);
+    b->ops->destroy(b);
 
     /* a failing program: permanent, with the end of its output */
     b = command("[\"sh\", \"-c\", \"echo Loading...; echo 'Traceback (most recent call last):' >&2;"
@@ -697,18 +697,18 @@ static void test_command(void)
     CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_PERMANENT);
     CHECK_STR(err, "command gen: exit 1: Loading... Traceback (most recent call last): "
                    "RuntimeError: boom");
-    b->destroy(b);
+    b->ops->destroy(b);
 
     /* lots of output: only the end is kept, the message fits err */
     b = command("[\"sh\", \"-c\", \"i=0; while [ $i -lt 3000 ]; do echo line $i; i=$((i+1)); "
                 "done; echo FINAL ERROR; exit 3\"]",
                 10, err, sizeof err);
     char small[120];
-    CHECK(b->generate(b, &job, &img, small, sizeof small) == BACKEND_PERMANENT);
+    CHECK(b->ops->generate(b, &job, &img, small, sizeof small) == BACKEND_PERMANENT);
     CHECK_HAS(small, "command gen: exit 3: ...");
     CHECK_HAS(small, "FINAL ERROR");
     CHECK(strlen(small) < sizeof small);
-    b->destroy(b);
+    b->ops->destroy(b);
 
     /* over the time limit: transient, killed at once */
     b = command("[\"sh\", \"-c\", \"echo started; sleep 30\"]", 1, err, sizeof err);
@@ -717,7 +717,7 @@ static void test_command(void)
     long long el = mono_ms() - t0;
     CHECK(el >= 900 && el < 2000);
     CHECK_HAS(err, "timed out after 1 s: started");
-    b->destroy(b);
+    b->ops->destroy(b);
 
     /* ...and one that ignores SIGTERM gets SIGKILL 3 s later */
     b = command("[\"sh\", \"-c\", \"trap '' TERM; sleep 30\"]", 1, err, sizeof err);
@@ -725,13 +725,13 @@ static void test_command(void)
     CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
     el = mono_ms() - t0;
     CHECK(el >= 3900 && el < 5500);
-    b->destroy(b);
+    b->ops->destroy(b);
 
     /* killed by a signal it did not get from us: transient */
     b = command("[\"sh\", \"-c\", \"kill -9 $$\"]", 10, err, sizeof err);
     CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
     CHECK_HAS(err, "killed by signal 9");
-    b->destroy(b);
+    b->ops->destroy(b);
 
     /* canceled: quick */
     b = command("[\"sleep\", \"30\"]", 60, err, sizeof err);
@@ -739,18 +739,18 @@ static void test_command(void)
     el = run_canceled(b, &job, 200, &r);
     CHECK(r == BACKEND_CANCELED);
     CHECK(el < 800);
-    b->destroy(b);
+    b->ops->destroy(b);
 
     /* not startable */
     b = command("[\"/nonexistent/generate\"]", 10, err, sizeof err);
     CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_PERMANENT);
     CHECK_HAS(err, "cannot start /nonexistent/generate");
-    CHECK(b->health(b, err, sizeof err) == -1);
-    b->destroy(b);
+    CHECK(b->ops->health(b, err, sizeof err) == -1);
+    b->ops->destroy(b);
     b = command("[\"no-such-program-here\"]", 10, err, sizeof err);
-    CHECK(b->health(b, err, sizeof err) == -1);
+    CHECK(b->ops->health(b, err, sizeof err) == -1);
     CHECK_HAS(err, "not found in PATH");
-    b->destroy(b);
+    b->ops->destroy(b);
 
     CHECK(command("[]", 10, err, sizeof err) == NULL);
     CHECK_HAS(err, "argv is required");
@@ -792,22 +792,22 @@ static void test_registry(void)
     CHECK(FROM("{\"name\": \"gpu2\", \"type\": \"a1111\", \"url\": \"http://127.0.0.1:9\"}") !=
           NULL);
     if (b) {
-        CHECK_STR(b->type, "a1111");
+        CHECK_STR(b->ops->type, "a1111");
         CHECK(b->concurrency == 1);
-        b->destroy(b);
+        b->ops->destroy(b);
     }
     CHECK(FROM("{\"name\": \"p\", \"type\": \"procedural\", \"concurrency\": 4, \"delay_ms\": 5}") !=
           NULL);
     if (b) {
         CHECK_STR(b->name, "p");
         CHECK(b->concurrency == 4);
-        b->destroy(b);
+        b->ops->destroy(b);
     }
     CHECK(FROM("{\"name\": \"cmd\", \"type\": \"command\", \"argv\": [\"true\"], "
                "\"concurrency\": 2}") != NULL);
     if (b) {
         CHECK(b->concurrency == 2);
-        b->destroy(b);
+        b->ops->destroy(b);
     }
 #undef FROM
 
