@@ -88,6 +88,22 @@ struct sf_backend {
 struct sf_backend *backend_from_config(const json_t *endpoint, int index,
                                        char *err, size_t errlen);
 
+/*
+ * Builds the daemon's whole list of endpoints from the config's "endpoints"
+ * array (borrowed; NULL or empty: one procedural endpoint named
+ * "procedural" with default_workers slots and procedural_delay_ms of
+ * simulated GPU time). Names must be unique. Returns 0 with *out a malloc'd
+ * array of *n backends (free it with backends_destroy), or -1 with *out
+ * NULL, *n 0, nothing left allocated, and err naming the entry
+ * ('endpoints[1]: the name "gpu0" is used twice').
+ */
+int backends_build(const json_t *endpoints, int default_workers, long long procedural_delay_ms,
+                   struct sf_backend ***out, int *n, char *err, size_t errlen);
+
+/* Destroys the n backends of list and frees list (as backends_build made
+ * it; NULL entries are skipped). Nothing may be using them any more. */
+void backends_destroy(struct sf_backend **list, int n);
+
 /* The built-in procedural backend; delay_ms simulates GPU time. */
 struct sf_backend *procedural_backend_new(const char *name, int concurrency,
                                           long long delay_ms);

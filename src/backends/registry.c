@@ -214,3 +214,49 @@ struct sf_backend *backend_from_config(const json_t *endpoint, int index, char *
             "type must be one of a1111, comfyui, command, procedural");
     return NULL;
 }
+
+/* ---- the endpoint list ---- */
+
+int backends_build(const json_t *endpoints, int default_workers, long long procedural_delay_ms,
+                   struct sf_backend ***out, int *n, char *err, size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    size_t count = json_array_size(endpoints); /* 0 for NULL or a non-array */
+    if (count == 0) {
+        /* No endpoints configured: the built-in drawer, `workers` wide. */
+        struct sf_backend **list = xcalloc(1, sizeof *list);
+        list[0] = procedural_backend_new("procedural", default_workers, procedural_delay_ms);
+        *out = list;
+        *n = 1;
+        return 0;
+    }
+    struct sf_backend **list = xcalloc(count, sizeof *list);
+    for (size_t i = 0; i < count; i++) {
+        list[i] = backend_from_config(json_array_get(endpoints, i), (int)i, err, errlen);
+        if (!list[i])
+            goto fail;
+        /* The name labels health, metrics and every image: it must say
+         * which GPU did what. */
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(list[j]->name, list[i]->name) == 0) {
+                snprintf(err, errlen, "endpoints[%d]: the name \"%s\" is used twice", (int)i,
+                         list[i]->name);
+                goto fail;
+            }
+    }
+    *out = list;
+    *n = (int)count;
+    return 0;
+fail:
+    backends_destroy(list, (int)count);
+    return -1;
+}
+
+void backends_destroy(struct sf_backend **list, int n)
+{
+    for (int i = 0; list && i < n; i++)
+        if (list[i])
+            list[i]->ops->destroy(list[i]);
+    free(list);
+}

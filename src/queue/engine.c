@@ -130,6 +130,7 @@ static struct {
     atomic_int stopping; /* also read outside mu, by finishers */
     long long rr_run;
     struct endpoint *eps;
+    struct sf_backend **backends; /* eps[i].backend, as backends_build made them */
     int neps;
     struct worker *workers;
     int nworkers;
@@ -514,38 +515,12 @@ int engine_start(const struct sf_config *cfg, char *err, size_t errlen)
     hex_encode(rnd, sizeof(rnd), hex);
     snprintf(E.owner, sizeof(E.owner), "pid%ld-%s", (long)getpid(), hex);
 
-    if (cfg->endpoints && json_array_size(cfg->endpoints) > 0) {
-        E.neps = (int)json_array_size(cfg->endpoints);
-        E.eps = xcalloc((size_t)E.neps, sizeof(struct endpoint));
-        for (int i = 0; i < E.neps; i++) {
-            E.eps[i].backend = backend_from_config(json_array_get(cfg->endpoints, (size_t)i), i,
-                                                   err, errlen);
-            if (!E.eps[i].backend) {
-                for (int j = 0; j < i; j++)
-                    E.eps[j].backend->ops->destroy(E.eps[j].backend);
-                free(E.eps);
-                E.eps = NULL;
-                E.neps = 0;
-                return -2;
-            }
-            for (int j = 0; j < i; j++)
-                if (strcmp(E.eps[j].backend->name, E.eps[i].backend->name) == 0) {
-                    snprintf(err, errlen, "endpoints[%d]: the name \"%s\" is used twice", i,
-                             E.eps[i].backend->name);
-                    for (int k = 0; k <= i; k++)
-                        E.eps[k].backend->ops->destroy(E.eps[k].backend);
-                    free(E.eps);
-                    E.eps = NULL;
-                    E.neps = 0;
-                    return -2;
-                }
-        }
-    } else {
-        /* No endpoints configured: the built-in drawer, `workers` wide. */
-        E.neps = 1;
-        E.eps = xcalloc(1, sizeof(struct endpoint));
-        E.eps[0].backend = procedural_backend_new("procedural", (int)cfg->workers, cfg->procedural_delay_ms);
-    }
+    if (backends_build(cfg->endpoints, (int)cfg->workers, cfg->procedural_delay_ms, &E.backends,
+                       &E.neps, err, errlen) < 0)
+        return -2;
+    E.eps = xcalloc((size_t)E.neps, sizeof(struct endpoint));
+    for (int i = 0; i < E.neps; i++)
+        E.eps[i].backend = E.backends[i];
     for (int i = 0; i < E.neps; i++)
         pthread_mutex_init(&E.eps[i].mu, NULL);
 
@@ -602,8 +577,7 @@ void engine_stop(void)
     for (int i = 0; i < E.nworkers; i++)
         pthread_join(E.workers[i].thread, NULL);
     pthread_join(E.sweeper, NULL);
-    for (int i = 0; i < E.neps; i++)
-        E.eps[i].backend->ops->destroy(E.eps[i].backend);
+    backends_destroy(E.backends, E.neps);
     free(E.workers);
     free(E.eps);
     free(files_pending);

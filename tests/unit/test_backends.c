@@ -827,6 +827,58 @@ static void test_registry(void)
     CHECK_STR(w, "-0.25");
 }
 
+/* The whole endpoint list, as the engine builds it. */
+static void test_backends_build(void)
+{
+    char err[512] = "";
+    struct sf_backend **list = (struct sf_backend **)1;
+    int n = -1;
+    /* Nothing configured: one procedural endpoint, `workers` wide. */
+    CHECK(backends_build(NULL, 3, 25, &list, &n, err, sizeof err) == 0);
+    CHECK(n == 1 && list && list[0]);
+    if (n == 1) {
+        CHECK_STR(list[0]->name, "procedural");
+        CHECK_STR(list[0]->ops->type, "procedural");
+        CHECK(list[0]->concurrency == 3);
+    }
+    backends_destroy(list, n);
+    json_t *eps = json_loads("[]", 0, NULL);
+    CHECK(backends_build(eps, 2, 0, &list, &n, err, sizeof err) == 0 && n == 1 &&
+          list[0]->concurrency == 2);
+    backends_destroy(list, n);
+    json_decref(eps);
+
+    eps = json_loads("[{\"name\": \"p0\", \"type\": \"procedural\", \"concurrency\": 2},"
+                     " {\"name\": \"cmd\", \"type\": \"command\", \"argv\": [\"true\"]}]",
+                     0, NULL);
+    CHECK(backends_build(eps, 9, 0, &list, &n, err, sizeof err) == 0 && n == 2);
+    if (n == 2) {
+        CHECK_STR(list[0]->name, "p0");
+        CHECK(list[0]->concurrency == 2);
+        CHECK_STR(list[1]->ops->type, "command");
+    }
+    backends_destroy(list, n);
+    json_decref(eps);
+
+    /* Refusals: nothing comes back, nothing leaks (ASan checks), and the
+     * message names the entry. */
+    eps = json_loads("[{\"name\": \"gpu0\", \"type\": \"procedural\"},"
+                     " {\"name\": \"gpu1\", \"type\": \"procedural\"},"
+                     " {\"name\": \"gpu0\", \"type\": \"command\", \"argv\": [\"true\"]}]",
+                     0, NULL);
+    CHECK(backends_build(eps, 1, 0, &list, &n, err, sizeof err) == -1);
+    CHECK(list == NULL && n == 0);
+    CHECK_STR(err, "endpoints[2]: the name \"gpu0\" is used twice");
+    json_decref(eps);
+    eps = json_loads("[{\"name\": \"gpu0\", \"type\": \"procedural\"},"
+                     " {\"name\": \"gpu1\", \"type\": \"a1111\"}]", 0, NULL);
+    CHECK(backends_build(eps, 1, 0, &list, &n, err, sizeof err) == -1);
+    CHECK(list == NULL && n == 0);
+    CHECK_STR(err, "endpoints[1] (\"gpu1\"): url is required (e.g. \"http://127.0.0.1:7860\")");
+    json_decref(eps);
+    backends_destroy(NULL, 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -837,6 +889,7 @@ int main(void)
     }
     long long t0 = mono_ms();
     test_registry();
+    test_backends_build();
     struct fake a, c;
     int fa = fake_start(&a, "tests/fakes/fake_a1111.py");
     int fc = fake_start(&c, "tests/fakes/fake_comfyui.py");
