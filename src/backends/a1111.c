@@ -162,12 +162,7 @@ static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_
         char text[512];
         http_error_text(resp.body, resp.len, text, sizeof text);
         snprintf(err, errlen, "%s: HTTP %ld: %s", a->who, resp.status, text);
-        /* 4xx: the server refuses this request and will again; except
-         * "timeout" and "too many requests", which are about the moment. */
-        r = resp.status >= 400 && resp.status < 500 && resp.status != 408 &&
-                    resp.status != 429
-                ? BACKEND_PERMANENT
-                : BACKEND_TRANSIENT;
+        r = be_result_of_status(resp.status);
         http_response_free(&resp);
         return r;
     }

@@ -15,7 +15,6 @@
 #define SF_BACKENDS_REAL_H
 
 #include <jansson.h>
-#include <stdatomic.h>
 #include <stddef.h>
 
 #include "backends/backend.h"
@@ -90,6 +89,19 @@ static inline enum backend_result be_result(enum http_outcome o)
     case HTTP_TRANSIENT:
         break;
     }
+    return BACKEND_TRANSIENT;
+}
+
+/*
+ * The verdict on an answer whose status is not the success wanted: 4xx means
+ * the server refuses this request and will again (permanent), except 408
+ * and 429, "timeout" and "too many requests", which are about the moment;
+ * anything else (5xx, a redirect, which is not followed) is transient.
+ */
+static inline enum backend_result be_result_of_status(long status)
+{
+    if (status >= 400 && status < 500 && status != 408 && status != 429)
+        return BACKEND_PERMANENT;
     return BACKEND_TRANSIENT;
 }
 

@@ -379,10 +379,7 @@ static enum backend_result comfy_generate(struct sf_backend *b, const struct sf_
         else
             http_error_text(resp.body, resp.len, text, sizeof text);
         snprintf(err, errlen, "%s: HTTP %ld: %s", c->who, resp.status, text);
-        r = resp.status >= 400 && resp.status < 500 && resp.status != 408 &&
-                    resp.status != 429
-                ? BACKEND_PERMANENT
-                : BACKEND_TRANSIENT;
+        r = be_result_of_status(resp.status);
         http_response_free(&resp);
         return r;
     }
