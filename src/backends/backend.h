@@ -9,7 +9,13 @@
  * command, or the procedural drawer); several worker threads may call
  * generate() on it at once, up to its configured concurrency.
  *
- * Cancellation: the engine sets *job->cancel to 1 and calls cancel(); a
+ * Each type is one constant struct sf_backend_ops (its name and its four
+ * operations); an endpoint is a struct sf_backend pointing at its type's
+ * table, so the engine calls b->ops->generate(b, ...) whatever the type. The
+ * engine gets its endpoints from backends_build() (the config's list, or the
+ * procedural default) and gives them back with backends_destroy().
+ *
+ * Cancellation: the engine sets *job->cancel to 1 and calls ops->cancel; a
  * backend checks the flag wherever it waits (libcurl progress callback,
  * poll loops, child process waits) and returns BACKEND_CANCELED promptly.
  */
@@ -82,8 +88,9 @@ struct sf_backend {
 /*
  * Builds a backend from one endpoint object of the config file (borrowed),
  * e.g. {"name": "gpu0", "type": "a1111", "url": "http://10.0.0.5:7860",
- * "concurrency": 1, "timeout_s": 300}. Returns NULL with a sentence naming
- * the entry and field in err when the entry is invalid.
+ * "concurrency": 1, "timeout_s": 300}. Returns a new backend (the caller
+ * frees it with b->ops->destroy), or NULL with a sentence naming the entry
+ * and field in err when the entry is invalid.
  */
 struct sf_backend *backend_from_config(const json_t *endpoint, int index,
                                        char *err, size_t errlen);
