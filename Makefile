@@ -10,7 +10,7 @@
 #   make chaos      the long crash test (100 kill -9s)
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 libcurl libpng libcrypto
+PKGS    := libmicrohttpd jansson sqlite3 libcurl libpng libcrypto uuid
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
 DEFS    := -D_GNU_SOURCE

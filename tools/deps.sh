@@ -15,6 +15,7 @@ need_pkg sqlite3 libsqlite3-dev
 need_pkg libcurl libcurl4-openssl-dev
 need_pkg libpng libpng-dev
 need_pkg libcrypto libssl-dev
+need_pkg uuid uuid-dev
 # libcsv ships no pkg-config file: look for its header.
 [ -f /usr/include/csv.h ] || missing="$missing libcsv-dev"
 [ -z "$missing" ] && exit 0

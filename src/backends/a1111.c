@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "backends/backends_real.h"
+#include "util/base64.h"
 #include "util/png.h"
 #include "util/xalloc.h"
 
@@ -139,18 +140,19 @@ static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_
     char *body = json_dumps(rq, JSON_COMPACT);
     json_decref(rq);
     char *url = route(a, "/sdapi/v1/txt2img");
-    struct be_http_req hr = {
+    struct http_request hr = {
         .method = "POST",
         .url = url,
         .body = body,
         .body_len = strlen(body),
         .userpwd = a->userpwd,
         .timeout_ms = (long)a->timeout_s * 1000,
+        .max_bytes = BE_MAX_RESPONSE,
         .cancel = job->cancel,
         .who = a->who,
     };
-    struct be_http_resp resp;
-    enum backend_result r = be_http(&hr, &resp, err, errlen);
+    struct http_response resp;
+    enum backend_result r = be_result(http_client_do(&hr, &resp, err, errlen));
     free(url);
     free(body);
     if (r != BACKEND_OK)
@@ -158,15 +160,10 @@ static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_
 
     if (resp.status < 200 || resp.status > 299) {
         char text[512];
-        be_error_text(resp.body, resp.len, text, sizeof text);
+        http_error_text(resp.body, resp.len, text, sizeof text);
         snprintf(err, errlen, "%s: HTTP %ld: %s", a->who, resp.status, text);
-        /* 4xx: the server refuses this request and will again; except
-         * "timeout" and "too many requests", which are about the moment. */
-        r = resp.status >= 400 && resp.status < 500 && resp.status != 408 &&
-                    resp.status != 429
-                ? BACKEND_PERMANENT
-                : BACKEND_TRANSIENT;
-        be_http_resp_free(&resp);
+        r = be_result_of_status(resp.status);
+        http_response_free(&resp);
         return r;
     }
 
@@ -174,7 +171,7 @@ static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_
      * proxy, worth another try (possibly elsewhere), so transient. */
     json_error_t jerr;
     json_t *doc = json_loadb(resp.body, resp.len, 0, &jerr);
-    be_http_resp_free(&resp);
+    http_response_free(&resp);
     if (!doc) {
         snprintf(err, errlen, "%s: response is not valid JSON (%s)", a->who, jerr.text);
         return BACKEND_TRANSIENT;
@@ -188,7 +185,7 @@ static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_
     }
     unsigned char *png;
     size_t png_len;
-    if (be_base64_decode(json_string_value(img), json_string_length(img), &png, &png_len) < 0) {
+    if (base64_decode(json_string_value(img), json_string_length(img), &png, &png_len) < 0) {
         snprintf(err, errlen, "%s: response image is not valid base64", a->who);
         json_decref(doc);
         return BACKEND_TRANSIENT;
@@ -217,7 +214,7 @@ static void a1111_cancel(struct sf_backend *b)
     struct a1111 *a = b->state;
     char *url = route(a, "/sdapi/v1/interrupt");
     char err[256];
-    struct be_http_req hr = {
+    struct http_request hr = {
         .method = "POST",
         .url = url,
         .body = "{}",
@@ -227,9 +224,9 @@ static void a1111_cancel(struct sf_backend *b)
         .connect_timeout_ms = 2000,
         .who = a->who,
     };
-    struct be_http_resp resp;
-    if (be_http(&hr, &resp, err, sizeof err) == BACKEND_OK)
-        be_http_resp_free(&resp);
+    struct http_response resp;
+    if (http_client_do(&hr, &resp, err, sizeof err) == HTTP_ANSWERED)
+        http_response_free(&resp);
     free(url);
 }
 
@@ -238,7 +235,7 @@ static int a1111_health(struct sf_backend *b, char *err, size_t errlen)
     struct a1111 *a = b->state;
     /* sd-server serves this route too (with its one model). */
     char *url = route(a, "/sdapi/v1/sd-models");
-    struct be_http_req hr = {
+    struct http_request hr = {
         .method = "GET",
         .url = url,
         .userpwd = a->userpwd,
@@ -246,7 +243,7 @@ static int a1111_health(struct sf_backend *b, char *err, size_t errlen)
         .connect_timeout_ms = 5000,
         .who = a->who,
     };
-    int rc = be_probe(&hr, err, errlen);
+    int rc = http_client_probe(&hr, err, errlen);
     free(url);
     return rc;
 }
@@ -267,12 +264,20 @@ static void a1111_destroy(struct sf_backend *b)
     free(b);
 }
 
+static const struct sf_backend_ops a1111_ops = {
+    .type = "a1111",
+    .generate = a1111_generate,
+    .cancel = a1111_cancel,
+    .health = a1111_health,
+    .destroy = a1111_destroy,
+};
+
 struct sf_backend *a1111_backend_new(const json_t *ep, int index, char *err, size_t errlen)
 {
     struct be_common c;
     if (be_parse_common(ep, index, 600, &c, err, errlen) < 0)
         return NULL;
-    be_http_global_init();
+    http_client_global_init();
     struct a1111 *a = xcalloc(1, sizeof *a);
     a->timeout_s = c.timeout_s;
     snprintf(a->who, sizeof a->who, "a1111 %s", c.name);
@@ -320,16 +325,7 @@ struct sf_backend *a1111_backend_new(const json_t *ep, int index, char *err, siz
         a->checkpoint = xstrdup(json_string_value(v));
     }
 
-    struct sf_backend *b = xcalloc(1, sizeof *b);
-    snprintf(b->name, sizeof b->name, "%s", c.name);
-    snprintf(b->type, sizeof b->type, "a1111");
-    b->concurrency = c.concurrency;
-    b->generate = a1111_generate;
-    b->cancel = a1111_cancel;
-    b->health = a1111_health;
-    b->destroy = a1111_destroy;
-    b->state = a;
-    return b;
+    return backend_alloc(&a1111_ops, c.name, c.concurrency, a);
 fail:
     free(a->url);
     free(a->userpwd);

@@ -9,7 +9,13 @@
  * command, or the procedural drawer); several worker threads may call
  * generate() on it at once, up to its configured concurrency.
  *
- * Cancellation: the engine sets *job->cancel to 1 and calls cancel(); a
+ * Each type is one constant struct sf_backend_ops (its name and its four
+ * operations); an endpoint is a struct sf_backend pointing at its type's
+ * table, so the engine calls b->ops->generate(b, ...) whatever the type. The
+ * engine gets its endpoints from backends_build() (the config's list, or the
+ * procedural default) and gives them back with backends_destroy().
+ *
+ * Cancellation: the engine sets *job->cancel to 1 and calls ops->cancel; a
  * backend checks the flag wherever it waits (libcurl progress callback,
  * poll loops, child process waits) and returns BACKEND_CANCELED promptly.
  */
@@ -48,31 +54,62 @@ struct sf_image {
     long long seed;     /* the seed the backend really used */
 };
 
-struct sf_backend {
-    char name[64];  /* the endpoint's name from the config */
-    char type[16];  /* "procedural", "a1111", "comfyui", "command" */
-    int concurrency;
+struct sf_backend;
+
+/*
+ * What a backend type does. Each type has one constant table (a1111_ops,
+ * comfyui_ops, command_ops, procedural_ops in their files) shared by all its
+ * endpoints; an endpoint's own data is in sf_backend.state.
+ */
+struct sf_backend_ops {
+    const char *type; /* "procedural", "a1111", "comfyui", "command" */
     /* Draws one image. On BACKEND_OK fills out; otherwise writes a
-     * sentence to err (at most errlen bytes, NUL-terminated). */
+     * sentence to err (at most errlen bytes, NUL-terminated). Called by up
+     * to concurrency threads at once. */
     enum backend_result (*generate)(struct sf_backend *b, const struct sf_job *job,
                                     struct sf_image *out, char *err, size_t errlen);
-    /* Interrupts whatever this endpoint is running now (may be NULL). */
+    /* Interrupts whatever this endpoint is running now (NULL: setting the
+     * jobs' cancel flags is enough). */
     void (*cancel)(struct sf_backend *b);
-    /* 0 when the endpoint answers, -1 with err otherwise. */
+    /* 0 when the endpoint answers, -1 with err otherwise (NULL: always up). */
     int (*health)(struct sf_backend *b, char *err, size_t errlen);
     /* Frees the backend and its state. */
     void (*destroy)(struct sf_backend *b);
-    void *state;
+};
+
+/* One configured endpoint. */
+struct sf_backend {
+    const struct sf_backend_ops *ops;
+    char name[64];  /* the endpoint's name from the config */
+    int concurrency;
+    void *state;    /* the type's own data, owned by the backend */
 };
 
 /*
  * Builds a backend from one endpoint object of the config file (borrowed),
  * e.g. {"name": "gpu0", "type": "a1111", "url": "http://10.0.0.5:7860",
- * "concurrency": 1, "timeout_s": 300}. Returns NULL with a sentence naming
- * the entry and field in err when the entry is invalid.
+ * "concurrency": 1, "timeout_s": 300}. Returns a new backend (the caller
+ * frees it with b->ops->destroy), or NULL with a sentence naming the entry
+ * and field in err when the entry is invalid.
  */
 struct sf_backend *backend_from_config(const json_t *endpoint, int index,
                                        char *err, size_t errlen);
+
+/*
+ * Builds the daemon's whole list of endpoints from the config's "endpoints"
+ * array (borrowed; NULL or empty: one procedural endpoint named
+ * "procedural" with default_workers slots and procedural_delay_ms of
+ * simulated GPU time). Names must be unique. Returns 0 with *out a malloc'd
+ * array of *n backends (free it with backends_destroy), or -1 with *out
+ * NULL, *n 0, nothing left allocated, and err naming the entry
+ * ('endpoints[1]: the name "gpu0" is used twice').
+ */
+int backends_build(const json_t *endpoints, int default_workers, long long procedural_delay_ms,
+                   struct sf_backend ***out, int *n, char *err, size_t errlen);
+
+/* Destroys the n backends of list and frees list (as backends_build made
+ * it; NULL entries are skipped). Nothing may be using them any more. */
+void backends_destroy(struct sf_backend **list, int n);
 
 /* The built-in procedural backend; delay_ms simulates GPU time. */
 struct sf_backend *procedural_backend_new(const char *name, int concurrency,

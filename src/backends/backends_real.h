@@ -7,18 +7,20 @@
  * validates its own fields (through be_parse_common for the shared ones), so
  * a direct call is exactly as strict as going through the registry.
  *
- * The shared plumbing (one HTTP exchange with cancellation and a size cap,
- * a strict base64 decoder, reading a whole file) lives in registry.c and is
- * meant only for src/backends/: the engine sees backend.h and nothing else.
+ * Below them, what only src/backends/ uses: the endpoint-entry helpers of
+ * registry.c, the answer cap, and the mapping from the HTTP client's
+ * outcomes to backend results. The engine sees backend.h and nothing else.
  */
 #ifndef SF_BACKENDS_REAL_H
 #define SF_BACKENDS_REAL_H
 
 #include <jansson.h>
-#include <stdatomic.h>
 #include <stddef.h>
 
 #include "backends/backend.h"
+#include "backends/errtext.h"
+#include "backends/http_client.h"
+#include "backends/lora.h"
 
 /* AUTOMATIC1111 / Forge / stable-diffusion.cpp sd-server (flavor "sdcpp"). */
 struct sf_backend *a1111_backend_new(const json_t *endpoint, int index, char *err,
@@ -31,6 +33,14 @@ struct sf_backend *command_backend_new(const json_t *endpoint, int index, char *
                                        size_t errlen);
 
 /* ---- shared by the backends in src/backends/ only ---- */
+
+/*
+ * A new endpoint of the type ops describes (ops is static and borrowed;
+ * state becomes the backend's, freed by ops->destroy). name is copied, cut
+ * at 63 bytes (be_parse_common has refused longer ones).
+ */
+struct sf_backend *backend_alloc(const struct sf_backend_ops *ops, const char *name,
+                                 int concurrency, void *state);
 
 /* Largest answer (JSON or image) a backend accepts from a server or a file. */
 #define BE_MAX_RESPONSE ((size_t)256 * 1024 * 1024)
@@ -62,77 +72,37 @@ char *be_parse_url(const json_t *endpoint, int index, const char *name, char *er
 void be_errf(char *err, size_t errlen, int index, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* One HTTP exchange. */
-struct be_http_req {
-    const char *method;       /* "GET" or "POST" */
-    const char *url;
-    const char *body;         /* POST body (JSON), or NULL */
-    size_t body_len;
-    const char *userpwd;      /* "user:pass" for HTTP Basic, or NULL */
-    long timeout_ms;          /* whole exchange */
-    long connect_timeout_ms;  /* 0 = 10 s */
-    atomic_int *cancel;       /* aborts the exchange when set; may be NULL */
-    const char *who;          /* "a1111 gpu0", the start of every message */
-};
-
-struct be_http_resp {
-    long status;  /* HTTP status; 0 when no answer came */
-    char *body;   /* malloc'd, NUL-terminated after len bytes; the caller frees */
-    size_t len;
-};
+/*
+ * An exchange's outcome in the backend's terms: the failure classes mean the
+ * same thing on both sides. HTTP_ANSWERED becomes BACKEND_OK only in the
+ * sense of "go on": the caller still judges the status and the body.
+ */
+static inline enum backend_result be_result(enum http_outcome o)
+{
+    switch (o) {
+    case HTTP_ANSWERED:
+        return BACKEND_OK;
+    case HTTP_PERMANENT:
+        return BACKEND_PERMANENT;
+    case HTTP_CANCELED:
+        return BACKEND_CANCELED;
+    case HTTP_TRANSIENT:
+        break;
+    }
+    return BACKEND_TRANSIENT;
+}
 
 /*
- * Performs the exchange. BACKEND_OK means an HTTP answer arrived (whatever
- * its status; the caller judges it) and resp holds it. Otherwise resp is
- * empty and err says what happened: BACKEND_CANCELED when *cancel was set,
- * BACKEND_TRANSIENT for refused connections, timeouts, a connection closed
- * mid-answer or an answer over BE_MAX_RESPONSE, BACKEND_PERMANENT for a URL
- * libcurl cannot use.
+ * The verdict on an answer whose status is not the success wanted: 4xx means
+ * the server refuses this request and will again (permanent), except 408
+ * and 429, "timeout" and "too many requests", which are about the moment;
+ * anything else (5xx, a redirect, which is not followed) is transient.
  */
-enum backend_result be_http(const struct be_http_req *req, struct be_http_resp *resp,
-                            char *err, size_t errlen);
-void be_http_resp_free(struct be_http_resp *resp);
-
-/* Calls curl_global_init once per process (constructors call it, so it runs
- * before any worker thread exists). */
-void be_http_global_init(void);
-
-/*
- * Decodes standard base64 (RFC 4648 alphabet; line breaks ignored; padding
- * optional but never in the middle; a "data:...;base64," prefix skipped).
- * Returns 0 with *out a malloc'd buffer of *out_len bytes, or -1 when the
- * text is not base64.
- */
-int be_base64_decode(const char *in, size_t in_len, unsigned char **out, size_t *out_len);
-
-/*
- * Puts "error text" of an HTTP error answer into dst: the human part of a
- * JSON error body (FastAPI "detail", sd-server "message"/"error", ...) or
- * the first line of a text body, collapsed to one line.
- */
-void be_error_text(const char *body, size_t len, char *dst, size_t dstlen);
-
-/*
- * A health probe: performs req and wants HTTP 200. 0, or -1 with a sentence
- * in err (no answer, or "<who>: HTTP 503: <the server's error text>").
- */
-int be_probe(const struct be_http_req *req, char *err, size_t errlen);
-
-/*
- * Reads entry i of job->loras ({"name"|"path": s, "weight": f}): *name and
- * *path (either may come back NULL, not both) and *weight (default 1).
- * Returns -1 when the entry has neither a name nor a path.
- */
-int be_lora_get(const json_t *loras, size_t i, const char **name, const char **path,
-                double *weight);
-/* Formats a LoRA weight the short way: 0.8, 1, -0.25 (at most 4 decimals). */
-void be_fmt_weight(double w, char *buf, size_t buflen);
-
-/* Reads a whole file (at most max bytes). 0, or -1 with errno set (EFBIG when
- * larger than max). */
-int be_read_file(const char *path, size_t max, unsigned char **out, size_t *out_len);
-
-/* Monotonic clock in milliseconds. */
-long long be_now_ms(void);
+static inline enum backend_result be_result_of_status(long status)
+{
+    if (status >= 400 && status < 500 && status != 408 && status != 429)
+        return BACKEND_PERMANENT;
+    return BACKEND_TRANSIENT;
+}
 
 #endif

@@ -33,8 +33,11 @@
 #include <unistd.h>
 
 #include "backends/backends_real.h"
+#include "util/fsutil.h"
 #include "util/hash.h"
+#include "util/oneline.h"
 #include "util/png.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 extern char **environ;
@@ -181,21 +184,9 @@ static void take(struct output *o, const char *buf, size_t n)
  * become one space, control bytes '?', and when too long the start goes. */
 static void tail_text(const struct output *o, char *dst, size_t room)
 {
+    /* Collapsing never lengthens, so flat holds all of the tail. */
     char flat[TAIL_MAX + 1];
-    size_t n = 0;
-    int space = 0;
-    for (size_t i = 0; i < o->tail_len; i++) {
-        unsigned char c = (unsigned char)o->tail[i];
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-            space = n > 0;
-            continue;
-        }
-        if (space)
-            flat[n++] = ' ';
-        space = 0;
-        flat[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-    }
-    flat[n] = '\0';
+    size_t n = one_line(o->tail, o->tail_len, flat, sizeof flat);
     if (room == 0)
         return;
     if (n == 0) {
@@ -216,11 +207,6 @@ static void tail_text(const struct output *o, char *dst, size_t room)
 
 /* ---- running it ---- */
 
-static int mkdir_p1(const char *path)
-{
-    return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
-}
-
 static void kill_group(pid_t pid, int sig)
 {
     /* The child leads its own group (POSIX_SPAWN_SETPGROUP with 0). */
@@ -239,7 +225,7 @@ static enum backend_result cmd_generate(struct sf_backend *b, const struct sf_jo
     }
     const char *data_dir = job->data_dir && *job->data_dir ? job->data_dir : "/tmp";
     char *tmpdir = xasprintf("%s/tmp", data_dir);
-    if (mkdir_p1(data_dir) < 0 || mkdir_p1(tmpdir) < 0) {
+    if (mkdir_p(tmpdir, 0755) < 0) {
         snprintf(err, errlen, "%s: cannot create %s: %s", c->who, tmpdir, strerror(errno));
         free(tmpdir);
         return BACKEND_TRANSIENT;
@@ -296,7 +282,7 @@ static enum backend_result cmd_generate(struct sf_backend *b, const struct sf_jo
     fcntl(pfd[0], F_SETFL, fcntl(pfd[0], F_GETFL) | O_NONBLOCK);
 
     struct output *o = xcalloc(1, sizeof *o);
-    long long deadline = be_now_ms() + (long long)c->timeout_s * 1000;
+    long long deadline = mono_ms() + (long long)c->timeout_s * 1000;
     long long kill_at = 0; /* when SIGKILL follows SIGTERM; 0 = not killing */
     int timed_out = 0, canceled = 0, exited = 0, eof = 0, status = 0;
     for (;;) {
@@ -320,7 +306,7 @@ static enum backend_result cmd_generate(struct sf_backend *b, const struct sf_jo
             }
             break;
         }
-        long long now = be_now_ms();
+        long long now = mono_ms();
         if (!kill_at && job->cancel && atomic_load(job->cancel)) {
             canceled = 1;
             kill_group(pid, SIGTERM);
@@ -383,7 +369,7 @@ static enum backend_result cmd_generate(struct sf_backend *b, const struct sf_jo
         size_t len;
         char perr[256];
         int w, h;
-        if (be_read_file(path, BE_MAX_RESPONSE, &png, &len) < 0) {
+        if (read_file(path, BE_MAX_RESPONSE, &png, &len) < 0) {
             snprintf(err, errlen, "%s: exit 0 but no image at %s (%s): %s", c->who, path,
                      strerror(errno), tail);
             res = BACKEND_PERMANENT;
@@ -458,6 +444,14 @@ static void cmd_destroy(struct sf_backend *b)
     free(b);
 }
 
+static const struct sf_backend_ops command_ops = {
+    .type = "command",
+    .generate = cmd_generate,
+    .cancel = NULL, /* generate() watches the cancel flag itself */
+    .health = cmd_health,
+    .destroy = cmd_destroy,
+};
+
 struct sf_backend *command_backend_new(const json_t *ep, int index, char *err, size_t errlen)
 {
     struct be_common cm;
@@ -493,14 +487,5 @@ struct sf_backend *command_backend_new(const json_t *ep, int index, char *err, s
     c->timeout_s = cm.timeout_s;
     snprintf(c->who, sizeof c->who, "command %s", cm.name);
 
-    struct sf_backend *b = xcalloc(1, sizeof *b);
-    snprintf(b->name, sizeof b->name, "%s", cm.name);
-    snprintf(b->type, sizeof b->type, "command");
-    b->concurrency = cm.concurrency;
-    b->generate = cmd_generate;
-    b->cancel = NULL; /* generate() watches the cancel flag itself */
-    b->health = cmd_health;
-    b->destroy = cmd_destroy;
-    b->state = c;
-    return b;
+    return backend_alloc(&command_ops, cm.name, cm.concurrency, c);
 }

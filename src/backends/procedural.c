@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "backends/backend.h"
+#include "backends/backends_real.h"
 #include "backends/procedural_draw.h"
 #include "util/xalloc.h"
 
@@ -57,17 +57,17 @@ static void procedural_destroy(struct sf_backend *b)
     free(b);
 }
 
+static const struct sf_backend_ops procedural_ops = {
+    .type = "procedural",
+    .generate = procedural_generate,
+    .cancel = NULL, /* generate() sleeps in 10 ms steps and checks the flag */
+    .health = procedural_health,
+    .destroy = procedural_destroy,
+};
+
 struct sf_backend *procedural_backend_new(const char *name, int concurrency, long long delay_ms)
 {
-    struct sf_backend *b = xcalloc(1, sizeof(*b));
     struct procedural_state *s = xcalloc(1, sizeof(*s));
     s->delay_ms = delay_ms;
-    snprintf(b->name, sizeof(b->name), "%s", name);
-    snprintf(b->type, sizeof(b->type), "procedural");
-    b->concurrency = concurrency;
-    b->generate = procedural_generate;
-    b->health = procedural_health;
-    b->destroy = procedural_destroy;
-    b->state = s;
-    return b;
+    return backend_alloc(&procedural_ops, name, concurrency, s);
 }

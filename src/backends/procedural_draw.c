@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
 #include "util/png.h"
 #include "util/xalloc.h"
 
@@ -39,16 +40,6 @@ static int rng_range(struct rng *r, int lo, int hi)
     if (hi <= lo)
         return lo;
     return lo + (int)(rng_next(r) % (uint64_t)(hi - lo + 1));
-}
-
-static uint64_t fnv1a64(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (; s && *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
 }
 
 struct colour {
@@ -233,7 +224,7 @@ void procedural_draw(unsigned long long seed, const char *prompt, int width,
 {
     if (!rgb || width <= 0 || height <= 0)
         return;
-    struct rng r = {(uint64_t)seed ^ fnv1a64(prompt)};
+    struct rng r = {(uint64_t)seed ^ fnv1a64(prompt, prompt ? strlen(prompt) : 0)};
     /* One warm-up draw so that seeds differing in a low bit do not start
      * from neighbouring states. */
     rng_next(&r);

@@ -1,38 +1,40 @@
 /*
- * registry.c: from one "endpoints" entry of the config to a backend, and the
- * plumbing the real backends share.
+ * registry.c: from one "endpoints" entry of the config to a backend.
  *
  * backend_from_config() (declared in backend.h) is the only way the daemon
  * builds backends: it checks the fields every endpoint has, then hands the
  * entry to the constructor its "type" names. Messages always start with the
  * entry ('endpoints[2] ("gpu2"): ...') because a config with eight GPUs is
- * otherwise a guessing game.
+ * otherwise a guessing game. The helpers the constructors share for that
+ * (be_parse_common, be_parse_url, be_errf) live here too, being the same
+ * job: reading an endpoint entry.
  *
- * The second half is what a1111.c and comfyui.c (and command.c, for files)
- * would otherwise each write again: one libcurl exchange that can be
- * canceled, is size-capped and classifies every failure as transient or
- * permanent; a strict base64 decoder (A1111 sends its PNGs as base64, and a
- * lenient decoder would turn garbage into garbage bytes that only fail later
- * with a confusing message); and the "error text" of an HTTP error body.
+ * What the real backends share beyond that has rooms of its own: the HTTP
+ * client (http_client.c), error texts of HTTP answers (errtext.c), LoRA
+ * entries (lora.c); base64, files and one-line text are in util/.
  */
 #include "backends/backends_real.h"
 
-#include <curl/curl.h>
-#include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "setforge.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
 /* ---- endpoint entries ---- */
+
+struct sf_backend *backend_alloc(const struct sf_backend_ops *ops, const char *name,
+                                 int concurrency, void *state)
+{
+    struct sf_backend *b = xcalloc(1, sizeof *b);
+    b->ops = ops;
+    snprintf(b->name, sizeof b->name, "%s", name);
+    b->concurrency = concurrency;
+    b->state = state;
+    return b;
+}
 
 void be_errf(char *err, size_t errlen, int index, const char *name, const char *fmt, ...)
 {
@@ -213,477 +215,48 @@ struct sf_backend *backend_from_config(const json_t *endpoint, int index, char *
     return NULL;
 }
 
-/* ---- HTTP ---- */
+/* ---- the endpoint list ---- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init_once(void)
+int backends_build(const json_t *endpoints, int default_workers, long long procedural_delay_ms,
+                   struct sf_backend ***out, int *n, char *err, size_t errlen)
 {
-    /* Never paired with curl_global_cleanup: backends live as long as the
-     * process, and cleanup is not safe while another thread may use curl. */
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-void be_http_global_init(void)
-{
-    pthread_once(&curl_once, curl_init_once);
-}
-
-/*
- * One curl handle per thread, kept between requests: its connection cache
- * keeps the TCP connection to the endpoint open (A1111's uvicorn, sd-server
- * and ComfyUI's aiohttp all keep HTTP/1.1 connections alive), so the next
- * item goes out without a new handshake, and the server does not set up a
- * new connection between two images of a busy GPU. Each worker serves one
- * endpoint, so a handle talks to one server. curl_easy_reset clears the
- * options and keeps the connections; a connection the server has closed
- * meanwhile is noticed by curl and replaced.
- */
-static pthread_key_t handle_key;
-static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
-
-static void handle_free(void *h)
-{
-    curl_easy_cleanup(h);
-}
-
-static void make_handle_key(void)
-{
-    pthread_key_create(&handle_key, handle_free);
-}
-
-static CURL *thread_handle(void)
-{
-    pthread_once(&handle_once, make_handle_key);
-    CURL *h = pthread_getspecific(handle_key);
-    if (h) {
-        curl_easy_reset(h);
-        return h;
+    *out = NULL;
+    *n = 0;
+    size_t count = json_array_size(endpoints); /* 0 for NULL or a non-array */
+    if (count == 0) {
+        /* No endpoints configured: the built-in drawer, `workers` wide. */
+        struct sf_backend **list = xcalloc(1, sizeof *list);
+        list[0] = procedural_backend_new("procedural", default_workers, procedural_delay_ms);
+        *out = list;
+        *n = 1;
+        return 0;
     }
-    h = curl_easy_init();
-    if (h)
-        pthread_setspecific(handle_key, h);
-    return h;
-}
-
-long long be_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-struct xfer {
-    struct strbuf sb;
-    int too_big;
-    atomic_int *cancel;
-};
-
-static size_t on_write(char *p, size_t size, size_t n, void *ud)
-{
-    struct xfer *x = ud;
-    size_t len = size * n;
-    if (x->sb.len + len > BE_MAX_RESPONSE) {
-        x->too_big = 1;
-        return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
-    }
-    sb_append(&x->sb, p, len);
-    return len;
-}
-
-/* libcurl calls this often while data flows and about once a second when
- * idle; returning non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK). */
-static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                       curl_off_t ulnow)
-{
-    struct xfer *x = ud;
-    return x->cancel && atomic_load(x->cancel) ? 1 : 0;
-}
-
-void be_http_resp_free(struct be_http_resp *resp)
-{
-    free(resp->body);
-    resp->body = NULL;
-    resp->len = 0;
-    resp->status = 0;
-}
-
-enum backend_result be_http(const struct be_http_req *req, struct be_http_resp *resp,
-                            char *err, size_t errlen)
-{
-    be_http_global_init();
-    memset(resp, 0, sizeof *resp);
-    const char *who = req->who ? req->who : "backend";
-    if (req->cancel && atomic_load(req->cancel)) {
-        snprintf(err, errlen, "%s: canceled", who);
-        return BACKEND_CANCELED;
-    }
-    CURL *h = thread_handle();
-    if (!h) {
-        snprintf(err, errlen, "%s: cannot create an HTTP handle", who);
-        return BACKEND_TRANSIENT;
-    }
-    struct xfer x;
-    sb_init(&x.sb);
-    x.too_big = 0;
-    x.cancel = req->cancel;
-    char cerr[CURL_ERROR_SIZE] = "";
-    struct curl_slist *hdrs = NULL;
-
-    curl_easy_setopt(h, CURLOPT_URL, req->url);
-    /* Worker threads: no SIGALRM-based DNS timeouts. */
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                     req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 600000L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "setforge/" SETFORGE_VERSION);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
-    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)BE_MAX_RESPONSE);
-    /* A backend URL is http(s) only, redirects included (none are followed:
-     * an inference API that redirects is misconfigured). */
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    if (req->userpwd) {
-        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(h, CURLOPT_USERPWD, req->userpwd);
-    }
-    if (req->method && strcmp(req->method, "POST") == 0) {
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-        /* No "Expect: 100-continue" round trip for bodies over 1 KiB. */
-        hdrs = curl_slist_append(hdrs, "Expect:");
-        curl_easy_setopt(h, CURLOPT_POST, 1L);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)(req->body ? req->body_len : 0));
-    }
-    if (hdrs)
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-
-    CURLcode rc = curl_easy_perform(h);
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hdrs);
-    /* The handle stays, with its connection, for this thread's next call;
-     * it must not keep pointers into this call's buffers. */
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-
-    const char *detail = cerr[0] ? cerr : curl_easy_strerror(rc);
-    enum backend_result res = BACKEND_TRANSIENT;
-    switch (rc) {
-    case CURLE_OK:
-        resp->status = status;
-        resp->body = sb_detach(&x.sb, &resp->len);
-        return BACKEND_OK;
-    case CURLE_ABORTED_BY_CALLBACK:
-        snprintf(err, errlen, "%s: canceled", who);
-        res = BACKEND_CANCELED;
-        break;
-    case CURLE_WRITE_ERROR:
-    case CURLE_FILESIZE_EXCEEDED:
-        if (x.too_big || rc == CURLE_FILESIZE_EXCEEDED)
-            snprintf(err, errlen, "%s: answer larger than %zu MiB", who,
-                     BE_MAX_RESPONSE >> 20);
-        else
-            snprintf(err, errlen, "%s: %s", who, detail);
-        break;
-    case CURLE_OPERATION_TIMEDOUT:
-        snprintf(err, errlen, "%s: timed out after %ld s (%s)", who,
-                 (req->timeout_ms > 0 ? req->timeout_ms : 600000L) / 1000, detail);
-        break;
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-        snprintf(err, errlen, "%s: cannot connect (%s)", who, detail);
-        break;
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
-        snprintf(err, errlen, "%s: connection closed mid-answer (%s)", who, detail);
-        break;
-    case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-        snprintf(err, errlen, "%s: bad URL (%s)", who, detail);
-        res = BACKEND_PERMANENT;
-        break;
-    default:
-        snprintf(err, errlen, "%s: %s", who, detail);
-        break;
-    }
-    sb_free(&x.sb);
-    return res;
-}
-
-/* ---- error bodies ---- */
-
-/* Copies s into dst as one line: runs of whitespace become one space. */
-static void one_line(const char *s, size_t n, char *dst, size_t dstlen)
-{
-    size_t o = 0;
-    int space = 0;
-    if (dstlen == 0)
-        return;
-    for (size_t i = 0; i < n && s[i] && o + 1 < dstlen; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
-            space = o > 0;
-            continue;
-        }
-        if (ch < 0x20 || ch == 0x7f)
-            ch = '?';
-        if (space && o + 2 < dstlen)
-            dst[o++] = ' ';
-        space = 0;
-        dst[o++] = (char)ch;
-    }
-    dst[o] = '\0';
-}
-
-void be_error_text(const char *body, size_t len, char *dst, size_t dstlen)
-{
-    if (dstlen == 0)
-        return;
-    dst[0] = '\0';
-    if (!body || len == 0) {
-        snprintf(dst, dstlen, "(empty answer)");
-        return;
-    }
-    json_t *j = json_loadb(body, len, 0, NULL);
-    if (json_is_object(j)) {
-        const json_t *d = json_object_get(j, "detail");
-        const char *text = NULL;
-        if (json_is_string(d) && json_string_length(d))
-            text = json_string_value(d);
-        else if (json_is_array(d) && json_array_size(d) > 0) {
-            /* FastAPI validation errors: [{"loc": [...], "msg": "..."}] */
-            const json_t *e0 = json_array_get(d, 0);
-            const char *msg = json_string_value(json_object_get(e0, "msg"));
-            const json_t *loc = json_object_get(e0, "loc");
-            char buf[512] = "";
-            size_t o = 0;
-            size_t i;
-            json_t *part;
-            json_array_foreach(loc, i, part) {
-                int n = json_is_string(part)
-                            ? snprintf(buf + o, sizeof buf - o, "%s%s", i ? "." : "",
-                                       json_string_value(part))
-                            : snprintf(buf + o, sizeof buf - o, "%s%lld", i ? "." : "",
-                                       (long long)json_integer_value(part));
-                if (n < 0 || (size_t)n >= sizeof buf - o)
-                    break;
-                o += (size_t)n;
+    struct sf_backend **list = xcalloc(count, sizeof *list);
+    for (size_t i = 0; i < count; i++) {
+        list[i] = backend_from_config(json_array_get(endpoints, i), (int)i, err, errlen);
+        if (!list[i])
+            goto fail;
+        /* The name labels health, metrics and every image: it must say
+         * which GPU did what. */
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(list[j]->name, list[i]->name) == 0) {
+                snprintf(err, errlen, "endpoints[%d]: the name \"%s\" is used twice", (int)i,
+                         list[i]->name);
+                goto fail;
             }
-            char line[1024];
-            snprintf(line, sizeof line, "%s%s%s", buf, buf[0] ? ": " : "",
-                     msg ? msg : "invalid request");
-            one_line(line, strlen(line), dst, dstlen);
-            json_decref(j);
-            return;
-        }
-        if (!text)
-            text = json_string_value(json_object_get(j, "message"));
-        const json_t *e = json_object_get(j, "error");
-        if (!text && json_is_object(e))
-            text = json_string_value(json_object_get(e, "message"));
-        /* webui's handler: {"error": "OutOfMemoryError", "errors": "CUDA out
-         * of memory..."}: the exception's name, then its text. */
-        const char *errors = json_string_value(json_object_get(j, "errors"));
-        if (!text && errors && *errors) {
-            char line[1024];
-            const char *ename = json_string_value(e);
-            snprintf(line, sizeof line, "%s%s%s", ename ? ename : "", ename ? ": " : "", errors);
-            one_line(line, strlen(line), dst, dstlen);
-            json_decref(j);
-            return;
-        }
-        if (!text)
-            text = json_string_value(e);
-        if (text && *text) {
-            one_line(text, strlen(text), dst, dstlen);
-            json_decref(j);
-            return;
-        }
     }
-    json_decref(j);
-    /* Not JSON (an HTML page from a proxy, say): its start, on one line. */
-    one_line(body, len < 300 ? len : 300, dst, dstlen);
-}
-
-/* ---- base64 ---- */
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
+    *out = list;
+    *n = (int)count;
+    return 0;
+fail:
+    backends_destroy(list, (int)count);
     return -1;
 }
 
-int be_base64_decode(const char *in, size_t in_len, unsigned char **out, size_t *out_len)
+void backends_destroy(struct sf_backend **list, int n)
 {
-    *out = NULL;
-    *out_len = 0;
-    /* Some A1111 forks answer with a data URL. */
-    if (in_len > 5 && memcmp(in, "data:", 5) == 0) {
-        const char *comma = memchr(in, ',', in_len);
-        if (!comma || comma - in < 7 || memcmp(comma - 7, ";base64", 7) != 0)
-            return -1;
-        in_len -= (size_t)(comma + 1 - in);
-        in = comma + 1;
-    }
-    unsigned char *buf = xmalloc(in_len / 4 * 3 + 3);
-    size_t o = 0, pad = 0, nsym = 0;
-    unsigned acc = 0;
-    for (size_t i = 0; i < in_len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c == '\n' || c == '\r')
-            continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        int v = b64_value(c);
-        if (v < 0 || pad > 0) { /* a stray byte, or data after padding */
-            free(buf);
-            return -1;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        nsym++;
-        if (nsym % 4 == 0) {
-            buf[o++] = (unsigned char)(acc >> 16);
-            buf[o++] = (unsigned char)(acc >> 8);
-            buf[o++] = (unsigned char)acc;
-            acc = 0;
-        }
-    }
-    size_t rem = nsym % 4;
-    /* One leftover symbol is never valid; padding, when present, must
-     * complete the last quantum exactly. */
-    if (rem == 1 || (pad && (rem == 0 || rem + pad != 4)) || pad > 2) {
-        free(buf);
-        return -1;
-    }
-    if (rem == 2) {
-        if (acc & 0xf) { /* non-canonical: bits that would be dropped */
-            free(buf);
-            return -1;
-        }
-        buf[o++] = (unsigned char)(acc >> 4);
-    } else if (rem == 3) {
-        if (acc & 0x3) {
-            free(buf);
-            return -1;
-        }
-        buf[o++] = (unsigned char)(acc >> 10);
-        buf[o++] = (unsigned char)(acc >> 2);
-    }
-    if (o == 0) {
-        free(buf);
-        return -1;
-    }
-    *out = buf;
-    *out_len = o;
-    return 0;
-}
-
-/* ---- LoRAs ---- */
-
-int be_lora_get(const json_t *loras, size_t i, const char **name, const char **path,
-                double *weight)
-{
-    const json_t *l = json_array_get(loras, i);
-    const char *n = json_string_value(json_object_get(l, "name"));
-    const char *p = json_string_value(json_object_get(l, "path"));
-    const json_t *w = json_object_get(l, "weight");
-    *name = n && *n ? n : NULL;
-    *path = p && *p ? p : NULL;
-    *weight = json_is_number(w) ? json_number_value(w) : 1.0;
-    return *name || *path ? 0 : -1;
-}
-
-void be_fmt_weight(double w, char *buf, size_t buflen)
-{
-    snprintf(buf, buflen, "%.4f", w);
-    char *dot = strchr(buf, '.');
-    if (!dot)
-        return;
-    char *end = buf + strlen(buf);
-    while (end > dot + 1 && end[-1] == '0')
-        *--end = '\0';
-    if (end == dot + 1)
-        *dot = '\0';
-    if (strcmp(buf, "-0") == 0)
-        snprintf(buf, buflen, "0");
-}
-
-/* ---- files ---- */
-
-int be_read_file(const char *path, size_t max, unsigned char **out, size_t *out_len)
-{
-    *out = NULL;
-    *out_len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    struct stat st;
-    if (fstat(fileno(f), &st) < 0) {
-        int e = errno;
-        fclose(f);
-        errno = e;
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        fclose(f);
-        errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-        return -1;
-    }
-    if ((unsigned long long)st.st_size > max) {
-        fclose(f);
-        errno = EFBIG;
-        return -1;
-    }
-    size_t n = (size_t)st.st_size;
-    unsigned char *buf = xmalloc(n + 1);
-    size_t got = fread(buf, 1, n, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || got != n) {
-        free(buf);
-        errno = EIO;
-        return -1;
-    }
-    *out = buf;
-    *out_len = n;
-    return 0;
-}
-
-int be_probe(const struct be_http_req *req, char *err, size_t errlen)
-{
-    struct be_http_resp resp;
-    if (be_http(req, &resp, err, errlen) != BACKEND_OK)
-        return -1;
-    int rc = 0;
-    if (resp.status != 200) {
-        char text[256];
-        be_error_text(resp.body, resp.len, text, sizeof text);
-        snprintf(err, errlen, "%s: HTTP %ld: %s", req->who, resp.status, text);
-        rc = -1;
-    }
-    be_http_resp_free(&resp);
-    return rc;
+    for (int i = 0; list && i < n; i++)
+        if (list[i])
+            list[i]->ops->destroy(list[i]);
+    free(list);
 }

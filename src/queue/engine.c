@@ -78,6 +78,7 @@ static struct {
     atomic_int stopping; /* also read outside mu, by finishers */
     long long rr_run;
     struct endpoint *eps;
+    struct sf_backend **backends; /* eps[i].backend, as backends_build made them */
     int neps;
     struct worker *workers;
     int nworkers;
@@ -186,7 +187,7 @@ static void wait_until_up(struct endpoint *ep)
         }
         char err[512] = "";
         struct sf_backend *b = ep->backend;
-        int ok = !b->health || b->health(b, err, sizeof(err)) == 0;
+        int ok = !b->ops->health || b->ops->health(b, err, sizeof(err)) == 0;
         int64_t delay = breaker_probed(&ep->breaker, ok);
         if (ok) {
             log_info("engine: endpoint %s is up again", b->name);
@@ -425,7 +426,7 @@ static void run_item(struct worker *w, struct claimed_item *it)
     struct endpoint *ep = w->ep;
     atomic_fetch_add(&ep->in_flight, 1);
     int64_t t0 = mono_us();
-    o.r = ep->backend->generate(ep->backend, &job, &o.img, o.err, sizeof(o.err));
+    o.r = ep->backend->ops->generate(ep->backend, &job, &o.img, o.err, sizeof(o.err));
     o.dur_us = mono_us() - t0;
     atomic_fetch_add(&ep->busy_us, (unsigned long long)o.dur_us);
     atomic_fetch_sub(&ep->in_flight, 1);
@@ -546,38 +547,12 @@ int engine_start(const struct sf_config *cfg, engine_notify_fn notify_fn, char *
     hex_encode(rnd, sizeof(rnd), hex);
     snprintf(E.owner, sizeof(E.owner), "pid%ld-%s", (long)getpid(), hex);
 
-    if (cfg->endpoints && json_array_size(cfg->endpoints) > 0) {
-        E.neps = (int)json_array_size(cfg->endpoints);
-        E.eps = xcalloc((size_t)E.neps, sizeof(struct endpoint));
-        for (int i = 0; i < E.neps; i++) {
-            E.eps[i].backend = backend_from_config(json_array_get(cfg->endpoints, (size_t)i), i,
-                                                   err, errlen);
-            if (!E.eps[i].backend) {
-                for (int j = 0; j < i; j++)
-                    E.eps[j].backend->destroy(E.eps[j].backend);
-                free(E.eps);
-                E.eps = NULL;
-                E.neps = 0;
-                return -2;
-            }
-            for (int j = 0; j < i; j++)
-                if (strcmp(E.eps[j].backend->name, E.eps[i].backend->name) == 0) {
-                    snprintf(err, errlen, "endpoints[%d]: the name \"%s\" is used twice", i,
-                             E.eps[i].backend->name);
-                    for (int k = 0; k <= i; k++)
-                        E.eps[k].backend->destroy(E.eps[k].backend);
-                    free(E.eps);
-                    E.eps = NULL;
-                    E.neps = 0;
-                    return -2;
-                }
-        }
-    } else {
-        /* No endpoints configured: the built-in drawer, `workers` wide. */
-        E.neps = 1;
-        E.eps = xcalloc(1, sizeof(struct endpoint));
-        E.eps[0].backend = procedural_backend_new("procedural", (int)cfg->workers, cfg->procedural_delay_ms);
-    }
+    if (backends_build(cfg->endpoints, (int)cfg->workers, cfg->procedural_delay_ms, &E.backends,
+                       &E.neps, err, errlen) < 0)
+        return -2;
+    E.eps = xcalloc((size_t)E.neps, sizeof(struct endpoint));
+    for (int i = 0; i < E.neps; i++)
+        E.eps[i].backend = E.backends[i];
     for (int i = 0; i < E.neps; i++)
         breaker_init(&E.eps[i].breaker);
 
@@ -626,8 +601,8 @@ void engine_stop(void)
      * redone after the restart, instead of holding the shutdown hostage. */
     for (int i = 0; i < E.nworkers; i++) {
         atomic_store(&E.workers[i].cancel, 1);
-        if (E.workers[i].ep->backend->cancel && atomic_load(&E.workers[i].run_id))
-            E.workers[i].ep->backend->cancel(E.workers[i].ep->backend);
+        if (E.workers[i].ep->backend->ops->cancel && atomic_load(&E.workers[i].run_id))
+            E.workers[i].ep->backend->ops->cancel(E.workers[i].ep->backend);
     }
     for (int i = 0; i < E.nworkers; i++)
         pthread_join(E.workers[i].thread, NULL);
@@ -636,16 +611,16 @@ void engine_stop(void)
         pthread_mutex_destroy(&E.workers[i].mu);
         pthread_cond_destroy(&E.workers[i].cv);
     }
-    for (int i = 0; i < E.neps; i++) {
-        E.eps[i].backend->destroy(E.eps[i].backend);
+    backends_destroy(E.backends, E.neps);
+    for (int i = 0; i < E.neps; i++)
         breaker_destroy(&E.eps[i].breaker);
-    }
     free(E.workers);
     free(E.eps);
     free(E.abandoned);
     E.workers = NULL;
     E.eps = NULL;
     E.abandoned = NULL;
+    E.backends = NULL;
     E.nworkers = E.neps = E.nabandoned = E.abandoned_cap = 0;
     E.kicks = 0;
     E.rr_run = 0;
@@ -660,8 +635,8 @@ void engine_cancel_run(long long run_id)
         struct worker *w = &E.workers[i];
         if (atomic_load(&w->run_id) == run_id) {
             atomic_store(&w->cancel, 1);
-            if (w->ep->backend->cancel)
-                w->ep->backend->cancel(w->ep->backend);
+            if (w->ep->backend->ops->cancel)
+                w->ep->backend->ops->cancel(w->ep->backend);
         }
     }
     notify(run_id);
@@ -682,7 +657,7 @@ void engine_stats(struct engine_stats *out)
         struct endpoint *ep = &E.eps[i];
         struct engine_endpoint_stats *s = &out->endpoints[i];
         snprintf(s->name, sizeof(s->name), "%s", ep->backend->name);
-        snprintf(s->type, sizeof(s->type), "%s", ep->backend->type);
+        snprintf(s->type, sizeof(s->type), "%s", ep->backend->ops->type);
         s->state = breaker_state_name(breaker_state(&ep->breaker));
         s->concurrency = ep->backend->concurrency;
         s->in_flight = atomic_load(&ep->in_flight);

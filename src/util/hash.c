@@ -1,5 +1,6 @@
 /*
- * hash.c: thin wrappers over libcrypto's SHA-256 and getrandom(2).
+ * hash.c: thin wrappers over libcrypto's SHA-256 and getrandom(2), and
+ * FNV-1a (a few lines no library on the machine offers on its own).
  */
 #include "util/hash.h"
 
@@ -31,6 +32,17 @@ void sha256_hex(const void *data, size_t len, char out[65])
     hex_encode(raw, 32, out);
 }
 
+uint64_t fnv1a64(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
 int random_bytes(void *buf, size_t len)
 {
     unsigned char *p = buf;
@@ -50,15 +62,4 @@ int random_bytes(void *buf, size_t len)
 int ct_equal(const void *a, const void *b, size_t n)
 {
     return CRYPTO_memcmp(a, b, n) == 0;
-}
-
-uint64_t fnv1a64(const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
 }

@@ -37,6 +37,19 @@ static int unit_passed, unit_failed;
         }                                                                      \
     } while (0)
 
+/* hay contains needle (messages are checked by their telling part). */
+#define CHECK_HAS(hay, needle)                                                  \
+    do {                                                                        \
+        const char *h_ = (hay), *n_ = (needle);                                 \
+        if (h_ && strstr(h_, n_)) {                                             \
+            unit_passed++;                                                      \
+        } else {                                                                \
+            unit_failed++;                                                      \
+            fprintf(stderr, "FAIL %s:%d: \"%s\" should contain \"%s\"\n",       \
+                    __FILE__, __LINE__, h_ ? h_ : "(null)", n_);                \
+        }                                                                       \
+    } while (0)
+
 /* Removes a test database and its -wal and -shm files. */
 static inline void unit_remove_db(const char *path)
 {

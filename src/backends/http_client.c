@@ -1,0 +1,271 @@
+/*
+ * http_client.c: one HTTP exchange on libcurl, with a per-thread handle,
+ * cancellation, a size cap and a classified result (see http_client.h for
+ * the contract and why it is shaped so).
+ *
+ * The handle: thread-specific data created on a thread's first request and
+ * freed by the key's destructor when the thread exits. curl_easy_reset
+ * between requests clears the options set for the previous caller (its
+ * buffers, headers, callbacks) but keeps the connection cache, which is what
+ * gives keep-alive: A1111's uvicorn, sd-server and ComfyUI's aiohttp all
+ * keep HTTP/1.1 connections open, so a worker's next item goes out on the
+ * same connection.
+ */
+#include "backends/http_client.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/errtext.h"
+#include "setforge.h"
+#include "util/xalloc.h"
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
+{
+    /* Never paired with curl_global_cleanup: the client lives as long as the
+     * process, and cleanup is not safe while another thread may use curl. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void http_client_global_init(void)
+{
+    pthread_once(&curl_once, curl_init_once);
+}
+
+static pthread_key_t handle_key;
+static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
+
+static void handle_free(void *h)
+{
+    curl_easy_cleanup(h);
+}
+
+static void make_handle_key(void)
+{
+    pthread_key_create(&handle_key, handle_free);
+}
+
+/* This thread's handle (created on first use), or NULL when curl cannot
+ * make one. Its options are whatever the last request left: reset them. */
+static CURL *thread_handle(void)
+{
+    pthread_once(&handle_once, make_handle_key);
+    CURL *h = pthread_getspecific(handle_key);
+    if (h)
+        return h;
+    h = curl_easy_init();
+    if (h)
+        pthread_setspecific(handle_key, h);
+    return h;
+}
+
+struct xfer {
+    struct strbuf sb;
+    size_t max_bytes;
+    int too_big;
+    atomic_int *cancel;
+};
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud)
+{
+    struct xfer *x = ud;
+    size_t len = size * n;
+    if (x->sb.len + len > x->max_bytes) {
+        x->too_big = 1;
+        return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
+    }
+    sb_append(&x->sb, p, len);
+    return len;
+}
+
+/* libcurl calls this often while data flows and about once a second when
+ * idle; returning non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK). */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct xfer *x = ud;
+    return x->cancel && atomic_load(x->cancel) ? 1 : 0;
+}
+
+void http_response_free(struct http_response *resp)
+{
+    free(resp->body);
+    memset(resp, 0, sizeof *resp);
+}
+
+/* The method and body options; returns the header list to send (owned by
+ * the caller, freed after the exchange). */
+static struct curl_slist *set_method_and_body(CURL *h, const struct http_request *req,
+                                              struct curl_slist *hdrs)
+{
+    const char *method = req->method ? req->method : "GET";
+    int post = strcmp(method, "POST") == 0;
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (post || req->body) {
+        char ctype[160];
+        snprintf(ctype, sizeof ctype, "Content-Type: %s",
+                 req->content_type ? req->content_type : "application/json");
+        hdrs = curl_slist_append(hdrs, ctype);
+        /* No "Expect: 100-continue" round trip for bodies over 1 KiB. */
+        hdrs = curl_slist_append(hdrs, "Expect:");
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(req->body ? req->body_len : 0));
+        if (!post)
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method); /* DELETE and the like */
+    }
+    return hdrs;
+}
+
+enum http_outcome http_client_do(const struct http_request *req, struct http_response *resp,
+                                 char *err, size_t errlen)
+{
+    http_client_global_init();
+    memset(resp, 0, sizeof *resp);
+    const char *who = req->who ? req->who : "http";
+    if (req->cancel && atomic_load(req->cancel)) {
+        snprintf(err, errlen, "%s: canceled", who);
+        return HTTP_CANCELED;
+    }
+    CURL *h = thread_handle();
+    if (!h) {
+        snprintf(err, errlen, "%s: cannot create an HTTP handle", who);
+        return HTTP_TRANSIENT;
+    }
+    curl_easy_reset(h);
+    struct xfer x;
+    sb_init(&x.sb);
+    x.max_bytes = req->max_bytes ? req->max_bytes : HTTP_CLIENT_MAX_BYTES;
+    x.too_big = 0;
+    x.cancel = req->cancel;
+    long timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 600000L;
+    char cerr[CURL_ERROR_SIZE] = "";
+    struct curl_slist *hdrs = NULL;
+
+    curl_easy_setopt(h, CURLOPT_URL, req->url);
+    /* Worker threads: no SIGALRM-based DNS timeouts. */
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "setforge/" SETFORGE_VERSION);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x.max_bytes);
+    /* http(s) only, redirects included (none are followed; see the header). */
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    if (req->userpwd) {
+        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(h, CURLOPT_USERPWD, req->userpwd);
+    }
+    hdrs = set_method_and_body(h, req, hdrs);
+    for (const char *const *p = req->headers; p && *p; p++)
+        hdrs = curl_slist_append(hdrs, *p);
+    if (hdrs)
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    const char *ctype = NULL;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype);
+    if (rc == CURLE_OK && ctype)
+        snprintf(resp->content_type, sizeof resp->content_type, "%s", ctype);
+    curl_slist_free_all(hdrs);
+    /* The handle stays, with its connection, for this thread's next call;
+     * it must not keep pointers into this call's buffers. */
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+
+    const char *detail = cerr[0] ? cerr : curl_easy_strerror(rc);
+    enum http_outcome res = HTTP_TRANSIENT;
+    switch (rc) {
+    case CURLE_OK:
+        resp->status = status;
+        resp->body = sb_detach(&x.sb, &resp->len);
+        return HTTP_ANSWERED;
+    case CURLE_ABORTED_BY_CALLBACK:
+        snprintf(err, errlen, "%s: canceled", who);
+        res = HTTP_CANCELED;
+        break;
+    case CURLE_WRITE_ERROR:
+    case CURLE_FILESIZE_EXCEEDED:
+        if (!x.too_big && rc != CURLE_FILESIZE_EXCEEDED)
+            snprintf(err, errlen, "%s: %s", who, detail);
+        else if (x.max_bytes % ((size_t)1 << 20) == 0)
+            snprintf(err, errlen, "%s: answer larger than %zu MiB", who, x.max_bytes >> 20);
+        else
+            snprintf(err, errlen, "%s: answer larger than %zu bytes", who, x.max_bytes);
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        snprintf(err, errlen, "%s: timed out after %ld s (%s)", who, timeout_ms / 1000, detail);
+        break;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+        snprintf(err, errlen, "%s: cannot connect (%s)", who, detail);
+        break;
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+        snprintf(err, errlen, "%s: connection closed mid-answer (%s)", who, detail);
+        break;
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        snprintf(err, errlen, "%s: bad URL (%s)", who, detail);
+        res = HTTP_PERMANENT;
+        break;
+    default:
+        snprintf(err, errlen, "%s: %s", who, detail);
+        break;
+    }
+    sb_free(&x.sb);
+    return res;
+}
+
+int http_client_probe(const struct http_request *req, char *err, size_t errlen)
+{
+    struct http_response resp;
+    if (http_client_do(req, &resp, err, errlen) != HTTP_ANSWERED)
+        return -1;
+    int rc = 0;
+    if (resp.status != 200) {
+        char text[256];
+        http_error_text(resp.body, resp.len, text, sizeof text);
+        snprintf(err, errlen, "%s: HTTP %ld: %s", req->who ? req->who : "http", resp.status,
+                 text);
+        rc = -1;
+    }
+    http_response_free(&resp);
+    return rc;
+}
+
+char *http_url_escape(const char *s)
+{
+    /* curl_easy_escape uses the handle for nothing that a request set up,
+     * so this thread's handle serves and is left as it was. It fails only
+     * when out of memory, where "" is as good as anything. */
+    http_client_global_init();
+    CURL *h = thread_handle();
+    char *e = h ? curl_easy_escape(h, s ? s : "", 0) : NULL;
+    char *copy = xstrdup(e ? e : "");
+    curl_free(e);
+    return copy;
+}

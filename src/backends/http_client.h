@@ -1,0 +1,121 @@
+/*
+ * http_client.h: the daemon's one outbound HTTP client.
+ *
+ * What it is for. Every request setforge makes to another server goes
+ * through http_client_do(): today the inference backends (A1111 and Forge,
+ * stable-diffusion.cpp's sd-server, ComfyUI), later scraping web pages into
+ * albums, webhooks and live previews. One place then decides timeouts, the
+ * cap on what an answer may weigh, cancellation, keep-alive, the protocols
+ * allowed and how a failure is classified, and a new caller gets all of that
+ * by filling in one struct. It knows nothing of backends, jobs or images:
+ * it takes a request and gives back status and bytes.
+ *
+ * Threads and keep-alive. Each thread that calls http_client_do() gets its
+ * own libcurl easy handle on its first call, kept in thread-specific storage
+ * and reused: between requests the handle's options are reset, its
+ * connection cache is not. A worker that talks to one inference server thus
+ * keeps its TCP connection (HTTP/1.1 keep-alive) open from one image to the
+ * next: no new handshake, and no new connection for the server to set up
+ * while a GPU waits. A connection the server closed meanwhile is noticed by
+ * libcurl and replaced transparently. A handle is never shared between
+ * threads (so there is no lock), a thread may talk to any number of servers,
+ * and the handle is freed when its thread exits.
+ *
+ * Results. http_client_do() says how the exchange went, not whether the
+ * caller got what it wanted:
+ *   HTTP_ANSWERED   an HTTP answer arrived, whatever its status; the caller
+ *                   judges the status (a 404 is an error for a backend and
+ *                   "no such page" for a scraper).
+ *   HTTP_TRANSIENT  no usable answer, and the same request may work later
+ *                   or elsewhere: connection refused, DNS failure, timeout,
+ *                   connection dropped mid-answer, an answer over the byte
+ *                   cap, no curl handle.
+ *   HTTP_PERMANENT  the request can never work as given: a malformed URL or
+ *                   a scheme other than http and https.
+ *   HTTP_CANCELED   *cancel was set before or during the exchange.
+ * This is its own enum rather than backend.h's backend_result because the
+ * two answer different questions: BACKEND_OK means "here is an image",
+ * HTTP_ANSWERED only "a server said something" (a 500 is HTTP_ANSWERED and
+ * becomes BACKEND_TRANSIENT once judged), and webhooks or a scraper should
+ * not include the backend interface to make a request. Backends map the
+ * three failure classes one to one (be_result() in backends_real.h).
+ *
+ * Cancellation goes through libcurl's progress callback, which runs often
+ * while bytes flow and about once a second while the server is silent: a
+ * set *cancel ends an exchange within about a second at worst.
+ *
+ * To come when a caller needs them, as new optional fields of struct
+ * http_request so that existing callers stay as they are: a progress hook
+ * (live previews want bytes as they arrive), a low-speed limit (a scraper
+ * should drop a trickling server), following redirects (off today: an
+ * inference API that redirects is misconfigured).
+ */
+#ifndef SF_HTTP_CLIENT_H
+#define SF_HTTP_CLIENT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+/* The answer cap when a request sets none. */
+#define HTTP_CLIENT_MAX_BYTES ((size_t)256 * 1024 * 1024)
+
+enum http_outcome {
+    HTTP_ANSWERED = 0, /* an answer with some status: the caller judges it */
+    HTTP_TRANSIENT,    /* no answer; may work later or elsewhere */
+    HTTP_PERMANENT,    /* cannot work as given (bad URL, scheme) */
+    HTTP_CANCELED,     /* *cancel was set */
+};
+
+/* One request. Every pointer is borrowed for the duration of the call. */
+struct http_request {
+    const char *method;          /* "GET" (also when NULL), "HEAD", "POST", "PUT", ... */
+    const char *url;             /* http:// or https:// */
+    const char *const *headers;  /* extra "Name: value" lines, NULL-terminated; or NULL */
+    const char *body;            /* request body; POST sends "" when NULL */
+    size_t body_len;
+    const char *content_type;    /* of the body; NULL: "application/json" */
+    const char *userpwd;         /* "user:pass" for HTTP Basic, or NULL */
+    long timeout_ms;             /* the whole exchange; 0: 600 s */
+    long connect_timeout_ms;     /* 0: 10 s */
+    size_t max_bytes;            /* largest answer body; 0: HTTP_CLIENT_MAX_BYTES */
+    atomic_int *cancel;          /* the exchange ends when it becomes non-zero; may be NULL */
+    const char *who;             /* starts every message, e.g. "a1111 gpu0"; NULL: "http" */
+};
+
+struct http_response {
+    long status;           /* HTTP status; 0 when no answer came */
+    char *body;            /* malloc'd, NUL-terminated after len bytes; see http_response_free */
+    size_t len;
+    char content_type[128]; /* the answer's Content-Type, "" when none (cut when longer) */
+};
+
+/*
+ * Performs one exchange on this thread's handle. HTTP_ANSWERED fills resp
+ * (the caller owns resp->body and frees it with http_response_free).
+ * Otherwise resp is empty (body NULL, status 0) and err holds a sentence
+ * starting with req->who ("a1111 gpu0: cannot connect (...)"): the classes
+ * are described at the top of this file.
+ */
+enum http_outcome http_client_do(const struct http_request *req, struct http_response *resp,
+                                 char *err, size_t errlen);
+
+/* Frees resp->body and empties resp; safe on an emptied response. */
+void http_response_free(struct http_response *resp);
+
+/*
+ * A health probe: performs req and wants HTTP 200. 0, or -1 with a sentence
+ * in err (why no answer came, or "<who>: HTTP 503: <the server's error
+ * text>", see errtext.h).
+ */
+int http_client_probe(const struct http_request *req, char *err, size_t errlen);
+
+/* Percent-encodes s for a URL query value or path segment; returns a
+ * malloc'd string the caller frees. */
+char *http_url_escape(const char *s);
+
+/* libcurl's process-wide initialisation, once (http_client_do calls it too;
+ * constructors call it early, before any worker thread exists, because
+ * curl_global_init is not thread-safe on every platform). */
+void http_client_global_init(void);
+
+#endif
