@@ -25,6 +25,7 @@
 #include "store/tokens.h"
 #include "util/config.h"
 #include "util/fdlimit.h"
+#include "util/fsutil.h"
 #include "util/log.h"
 
 static void usage(FILE *out)
@@ -41,7 +42,8 @@ static void usage(FILE *out)
             SETFORGE_VERSION);
 }
 
-/* Creates the parent directory of path when it is missing (one level). */
+/* Creates the directories above path when they are missing; opening the
+ * file then says what is wrong if this could not. */
 static void ensure_parent_dir(const char *path)
 {
     char dir[4096];
@@ -50,7 +52,7 @@ static void ensure_parent_dir(const char *path)
     if (!slash || slash == dir)
         return;
     *slash = '\0';
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+    if (mkdir_p(dir, 0755) < 0)
         fprintf(stderr, "setforge: cannot create %s: %s\n", dir, strerror(errno));
 }
 
@@ -188,12 +190,9 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
 
     if (open_db(cfg) < 0)
         return 1;
-    if (mkdir(cfg->data_dir, 0755) < 0 && errno != EEXIST) {
-        ensure_parent_dir(cfg->data_dir);
-        if (mkdir(cfg->data_dir, 0755) < 0 && errno != EEXIST) {
-            fprintf(stderr, "setforge: cannot create data dir %s: %s\n", cfg->data_dir, strerror(errno));
-            return 1;
-        }
+    if (mkdir_p(cfg->data_dir, 0755) < 0) {
+        fprintf(stderr, "setforge: cannot create data dir %s: %s\n", cfg->data_dir, strerror(errno));
+        return 1;
     }
     char err[512];
     /* Endpoints are checked before anything is written: a bad config

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "store/images.h"
+#include "util/fsutil.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -100,63 +101,6 @@ static int fsync_dir(const char *path)
     return rc;
 }
 
-/*
- * mkdir -p. A directory we create is fsynced into its parent, so an image
- * made durable later is not lost with a directory entry that was not; this
- * costs something only the first time each of the 256 prefixes is used.
- */
-static int mkdir_p(const char *path, char *err, size_t errlen)
-{
-    char *buf = xstrdup(path);
-    size_t n = strlen(buf);
-
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        if (buf[i - 1] == '/')
-            continue; /* "a//b" */
-        char saved = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0755) == 0) {
-            char *slash = strrchr(buf, '/');
-            if (slash) {
-                char *parent = slash == buf ? xstrdup("/")
-                                            : xstrndup(buf, (size_t)(slash - buf));
-                int rc = fsync_dir(parent);
-                free(parent);
-                if (rc != 0) {
-                    snprintf(err, errlen, "cannot sync the directory holding "
-                             "%s: %s", buf, strerror(errno));
-                    goto fail;
-                }
-            }
-        } else if (errno != EEXIST) {
-            snprintf(err, errlen, "cannot create directory %s: %s", buf,
-                     strerror(errno));
-            goto fail;
-        }
-        buf[i] = saved;
-    }
-
-    /* EEXIST also covers a regular file in the way; say so plainly. */
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        snprintf(err, errlen, "cannot use directory %s: %s", path,
-                 strerror(errno));
-        goto fail;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "cannot use directory %s: %s", path,
-                 strerror(ENOTDIR));
-        goto fail;
-    }
-    free(buf);
-    return 0;
-
-fail:
-    free(buf);
-    return -1;
-}
 
 static int write_all(int fd, const unsigned char *p, size_t len)
 {
@@ -201,8 +145,13 @@ static sf_status store_bytes(const char *data_dir, const void *data, size_t len,
     dir = xasprintf("%s/images/%.2s", data_dir, hex);
     final = xasprintf("%s/%s.png", dir, hex);
 
-    if (mkdir_p(dir, err, errlen) != 0)
+    /* Each directory made is fsynced into its parent, so an image made
+     * durable later is not lost with a directory entry that was not; that
+     * costs something only the first time each of the 256 prefixes is used. */
+    if (mkdir_p_durable(dir, 0755) != 0) {
+        snprintf(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
         goto fail;
+    }
 
     /* Already stored: the name is the content, so a complete file of the
      * right size is these bytes (the rename below never leaves a partial
