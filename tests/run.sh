@@ -47,8 +47,8 @@ add() {  # name, command...
 for t in tests/blackbox/test_*.py; do
     [ -f "$t" ] && add "blackbox/$(basename "$t" .py)" python3 "$t"
 done
-for t in "$UNIT_DIR"/test_*; do
-    [ -x "$t" ] && add "unit/$(basename "$t")" "$t"
+for t in tests/unit/test_*.c; do # a program left from a removed test is not run
+    [ -f "$t" ] && add "unit/$(basename "$t" .c)" "$UNIT_DIR/$(basename "$t" .c)"
 done
 
 times_file=$(dirname "$UNIT_DIR")/test-seconds # lines "name seconds"
