@@ -315,11 +315,11 @@ def sigterm_with_stalled_connections_exits_promptly():
     socks = []
     try:
         for _ in range(5):
-            s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=bound(5))
             s.sendall(b"POST /api/albums HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                       b"Content-Length: 100\r\nAuthorization: Bearer " + d.admin_token.encode() + b"\r\n\r\n{\"na")
             socks.append(s)
-        s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=bound(5))
         s.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
         s.recv(4096)  # an idle keep-alive connection
         socks.append(s)

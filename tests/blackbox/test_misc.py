@@ -194,7 +194,7 @@ def keep_alive_survives_error_responses():
                                   ("POST", "/api/nope", "application/json", b'{"name": "x"}', "admin"),
                                   ("PATCH", "/api/albums", "application/json", b'{"name": "x"}', "admin"),
                                   ("POST", "/api/albums", "application/json", b'{"name": ', "admin")):
-        c = http.client.HTTPConnection("127.0.0.1", D.port, timeout=5)
+        c = http.client.HTTPConnection("127.0.0.1", D.port, timeout=bound(5))
         try:
             h = {"Content-Type": ct}
             if tok:
@@ -302,11 +302,11 @@ def idle_and_half_sent_connections_do_not_block():
     socks = []
     try:
         for _ in range(20):
-            s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=bound(5))
             s.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")  # headers never finished
             socks.append(s)
         for _ in range(10):
-            s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=bound(5))
             s.sendall(b"POST /api/albums HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                       b"Content-Length: 100\r\nAuthorization: Bearer " + d.admin_token.encode() + b"\r\n\r\n{\"na")
             socks.append(s)
