@@ -105,6 +105,46 @@ static char *payload_prefix_dir(const char *data_dir)
     return xasprintf("%s/images/%.2s", data_dir, want);
 }
 
+/* payload, stored in a data directory of its own. */
+struct stored {
+    char *data_dir;
+    char sha[65];
+    char *path; /* of its file */
+};
+
+static struct stored store_fresh(const char *name)
+{
+    struct stored st;
+    st.data_dir = new_data_dir(name);
+    store_payload(st.data_dir, st.sha);
+    st.path = imagefile_path(st.data_dir, st.sha);
+    return st;
+}
+
+static void stored_free(struct stored *st)
+{
+    free(st->path);
+    free(st->data_dir);
+}
+
+/* data_dir holds payload under sha. */
+static void check_holds_payload(const char *data_dir, const char *sha)
+{
+    unsigned char *back = NULL;
+    size_t blen = 0;
+    CHECK(imagefile_read(data_dir, sha, &back, &blen) == 0);
+    CHECK(blen == PLEN && back && memcmp(back, payload, PLEN) == 0);
+    free(back);
+}
+
+/* No temp file is left beside payload's file in data_dir. */
+static void check_no_temp_files(const char *data_dir)
+{
+    char *prefix_dir = payload_prefix_dir(data_dir);
+    CHECK(count_temp_files(prefix_dir) == 0);
+    free(prefix_dir);
+}
+
 /* The first store creates the tree and lays the file out by digest. */
 static void test_first_store_lays_out_by_digest(void)
 {
@@ -123,12 +163,7 @@ static void test_first_store_lays_out_by_digest(void)
     CHECK(stat(path, &st) == 0);
     CHECK(S_ISREG(st.st_mode) && (size_t)st.st_size == PLEN);
     CHECK((st.st_mode & 0777) == 0644);
-
-    unsigned char *back = NULL;
-    size_t blen = 0;
-    CHECK(imagefile_read(data_dir, sha, &back, &blen) == 0);
-    CHECK(blen == PLEN && back && memcmp(back, payload, PLEN) == 0);
-    free(back);
+    check_holds_payload(data_dir, sha);
     free(expect);
     free(path);
     free(data_dir);
@@ -138,42 +173,27 @@ static void test_first_store_lays_out_by_digest(void)
  * file left. */
 static void test_storing_again_is_a_no_op(void)
 {
-    char *data_dir = new_data_dir("again");
-    char sha[65], sha2[65];
-    store_payload(data_dir, sha);
-    char *path = imagefile_path(data_dir, sha);
+    struct stored s = store_fresh("again");
+    char sha2[65];
     struct stat st1, st2;
-    CHECK(stat(path, &st1) == 0);
-    store_payload(data_dir, sha2);
-    CHECK_STR(sha2, sha);
-    CHECK(stat(path, &st2) == 0);
+    CHECK(stat(s.path, &st1) == 0);
+    store_payload(s.data_dir, sha2);
+    CHECK_STR(sha2, s.sha);
+    CHECK(stat(s.path, &st2) == 0);
     CHECK(st1.st_ino == st2.st_ino);
-    char *prefix_dir = payload_prefix_dir(data_dir);
-    CHECK(count_temp_files(prefix_dir) == 0);
-    free(prefix_dir);
-    free(path);
-    free(data_dir);
+    check_no_temp_files(s.data_dir);
+    stored_free(&s);
 }
 
 /* A wrong-sized file under the final name (a past bug) is replaced. */
 static void test_wrong_sized_file_is_replaced(void)
 {
-    char *data_dir = new_data_dir("wrong-size");
-    char sha[65];
-    store_payload(data_dir, sha);
-    char *path = imagefile_path(data_dir, sha);
-    CHECK(write_file(path, "short") == 0);
-    store_payload(data_dir, sha);
-    unsigned char *back = NULL;
-    size_t blen = 0;
-    CHECK(imagefile_read(data_dir, sha, &back, &blen) == 0);
-    CHECK(blen == PLEN && back && memcmp(back, payload, PLEN) == 0);
-    free(back);
-    char *prefix_dir = payload_prefix_dir(data_dir);
-    CHECK(count_temp_files(prefix_dir) == 0);
-    free(prefix_dir);
-    free(path);
-    free(data_dir);
+    struct stored s = store_fresh("wrong-size");
+    CHECK(write_file(s.path, "short") == 0);
+    store_payload(s.data_dir, s.sha);
+    check_holds_payload(s.data_dir, s.sha);
+    check_no_temp_files(s.data_dir);
+    stored_free(&s);
 }
 
 static void test_zero_bytes_are_storable(void)
@@ -192,42 +212,36 @@ static void test_zero_bytes_are_storable(void)
 
 static void test_malformed_digests_never_become_paths(void)
 {
-    char *data_dir = new_data_dir("malformed");
-    char sha[65];
-    store_payload(data_dir, sha);
-    CHECK(imagefile_path(data_dir, "../../etc/passwd") == NULL);
-    CHECK(imagefile_path(data_dir, "") == NULL);
-    CHECK(imagefile_path(data_dir, NULL) == NULL);
+    struct stored s = store_fresh("malformed");
+    CHECK(imagefile_path(s.data_dir, "../../etc/passwd") == NULL);
+    CHECK(imagefile_path(s.data_dir, "") == NULL);
+    CHECK(imagefile_path(s.data_dir, NULL) == NULL);
     char upper[65];
-    memcpy(upper, sha, 65);
+    memcpy(upper, s.sha, 65);
     upper[0] = 'A';
-    CHECK(imagefile_path(data_dir, upper) == NULL);
+    CHECK(imagefile_path(s.data_dir, upper) == NULL);
     char longer[70];
-    snprintf(longer, sizeof longer, "%s00", sha);
-    CHECK(imagefile_path(data_dir, longer) == NULL);
+    snprintf(longer, sizeof longer, "%s00", s.sha);
+    CHECK(imagefile_path(s.data_dir, longer) == NULL);
     unsigned char *back = NULL;
     size_t blen = 0;
-    CHECK(imagefile_remove(data_dir, "..") == -1);
-    CHECK(imagefile_read(data_dir, "..", &back, &blen) == -1);
-    free(data_dir);
+    CHECK(imagefile_remove(s.data_dir, "..") == -1);
+    CHECK(imagefile_read(s.data_dir, "..", &back, &blen) == -1);
+    stored_free(&s);
 }
 
 /* Remove, then remove again, then read fails. */
 static void test_remove_twice_then_read_fails(void)
 {
-    char *data_dir = new_data_dir("remove");
-    char sha[65];
-    store_payload(data_dir, sha);
-    char *path = imagefile_path(data_dir, sha);
-    CHECK(imagefile_remove(data_dir, sha) == 0);
-    CHECK(access(path, F_OK) != 0 && errno == ENOENT);
-    CHECK(imagefile_remove(data_dir, sha) == 0);
+    struct stored s = store_fresh("remove");
+    CHECK(imagefile_remove(s.data_dir, s.sha) == 0);
+    CHECK(access(s.path, F_OK) != 0 && errno == ENOENT);
+    CHECK(imagefile_remove(s.data_dir, s.sha) == 0);
     unsigned char *back = NULL;
     size_t blen = 0;
-    CHECK(imagefile_read(data_dir, sha, &back, &blen) == -1);
+    CHECK(imagefile_read(s.data_dir, s.sha, &back, &blen) == -1);
     CHECK(back == NULL);
-    free(path);
-    free(data_dir);
+    stored_free(&s);
 }
 
 /* Threads storing the same bytes at once all succeed, leaving one file and
@@ -304,19 +318,18 @@ static void test_unwritable_prefix_dir(void)
 {
     if (geteuid() == 0)
         return;
-    char *data_dir = new_data_dir("unwritable");
-    char err[512] = "", sha[65];
-    store_payload(data_dir, sha); /* makes the prefix directory */
-    CHECK(imagefile_remove(data_dir, sha) == 0);
-    char *prefix_dir = payload_prefix_dir(data_dir);
+    struct stored s = store_fresh("unwritable"); /* makes the prefix directory */
+    char err[512] = "";
+    CHECK(imagefile_remove(s.data_dir, s.sha) == 0);
+    char *prefix_dir = payload_prefix_dir(s.data_dir);
     CHECK(chmod(prefix_dir, 0555) == 0);
-    CHECK(imagefile_store(data_dir, payload, PLEN, sha, err, sizeof err) ==
+    CHECK(imagefile_store(s.data_dir, payload, PLEN, s.sha, err, sizeof err) ==
           SF_EINTERNAL);
     CHECK(strstr(err, strerror(EACCES)) != NULL);
     CHECK(chmod(prefix_dir, 0755) == 0);
-    CHECK(count_temp_files(prefix_dir) == 0);
+    check_no_temp_files(s.data_dir);
     free(prefix_dir);
-    free(data_dir);
+    stored_free(&s);
 }
 
 int main(void)
