@@ -19,7 +19,8 @@ and free_port() reserves its port across processes.
 
 Waits: a test never sleeps a fixed time in place of a condition; it polls the
 condition (wait_for) up to a bound. Every bound, and every socket timeout,
-goes through bound(), which multiplies it by SLOWDOWN: sanitizer builds run the
+goes through bound(), which multiplies it by SLOWDOWN (the harness's functions
+take unscaled seconds and scale them themselves): sanitizer builds run the
 same tests several times slower (make asan / make tsan set SF_SLOW=1), and a
 bound must never be what fails a test on a busy machine. Tests that need a run
 to last long enough for checks made while it runs scale the simulated GPU time
