@@ -75,17 +75,17 @@ run: deps
 
 test: deps
 	@$(MAKE) --no-print-directory all unit
-	@SETFORGE_BIN=./$(BIN) UNIT_DIR=$(B)/tests sh tests/run.sh
+	@SETFORGE_BIN=./$(BIN) UNIT_DIR=$(B)/tests bash tests/run.sh
 
 asan: deps
 	@$(MAKE) --no-print-directory MODE=asan all unit
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  SETFORGE_BIN=./build/asan/setforge UNIT_DIR=build/asan/tests SF_SLOW=1 sh tests/run.sh
+	  SETFORGE_BIN=./build/asan/setforge UNIT_DIR=build/asan/tests SF_SLOW=1 bash tests/run.sh
 
 tsan: deps
 	@$(MAKE) --no-print-directory MODE=tsan all unit
 	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  SETFORGE_BIN=./build/tsan/setforge UNIT_DIR=build/tsan/tests SF_SLOW=1 sh tests/run.sh
+	  SETFORGE_BIN=./build/tsan/setforge UNIT_DIR=build/tsan/tests SF_SLOW=1 bash tests/run.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all

@@ -32,7 +32,8 @@
 /*
  * Per-IP fixed-window limiter for non-admin generate calls: a public route
  * that queues GPU work needs a brake. Approximate on purpose (colliding IPs
- * share a slot), never blocking.
+ * share a slot), never blocking. Windows are window_s long and aligned to
+ * Unix time; the answer is 0, or the seconds until the next window.
  */
 #define RATE_SLOTS 1024
 static struct {
@@ -42,12 +43,10 @@ static struct {
 } rate_table[RATE_SLOTS];
 static pthread_mutex_t rate_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static long long rate_check(const char *ip, long long per_minute)
+static long long rate_check(const char *ip, long long per_window, long long window_s)
 {
-    unsigned long long h = 1469598103934665603ULL;
-    for (const char *p = ip; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    long long now_s = now_unix_ms() / 1000, window = now_s / 60;
+    unsigned long long h = fnv1a64(ip, strlen(ip));
+    long long now_s = now_unix_ms() / 1000, window = now_s / window_s;
     long long retry_after = 0;
     pthread_mutex_lock(&rate_mu);
     size_t slot = h % RATE_SLOTS;
@@ -56,8 +55,8 @@ static long long rate_check(const char *ip, long long per_minute)
         rate_table[slot].window = window;
         rate_table[slot].count = 0;
     }
-    if (rate_table[slot].count >= per_minute)
-        retry_after = (window + 1) * 60 - now_s;
+    if (rate_table[slot].count >= per_window)
+        retry_after = (window + 1) * window_s - now_s;
     else
         rate_table[slot].count++;
     pthread_mutex_unlock(&rate_mu);
@@ -106,7 +105,7 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
 {
     const struct sf_config *cfg = req->cfg;
     if (!req->is_admin && cfg->generate_rate > 0) {
-        long long retry = rate_check(req_client_ip(req), cfg->generate_rate);
+        long long retry = rate_check(req_client_ip(req), cfg->generate_rate, cfg->generate_rate_window_s);
         if (retry > 0) {
             res_header(res, "Retry-After", "%lld", retry);
             return res_fail(res, SF_ERATELIMIT, "too many generate requests; try again in %lld s", retry);

@@ -13,8 +13,8 @@
 
 #include "api/validate.h"
 #include "store/templates.h"
-#include "util/csvimport.h"
 #include "util/placeholder.h"
+#include "util/template_items.h"
 #include "util/xalloc.h"
 
 static json_t *template_defaults(void)
@@ -45,9 +45,9 @@ static void import_items(const json_t *body, json_t *row, json_t *fields)
             json_object_set_new(fields, "csv", json_string("must be a string of CSV text"));
             return;
         }
-        st = csv_import(json_string_value(csv), json_string_length(csv), &columns, &parsed, err, sizeof(err));
+        st = template_items_from_csv(json_string_value(csv), json_string_length(csv), &columns, &parsed, err, sizeof(err));
     } else {
-        st = csv_items_normalize(items, &columns, &parsed, err, sizeof(err));
+        st = template_items_normalize(items, &columns, &parsed, err, sizeof(err));
     }
     if (st != SF_OK) {
         json_object_set_new(fields, key, json_string(err));
@@ -195,7 +195,7 @@ sf_status export_template_items(struct sf_request *req, struct sf_response *res)
     if (st != SF_OK)
         return res_fail(res, st, "batch template %lld not found", req->ids[0]);
     size_t len;
-    char *csv = csv_export(json_object_get(t, "csv_columns"), json_object_get(t, "csv_items"), &len);
+    char *csv = template_items_to_csv(json_object_get(t, "csv_columns"), json_object_get(t, "csv_items"), &len);
     json_decref(t);
     res_header(res, "Content-Disposition", "attachment; filename=\"template-%lld-items.csv\"", req->ids[0]);
     return res_body(res, 200, "text/csv; charset=utf-8", csv, len);

@@ -17,10 +17,10 @@
  *
  * The generation only moves on this process's commits. Someone editing the
  * file with the sqlite3 shell while the daemon runs is not seen by it, so an
- * answer is also dropped MAX_AGE_MS after its snapshot: such an edit shows
- * in every answer one second after it commits (each thread's copy ages on
- * its own, so within that second two reads may disagree), and the cost is
- * one rebuild per answer per second.
+ * answer is also dropped max_age_ms (the response_cache_max_age_ms setting,
+ * 1 s by default) after its snapshot: such an edit shows in every answer that
+ * long after it commits (each thread's copy ages on its own, so meanwhile two
+ * reads may disagree), and the cost is one rebuild per answer per max age.
  *
  * The cache is per thread (libmicrohttpd's pool threads live as long as the
  * daemon), so a lookup takes no lock: a few direct-mapped slots, each with a
@@ -39,7 +39,12 @@
 
 #define SLOTS 32               /* power of two */
 #define MAX_BODY (256 * 1024)  /* larger answers are rebuilt each time */
-#define MAX_AGE_MS 1000
+static long long max_age_ms = 1000; /* set before the server's threads start */
+
+void respcache_set_max_age_ms(long long ms)
+{
+    max_age_ms = ms;
+}
 
 struct slot {
     char *key;
@@ -123,7 +128,7 @@ int respcache_get(const struct respcache_key *k, struct sf_response *res)
     if (k->overflow)
         return 0;
     struct slot *s = slot_of(k);
-    if (!s->key || s->stamp.gen != k->stamp.gen || k->stamp.ms - s->stamp.ms > MAX_AGE_MS ||
+    if (!s->key || s->stamp.gen != k->stamp.gen || k->stamp.ms - s->stamp.ms > max_age_ms ||
         s->keylen != k->len || memcmp(s->key, k->data, k->len) != 0)
         return 0;
     char *body = xmalloc(s->len ? s->len : 1);

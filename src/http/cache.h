@@ -24,6 +24,11 @@ struct respcache_key {
     struct respcache_stamp stamp;
 };
 
+/* How long an answer may be served, in ms, whatever the generation says (an
+ * edit by another process does not move it). Call before the server's
+ * threads start; 1000 until then. */
+void respcache_set_max_age_ms(long long ms);
+
 /* Builds the key of this request and stamps it with the data generation
  * (struct sf_app) and the time; call it before the handler's snapshot
  * opens. */

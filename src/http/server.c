@@ -398,6 +398,7 @@ int server_start(struct sf_server *srv, const struct sf_config *cfg, const struc
     }
     srv->cfg = cfg;
     srv->app = app;
+    respcache_set_max_age_ms(cfg->response_cache_max_age_ms);
     parse_cors(srv, cfg->cors_origins);
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof(addr));

@@ -13,8 +13,8 @@
 
 #include "store/db.h"
 #include "store/templates.h"
-#include "util/csvimport.h"
 #include "util/log.h"
+#include "util/template_items.h"
 #include "util/xalloc.h"
 
 static const char *const ranks[] = {"Ace", "2", "3", "4", "5", "6", "7",
@@ -108,7 +108,7 @@ static sf_status insert_example(const struct example *ex, const char *csv)
 {
     json_t *columns, *items;
     char err[256];
-    if (csv_import(csv, strlen(csv), &columns, &items, err, sizeof(err)) != SF_OK) {
+    if (template_items_from_csv(csv, strlen(csv), &columns, &items, err, sizeof(err)) != SF_OK) {
         log_error("examples: %s: %s", ex->name, err);
         return SF_EINTERNAL;
     }

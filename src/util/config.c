@@ -65,6 +65,7 @@ static const struct setting settings[] = {
     {"cors_origins", SETTING_STRING, 0, 0, "", "origins allowed by CORS, comma-separated; * for any", OFF(cors_origins)},
     {"examples", SETTING_BOOL, 0, 1, "true", "seed the three example templates on first start", OFF(examples)},
     {"response_cache", SETTING_BOOL, 0, 1, "true", "serve repeated GETs of templates, albums and images from memory until the next write", OFF(response_cache)},
+    {"response_cache_max_age_ms", SETTING_INT, 1, 3600000, "1000", "longest a cached answer is served; bounds how late an edit by another process (the sqlite3 shell) shows", OFF(response_cache_max_age_ms)},
     {"access_log", SETTING_BOOL, 0, 1, "true", "log one line per HTTP request to stderr", OFF(access_log)},
     {"workers", SETTING_INT, 1, 256, "2", "worker threads that run queued items", OFF(workers)},
     {"max_attempts", SETTING_INT, 1, 100, "3", "tries per item before it fails", OFF(max_attempts)},
@@ -72,7 +73,8 @@ static const struct setting settings[] = {
     {"procedural_delay_ms", SETTING_INT, 0, 600000, "0", "simulated GPU time per procedural image", OFF(procedural_delay_ms)},
     {"breaker_failures", SETTING_INT, 1, 1000, "3", "transient failures in a row that mark an endpoint down", OFF(breaker_failures)},
     {"breaker_delay_ms", SETTING_INT, 100, 3600000, "1000", "first wait before probing a down endpoint (doubles, up to 60 s)", OFF(breaker_delay_ms)},
-    {"generate_rate", SETTING_INT, 0, 1000000, "60", "generate requests per minute per client IP (0: no limit)", OFF(generate_rate)},
+    {"generate_rate", SETTING_INT, 0, 1000000, "60", "generate requests per window (generate_rate_window_s) per client IP (0: no limit)", OFF(generate_rate)},
+    {"generate_rate_window_s", SETTING_INT, 1, 86400, "60", "length of the generate rate limit's window in seconds (windows start on multiples of it in Unix time)", OFF(generate_rate_window_s)},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -29,11 +29,13 @@ struct sf_config {
     int examples;
     int access_log;
     int response_cache;
+    long long response_cache_max_age_ms;
     long long workers;
     long long max_attempts;
     long long lease_ms;
     long long procedural_delay_ms;
     long long generate_rate;
+    long long generate_rate_window_s;
     long long breaker_failures;
     long long breaker_delay_ms;
     char *config_path;

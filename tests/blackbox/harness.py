@@ -12,11 +12,26 @@ HTTP to it, and offers a tiny test registry:
 
     if __name__ == "__main__":
         run(__file__, setup=..., teardown=...)
+
+Test files run side by side (tests/run.sh), so nothing here may be shared
+between processes: every Daemon has its own mkdtemp directory and database,
+and free_port() reserves its port across processes.
+
+Waits: a test never sleeps a fixed time in place of a condition; it polls the
+condition (wait_for) up to a bound. Every bound, and every socket timeout,
+goes through bound(), which multiplies it by SLOWDOWN (the harness's functions
+take unscaled seconds and scale them themselves): sanitizer builds run the
+same tests several times slower (make asan / make tsan set SF_SLOW=1), and a
+bound must never be what fails a test on a busy machine. Tests that need a run
+to last long enough for checks made while it runs scale the simulated GPU time
+by SLOWDOWN too.
 """
 
+import fcntl
 import http.client
 import json
 import os
+import random
 import re
 import select
 import shutil
@@ -34,6 +49,14 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 TOKEN_RE = re.compile(r"^sf_[0-9a-f]{64}$")
 TOKEN_SEARCH_RE = re.compile(r"sf_[0-9a-f]{64}")
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+SLOWDOWN = 4 if os.environ.get("SF_SLOW") else 1
+
+
+def bound(seconds):
+    """A wait bound or timeout, scaled for sanitizer builds (SF_SLOW)."""
+    return seconds * SLOWDOWN
+
+
 START_TIMEOUT = 10.0
 
 
@@ -166,12 +189,55 @@ def expect_error(resp, status, code=None, field=None, mentions=None):
     return j
 
 
+_held_ports = {}  # port -> open lock file, held until this process exits
+
+
+def _port_range():
+    """Ports outside the kernel's ephemeral range: bind(0) and outgoing
+    connections (ours, the fakes', other test processes') draw from that range,
+    so a port picked there could be taken before the daemon binds it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        lo, hi = 32768, 60999
+    if lo - 1 - 10000 >= 2000:
+        return 10000, lo - 1
+    return hi + 1, 65535
+
+
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A TCP port for a daemon that no other test process will hand out: a
+    free port outside the ephemeral range, reserved by an flock on
+    $TMPDIR/sf-bb-ports/<port> that this process holds until it exits (the
+    kernel drops it even on a crash). The daemon binds with SO_REUSEPORT, so
+    two daemons on one port would both start and split the connections: the
+    lock is what keeps concurrently running test files apart."""
+    lockdir = os.path.join(tempfile.gettempdir(), "sf-bb-ports")
+    os.makedirs(lockdir, exist_ok=True)
+    lo, hi = _port_range()
+    rng = random.Random()
+    for _ in range(500):
+        p = rng.randint(lo, hi)
+        if p in _held_ports:
+            continue
+        fd = os.open(os.path.join(lockdir, str(p)), os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            os.close(fd)  # in use by something that does not take our locks
+            continue
+        finally:
+            s.close()
+        _held_ports[p] = fd
+        return p
+    raise TestFailure("no free port in %d..%d" % (lo, hi))
 
 
 def http_request(port, method, path, body=None, raw=None, headers=None, token=None, timeout=15.0):
@@ -190,7 +256,7 @@ def http_request(port, method, path, body=None, raw=None, headers=None, token=No
                 hdrs.pop(k, None)
             else:
                 hdrs[k] = v
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=bound(timeout))
     try:
         conn.putrequest(method, path, skip_accept_encoding=True)
         for k, v in hdrs.items():
@@ -209,7 +275,7 @@ def raw_exchange(port, head, body_chunks=(), timeout=30.0):
     """Sends `head` (bytes) then each body chunk over a raw socket, stopping as
     soon as the server answers or closes; returns a Response, or raises
     TestFailure when no response could be read at all."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=bound(timeout))
     sent = 0
     try:
         sock.sendall(head)
@@ -256,9 +322,10 @@ def cli(args, db=None, env=None, timeout=15.0, cwd=None):
     if env:
         e.update(env)
     try:
-        return subprocess.run(cmd, capture_output=True, timeout=timeout, env=e, cwd=cwd or tempfile.gettempdir())
+        return subprocess.run(cmd, capture_output=True, timeout=bound(timeout), env=e,
+                              cwd=cwd or tempfile.gettempdir())
     except subprocess.TimeoutExpired as ex:
-        raise TestFailure("%s timed out after %ss" % (" ".join(cmd), timeout)) from ex
+        raise TestFailure("%s timed out after %ss" % (" ".join(cmd), bound(timeout))) from ex
 
 
 def cli_ok(args, db=None, env=None):
@@ -335,6 +402,7 @@ class Daemon:
         self.wait_ready()
 
     def wait_ready(self, timeout=START_TIMEOUT):
+        timeout = bound(timeout)
         deadline = time.time() + timeout
         last = None
         while time.time() < deadline:
@@ -342,7 +410,7 @@ class Daemon:
                 raise TestFailure("daemon exited with %s during startup; stderr:\n%s" % (self.proc.returncode,
                                                                                         self.stderr_text()))
             try:
-                r = http_request(self.port, "GET", "/api/health", timeout=2)
+                r = http_request(self.port, "GET", "/api/health", timeout=2.0)
                 if r.status == 200:
                     return
                 last = r.describe()
@@ -376,7 +444,8 @@ class Daemon:
         self._out = self._err = None
 
     def stop(self, timeout=10.0):
-        """SIGTERM and wait; returns the exit status."""
+        """SIGTERM and wait (bound(timeout)); returns the exit status."""
+        timeout = bound(timeout)
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -461,8 +530,8 @@ class Daemon:
 
     # -- direct database access (WAL; the daemon may be running)
     def db_connect(self):
-        c = sqlite3.connect(self.db, timeout=10)
-        c.execute("PRAGMA busy_timeout = 10000")
+        c = sqlite3.connect(self.db, timeout=bound(10))
+        c.execute("PRAGMA busy_timeout = %d" % (bound(10) * 1000))
         return c
 
     def db_exec(self, sql, params=()):
@@ -508,11 +577,40 @@ class Daemon:
         return self.db_exec("INSERT INTO albums (%s) VALUES (%s)" % (names, marks), list(cols.values()))
 
 
+def wait_for(cond, timeout, what, interval=0.05):
+    """Polls cond() until it returns something true, and returns that. Fails
+    after bound(timeout) seconds with "<what> not within N s" (what may be a
+    function called then, to describe the last state seen)."""
+    deadline = time.time() + bound(timeout)
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise TestFailure("%s not within %gs" % (what() if callable(what) else what, bound(timeout)))
+        time.sleep(interval)
+
+
+FINAL = ("completed", "failed", "canceled")
+
+
+def wait_run(d, rid, timeout=30.0, cond=None):
+    """GET /api/runs/<rid> until cond(run) holds (default: the run is final)."""
+    last = [None]
+
+    def reached():
+        last[0] = expect_json(d.get("/api/runs/%d" % rid), 200)
+        return last[0] if (cond(last[0]) if cond else last[0]["status"] in FINAL) else None
+
+    return wait_for(reached, timeout, lambda: "run %d reaching %s (last: %s)"
+                    % (rid, "the condition" if cond else "a final status", snippet(json.dumps(last[0]))))
+
+
 def wait_settled(d, rid, timeout=15.0):
     """The run's items once none is queued or running (a canceled item's
     interrupt lands a moment after the cancel answers); sleeping a fixed time
     instead is what makes a test flaky on a loaded machine."""
-    deadline = time.time() + timeout
+    deadline = time.time() + bound(timeout)
     while True:
         out, page = [], 1
         while True:

@@ -4,10 +4,9 @@ import json
 import math
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TS_RE, Daemon, check, eq, expect_error, expect_json, run, test
+from harness import TS_RE, Daemon, bound, check, eq, expect_error, expect_json, now_ts, run, test
 
 D = None
 A = "/api/albums"
@@ -199,11 +198,17 @@ def private_albums_hidden_from_non_admins():
 @test
 def update_partial():
     a = create(name="Before", description="keep me")
-    time.sleep(1.1)
+    # Timestamps have one-second resolution: rather than wait for the next
+    # second, move the stored updated_at back, so the PUT has to write the
+    # time it happened at.
+    D.db_exec("UPDATE albums SET updated_at = '2001-01-01T00:00:00Z' WHERE id = ?", (a["id"],))
+    t0 = now_ts()
     u = expect_json(D.put("%s/%d" % (A, a["id"]), {"name": "After", "source_type": "scrape"}), 200)
+    t1 = now_ts()
     eq((u["name"], u["description"], u["source_type"], u["is_public"], u["created_at"]),
        ("After", "keep me", "manual", True, a["created_at"]), "after PUT name")
-    check(u["updated_at"] > a["updated_at"], "updated_at not advanced: %s -> %s" % (a["updated_at"], u["updated_at"]))
+    check(t0 <= u["updated_at"] <= t1, "updated_at %s is not the time of the PUT (%s..%s)" % (u["updated_at"], t0, t1))
+    check(u["updated_at"] >= a["updated_at"], "updated_at went backwards: %s -> %s" % (a["updated_at"], u["updated_at"]))
     u = expect_json(D.put("%s/%d" % (A, a["id"]), {"description": "new", "is_public": False}), 200)
     eq((u["name"], u["description"], u["is_public"]), ("After", "new", False), "after PUT description")
     for b, f in (({"name": ""}, "name"), ({"name": None}, "name"), ({"is_public": "no"}, "is_public"),
@@ -333,7 +338,7 @@ def concurrent_adds_link_once():
     for t in ts:
         t.start()
     for t in ts:
-        t.join(30)
+        t.join(bound(30))
     bad = [r.describe() for r in res if r.status != 200]
     check(not bad, "concurrent adds failed: %s" % bad[:3])
     eq(sum(r.json()["added_count"] for r in res), 10, "sum of added_count over concurrent adds")
@@ -362,7 +367,7 @@ def concurrent_deletes_succeed_once():
         for t in ts:
             t.start()
         for t in ts:
-            t.join(30)
+            t.join(bound(30))
         eq(sorted(res), [200] + [404] * 9, "statuses of 10 concurrent %s" % fn.__name__)
 
 
@@ -375,13 +380,18 @@ def write_waits_for_a_brief_external_lock():
         c.execute("BEGIN IMMEDIATE")
         c.execute("INSERT INTO albums (name, created_at, updated_at) VALUES ('locker', ?, ?)",
                   ("2025-01-01T00:00:00Z", "2025-01-01T00:00:00Z"))
-        timer = threading.Timer(0.8, lambda: c.execute("COMMIT"))
-        timer.start()
-        t0 = time.time()
-        j = create(name="during lock")
-        check(time.time() - t0 >= 0.5, "create returned before the lock was released?")
+        answer = []
+        th = threading.Thread(target=lambda: answer.append(D.post(A, {"name": "during lock"})))
+        th.start()
+        # the create cannot commit while we hold the write lock: for as long
+        # as we hold it (the brief lock of the test's name), it waits
+        th.join(0.8)
+        check(not answer, "create answered while the database was locked: %s" % (answer and answer[0].describe()))
+        c.execute("COMMIT")
+        th.join(bound(15))
+        check(answer, "create did not answer after the lock was released")
+        j = expect_json(answer[0], 201)
         eq(j["name"], "during lock", "album created while the database was briefly locked")
-        timer.join()
     finally:
         c.close()
 

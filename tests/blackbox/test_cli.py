@@ -11,8 +11,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, TOKEN_RE, TOKEN_SEARCH_RE, Daemon, TestFailure, check, cli, cli_ok, create_token, eq,
-                     expect_error, expect_json, free_port, http_request, run, snippet, test)
+from harness import (BIN, TOKEN_RE, TOKEN_SEARCH_RE, Daemon, TestFailure, bound, check, cli, cli_ok, create_token, eq,
+                     expect_error, expect_json, free_port, http_request, run, snippet, test, wait_for)
 
 TMP = None
 
@@ -48,28 +48,27 @@ def serve_bg(args, env=None):
 
 
 def wait_health(proc, port, err_path, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    def answering():
         if proc.poll() is not None:
             raise TestFailure("serve exited %s; stderr: %s" % (proc.returncode, snippet(open(err_path, "rb").read())))
         try:
-            if http_request(port, "GET", "/api/health", timeout=2).status == 200:
-                return
+            return http_request(port, "GET", "/api/health", timeout=2).status == 200
         except OSError:
-            pass
-        time.sleep(0.05)
-    raise TestFailure("serve not answering on port %d; stderr: %s" % (port, snippet(open(err_path, "rb").read())))
+            return False
+
+    wait_for(answering, timeout, lambda: "serve answering on port %d (stderr: %s)"
+             % (port, snippet(open(err_path, "rb").read())))
 
 
 def stop_bg(proc):
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(10)
+            proc.wait(bound(10))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            raise TestFailure("serve did not stop within 10s of SIGTERM")
+            raise TestFailure("serve did not stop within %gs of SIGTERM" % bound(10))
     return proc.returncode
 
 
@@ -316,17 +315,19 @@ def sigterm_with_stalled_connections_exits_promptly():
     socks = []
     try:
         for _ in range(5):
-            s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=bound(5))
             s.sendall(b"POST /api/albums HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                       b"Content-Length: 100\r\nAuthorization: Bearer " + d.admin_token.encode() + b"\r\n\r\n{\"na")
             socks.append(s)
-        s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=bound(5))
         s.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
         s.recv(4096)  # an idle keep-alive connection
         socks.append(s)
+        # were the daemon waiting for the stalled connections, it would take
+        # their timeout (60 s)
         t0 = time.time()
         eq(d.stop(timeout=10), 0, "exit status after SIGTERM")
-        check(time.time() - t0 < 5, "SIGTERM took %.1fs with stalled connections" % (time.time() - t0))
+        check(time.time() - t0 < bound(5), "SIGTERM took %.1fs with stalled connections" % (time.time() - t0))
         eq(d.db_query("SELECT count(*) FROM albums")[0][0], 0, "half-sent requests stored nothing")
     finally:
         for s in socks:
@@ -436,7 +437,7 @@ def first_serve_prints_admin_token():
     d = Daemon(create_tokens=False)
     try:
         m = None
-        deadline = time.time() + 3
+        deadline = time.time() + bound(3)
         while not m and time.time() < deadline:
             m = TOKEN_SEARCH_RE.findall(d.stdout_text() + "\n" + d.stderr_text())
             time.sleep(0.1)

@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Daemon, check, eq, expect_json, run, test  # noqa: E402
+from harness import Daemon, check, eq, expect_json, run, test, wait_run  # noqa: E402
 
 KILLS = int(os.environ.get("SF_CHAOS_KILLS", "10"))
 ITEMS = 200
@@ -42,21 +42,15 @@ def kill9_at_random_moments_loses_nothing():
         run_id = expect_json(r, 202)["run"]["id"]
         kills = 0
         while kills < KILLS:
-            time.sleep(rng.uniform(0.02, 0.25))
+            time.sleep(rng.uniform(0.02, 0.25))  # a random moment to kill at: the subject of the test
             status = d.db_query("SELECT status FROM runs WHERE id = ?", (run_id,))[0][0]
             if status in ("completed", "failed"):
                 break
             d.kill9()
             kills += 1
             d.start()
-        deadline = time.time() + 120
-        run_doc = None
-        while time.time() < deadline:
-            run_doc = expect_json(d.get("/api/runs/%d" % run_id), 200)
-            if run_doc["status"] not in ("queued", "running"):
-                break
-            time.sleep(0.1)
         print("killed %d times" % kills)
+        run_doc = wait_run(d, run_id, timeout=120)
         check(kills >= KILLS, "the run finished before enough kills happened (%d)" % kills)
         eq(run_doc["status"], "completed", "run status")
         eq(run_doc["completed_items"], ITEMS, "completed_items")

@@ -16,8 +16,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, REPO, Daemon, check, cli, eq, expect_json, free_port,  # noqa: E402
-                     http_request, run, test)
+from harness import (BIN, REPO, Daemon, bound, check, cli, eq, expect_json, free_port,  # noqa: E402
+                     http_request, run, test, wait_run)
 
 FAKES = os.path.join(REPO, "tests", "fakes")
 
@@ -77,16 +77,6 @@ def generate(d, tid, **extra):
     return expect_json(d.post("/api/batch-templates/%d/generate" % tid, body), 202)["run"]["id"]
 
 
-def wait_run(d, run_id, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        r = expect_json(d.get("/api/runs/%d" % run_id), 200)
-        if r["status"] not in ("queued", "running"):
-            return r
-        time.sleep(0.1)
-    raise AssertionError("run %d did not finish within %ss: %s" % (run_id, timeout, r))
-
-
 def items_of(d, run_id):
     return expect_json(d.get("/api/runs/%d/items?per_page=100" % run_id), 200)["items"]
 
@@ -103,14 +93,9 @@ def three_endpoints_one_dies_midway_every_image_arrives():
         check(all(b["state"] == "up" and b["type"] == "a1111" for b in health["backends"]), "all up")
         tid = make_template(d, 36, loras=[{"name": "ink_style", "weight": 0.7}])
         run_id = generate(d, tid)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            done = expect_json(d.get("/api/runs/%d" % run_id), 200)["completed_items"]
-            if done >= 8:
-                break
-            time.sleep(0.05)
+        wait_run(d, run_id, cond=lambda r: r["completed_items"] >= 8, timeout=20)
         fakes[1].kill()
-        r = wait_run(d, run_id)
+        r = wait_run(d, run_id, timeout=60)
         eq(r["status"], "completed", "run status")
         eq(r["completed_items"], 36, "every image arrived")
         eq(r["failed_items"], 0, "no item failed")
@@ -154,7 +139,7 @@ def hung_endpoint_times_out_and_the_item_moves_on():
         r = wait_run(d, run_id, timeout=30)
         eq(r["status"], "completed", "run status")
         eq(r["completed_items"], 6, "all items")
-        check(time.time() - t0 < 15, "finished promptly after the timeout")
+        check(time.time() - t0 < bound(15), "finished promptly after the timeout")
         items = items_of(d, run_id)
         check(all(i["endpoint"] == "good" for i in items), "every image from the good endpoint")
         retried = [i for i in items if i["attempts"] > 1]
@@ -304,7 +289,7 @@ def bad_endpoint_configs_are_refused_with_exit_2():
         db = tempfile.mktemp(suffix=".db")
         try:
             p = subprocess.run([BIN, "serve", "--config", cfg, "--db", db, "--port", str(free_port())],
-                               capture_output=True, text=True, timeout=10)
+                               capture_output=True, text=True, timeout=bound(10))
             eq(p.returncode, 2, "exit status for %s" % endpoints)
             check("endpoints[" in p.stderr and word in p.stderr, "message names entry and field: %r" % p.stderr)
         finally:

@@ -8,14 +8,13 @@ import re
 import socket
 import struct
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TS_RE, TestFailure, Daemon, check, eq, expect_error, expect_json, expect_status, run, snippet, test
+from harness import (TS_RE, TestFailure, Daemon, bound, check, eq, expect_error, expect_json, expect_status, run, snippet,
+                     test, wait_run)
 
 D = None
 T = "/api/batch-templates"
-FINAL = ("completed", "failed", "canceled")
 FIELDS = ["id", "prompt", "negative_prompt", "seed", "steps", "guidance_scale", "width", "height", "loras", "run_id",
           "item_index", "sha256", "bytes", "created_at", "url"]
 PNG_SIG = b"\x89PNG\r\n\x1a\n"
@@ -30,12 +29,7 @@ def make_run(tid, **b):
     b.setdefault("user_theme", "woodcut")
     j = expect_json(D.post("%s/%d/generate" % (T, tid), b), 202)
     rid = j["run"]["id"]
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        r = expect_json(D.get("/api/runs/%d" % rid), 200)
-        if r["status"] in FINAL:
-            break
-        time.sleep(0.05)
+    r = wait_run(D, rid, timeout=30)
     eq(r["status"], "completed", "run %d status" % rid)
     its = expect_json(D.get("/api/runs/%d/items?per_page=100" % rid), 200)["items"]
     return r, its
@@ -53,7 +47,7 @@ def img_path(sha):
 
 
 def raw_head(path, extra=""):
-    s = socket.create_connection(("127.0.0.1", D.port), timeout=5)
+    s = socket.create_connection(("127.0.0.1", D.port), timeout=bound(5))
     try:
         s.sendall(("HEAD %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n" % (path, extra)).encode())
         data = b""
@@ -61,7 +55,7 @@ def raw_head(path, extra=""):
             try:
                 c = s.recv(65536)
             except socket.timeout:
-                raise TestFailure("HEAD %s: connection not closed within 5 s (got %r)" % (path, snippet(data)))
+                raise TestFailure("HEAD %s: connection not closed within %g s (got %r)" % (path, bound(5), snippet(data)))
             if not c:
                 break
             data += c

@@ -23,6 +23,8 @@ int main(void)
     unsetenv("SETFORGE_CONFIG");
     config_defaults(&c);
     CHECK(c.port == 8080 && c.body_limit == 10485760 && c.examples == 1);
+    CHECK(c.response_cache_max_age_ms == 1000);
+    CHECK(c.generate_rate == 60 && c.generate_rate_window_s == 60);
     CHECK_STR(c.bind, "127.0.0.1");
     CHECK_STR(c.db, "var/setforge.db");
     config_free(&c);
@@ -43,6 +45,11 @@ int main(void)
     CHECK(config_set(&c, "bind", "localhost", err, sizeof(err)) < 0 && strstr(err, "IPv4"));
     CHECK(config_set(&c, "db", "", err, sizeof(err)) < 0);
     CHECK(config_set(&c, "nope", "1", err, sizeof(err)) < 0 && strstr(err, "unknown setting"));
+    CHECK(config_set(&c, "response-cache-max-age-ms", "50", err, sizeof(err)) == 0 &&
+          c.response_cache_max_age_ms == 50);
+    CHECK(config_set(&c, "response_cache_max_age_ms", "0", err, sizeof(err)) < 0);
+    CHECK(config_set(&c, "generate-rate-window-s", "2", err, sizeof(err)) == 0 && c.generate_rate_window_s == 2);
+    CHECK(config_set(&c, "generate_rate_window_s", "0", err, sizeof(err)) < 0);
     config_free(&c);
 
     /* precedence: file < environment < flags; other flags are kept */

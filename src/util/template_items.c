@@ -1,5 +1,5 @@
 /*
- * csvimport.c: a batch template's items, from CSV text or a client's JSON
+ * template_items.c: a batch template's items, from CSV text or a client's JSON
  * array into the (columns, items) pair the store keeps, and back out as CSV.
  *
  * Import drives libcsv in strict mode (RFC 4180) and builds the JSON as the
@@ -12,7 +12,7 @@
  * not counted. A "blank line" is an empty one; since values are not trimmed,
  * a line holding only spaces is a record with one field.
  */
-#include "util/csvimport.h"
+#include "util/template_items.h"
 
 #include <csv.h>
 #include <stdarg.h>
@@ -23,8 +23,8 @@
 #include "util/xalloc.h"
 
 /* libcsv's buffer grows by 128-byte blocks; past this, the field being read
- * is certainly over CSV_MAX_FIELD, so import can stop without reading on. */
-#define FIELD_BUFFER_CAP (CSV_MAX_FIELD + 1024)
+ * is certainly over TEMPLATE_ITEMS_MAX_FIELD, so import can stop without reading on. */
+#define FIELD_BUFFER_CAP (TEMPLATE_ITEMS_MAX_FIELD + 1024)
 /* Fed to libcsv in slices so a failure stops the parse early. */
 #define PARSE_SLICE 65536
 
@@ -93,9 +93,9 @@ static int header_has(const json_t *header, const char *name, size_t len)
 
 static void header_field(struct import_ctx *c, const char *s, size_t len, size_t col)
 {
-    if (col >= CSV_MAX_COLUMNS) {
+    if (col >= TEMPLATE_ITEMS_MAX_COLUMNS) {
         import_fail(c, "the header has more than %d columns; the limit is %d",
-                    CSV_MAX_COLUMNS, CSV_MAX_COLUMNS);
+                    TEMPLATE_ITEMS_MAX_COLUMNS, TEMPLATE_ITEMS_MAX_COLUMNS);
         return;
     }
     while (len && is_blank(*s)) {
@@ -108,9 +108,9 @@ static void header_field(struct import_ctx *c, const char *s, size_t len, size_t
         import_fail(c, "column %zu of the header is empty", col + 1);
         return;
     }
-    if (len > CSV_MAX_FIELD) {
+    if (len > TEMPLATE_ITEMS_MAX_FIELD) {
         import_fail(c, "column %zu of the header is %zu bytes long; the limit is %d",
-                    col + 1, len, CSV_MAX_FIELD);
+                    col + 1, len, TEMPLATE_ITEMS_MAX_FIELD);
         return;
     }
     if (memchr(s, '\0', len)) {
@@ -136,9 +136,9 @@ static void data_field(struct import_ctx *c, const char *s, size_t len, size_t c
     if (col >= json_array_size(c->header))
         return;
     const char *name = json_string_value(json_array_get(c->header, col));
-    if (len > CSV_MAX_FIELD) {
+    if (len > TEMPLATE_ITEMS_MAX_FIELD) {
         import_fail(c, "row %zu, column \"%s\" is %zu bytes long; the limit is %d",
-                    c->row_no, name, len, CSV_MAX_FIELD);
+                    c->row_no, name, len, TEMPLATE_ITEMS_MAX_FIELD);
         return;
     }
     if (memchr(s, '\0', len)) {
@@ -175,9 +175,9 @@ static void end_data_row(struct import_ctx *c)
                     c->nfields, c->nfields == 1 ? "" : "s", want);
         return;
     }
-    if (json_array_size(c->items) >= CSV_MAX_ITEMS) {
+    if (json_array_size(c->items) >= TEMPLATE_ITEMS_MAX) {
         import_fail(c, "the CSV has more than %d data rows; the limit is %d",
-                    CSV_MAX_ITEMS, CSV_MAX_ITEMS);
+                    TEMPLATE_ITEMS_MAX, TEMPLATE_ITEMS_MAX);
         return;
     }
     json_array_append_new(c->items, c->row);
@@ -219,7 +219,7 @@ static void parse_text(struct csv_parser *p, struct import_ctx *c, const char *t
         done += n;
         if (!c->failed && csv_get_buffer_size(p) > FIELD_BUFFER_CAP)
             import_fail(c, "row %zu has a field longer than %d bytes", c->row_no,
-                        CSV_MAX_FIELD);
+                        TEMPLATE_ITEMS_MAX_FIELD);
     }
     if (c->failed)
         return;
@@ -234,8 +234,9 @@ static size_t bom_length(const char *text, size_t len)
     return len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
 }
 
-sf_status csv_import(const char *text, size_t len, json_t **columns_out,
-                     json_t **items_out, char *err, size_t errlen)
+sf_status template_items_from_csv(const char *text, size_t len,
+                                  json_t **columns_out, json_t **items_out,
+                                  char *err, size_t errlen)
 {
     struct import_ctx c = {
         .header = json_array(),
@@ -342,9 +343,9 @@ static int check_key(size_t i, const char *key, size_t keylen, char *err, size_t
         put_err(err, errlen, "csv_items[%zu] has a key containing a NUL byte", i);
         return -1;
     }
-    if (keylen > CSV_MAX_FIELD) {
+    if (keylen > TEMPLATE_ITEMS_MAX_FIELD) {
         put_err(err, errlen, "csv_items[%zu] has a key of %zu bytes; the limit is %d", i,
-                keylen, CSV_MAX_FIELD);
+                keylen, TEMPLATE_ITEMS_MAX_FIELD);
         return -1;
     }
     if (is_blank(key[0]) || is_blank(key[keylen - 1])) {
@@ -369,9 +370,9 @@ static int check_value(size_t i, const char *key, const json_t *v, char *err,
                 key, type_name(v));
         return -1;
     }
-    if (len > CSV_MAX_FIELD) {
+    if (len > TEMPLATE_ITEMS_MAX_FIELD) {
         put_err(err, errlen, "csv_items[%zu][\"%s\"] is %zu bytes long; the limit is %d",
-                i, key, len, CSV_MAX_FIELD);
+                i, key, len, TEMPLATE_ITEMS_MAX_FIELD);
         return -1;
     }
     if (memchr(text, '\0', len)) {
@@ -399,9 +400,9 @@ static int scan_item(size_t i, json_t *item, json_t *columns, json_t *seen, char
             return -1;
         if (json_object_getn(seen, key, keylen))
             continue;
-        if (json_array_size(columns) >= CSV_MAX_COLUMNS) {
+        if (json_array_size(columns) >= TEMPLATE_ITEMS_MAX_COLUMNS) {
             put_err(err, errlen, "csv_items has more than %d distinct keys; the limit is %d",
-                    CSV_MAX_COLUMNS, CSV_MAX_COLUMNS);
+                    TEMPLATE_ITEMS_MAX_COLUMNS, TEMPLATE_ITEMS_MAX_COLUMNS);
             return -1;
         }
         json_object_setn_new(seen, key, keylen, json_true());
@@ -429,16 +430,17 @@ static json_t *full_item(json_t *item, const json_t *columns)
     return out;
 }
 
-sf_status csv_items_normalize(const json_t *items_in, json_t **columns_out,
-                              json_t **items_out, char *err, size_t errlen)
+sf_status template_items_normalize(const json_t *items_in,
+                                   json_t **columns_out, json_t **items_out,
+                                   char *err, size_t errlen)
 {
     if (!json_is_array(items_in)) {
         put_err(err, errlen, "csv_items must be an array of objects");
         return SF_EINVAL;
     }
     size_t n = json_array_size(items_in);
-    if (n > CSV_MAX_ITEMS) {
-        put_err(err, errlen, "csv_items has %zu items; the limit is %d", n, CSV_MAX_ITEMS);
+    if (n > TEMPLATE_ITEMS_MAX) {
+        put_err(err, errlen, "csv_items has %zu items; the limit is %d", n, TEMPLATE_ITEMS_MAX);
         return SF_EINVAL;
     }
     json_t *columns = json_array();
@@ -515,7 +517,8 @@ static void put_item(struct export_buf *b, const json_t *columns, const json_t *
 /* With no columns there is nothing to write a header for, so the result is
  * empty (which import rejects: a template without columns does not
  * round-trip). */
-char *csv_export(const json_t *columns, const json_t *items, size_t *len_out)
+char *template_items_to_csv(const json_t *columns, const json_t *items,
+                            size_t *len_out)
 {
     struct export_buf b = {.scratch = NULL, .scratch_cap = 0};
     sb_init(&b.out);

@@ -1,5 +1,6 @@
 /*
- * test_csvimport.c: CSV import, csv_items normalisation and CSV export.
+ * test_template_items.c: template items from CSV, csv_items normalisation, and
+ * the items back out as CSV.
  *
  * Uploaded CSV is the least trustworthy input setforge takes, so the failure
  * cases (ragged rows, bad quoting, limits, bad bytes) get as many checks as
@@ -10,7 +11,7 @@
 #include <string.h>
 
 #include "unit.h"
-#include "util/csvimport.h"
+#include "util/template_items.h"
 #include "util/xalloc.h"
 
 #define PARSE_ERR "error parsing data while strict checking enabled"
@@ -23,21 +24,21 @@ static sf_status imp(const char *text)
 {
     cols = items = NULL;
     err[0] = '\0';
-    return csv_import(text, strlen(text), &cols, &items, err, sizeof err);
+    return template_items_from_csv(text, strlen(text), &cols, &items, err, sizeof err);
 }
 
 static sf_status impn(const char *text, size_t len)
 {
     cols = items = NULL;
     err[0] = '\0';
-    return csv_import(text, len, &cols, &items, err, sizeof err);
+    return template_items_from_csv(text, len, &cols, &items, err, sizeof err);
 }
 
 static sf_status norm(const json_t *in)
 {
     cols = items = NULL;
     err[0] = '\0';
-    return csv_items_normalize(in, &cols, &items, err, sizeof err);
+    return template_items_normalize(in, &cols, &items, err, sizeof err);
 }
 
 static void drop(void)
@@ -185,7 +186,7 @@ static void test_header_errors(void)
     CHECK_STR(err, "the CSV has no header row");
     CHECK(imp("\xEF\xBB\xBF") == SF_EINVAL);
     CHECK_STR(err, "the CSV has no header row");
-    CHECK(csv_import(NULL, 0, &cols, &items, err, sizeof err) == SF_EINVAL);
+    CHECK(template_items_from_csv(NULL, 0, &cols, &items, err, sizeof err) == SF_EINVAL);
     CHECK_STR(err, "the CSV has no header row");
 
     CHECK(imp("a,,c\n1,2,3\n") == SF_EINVAL);
@@ -263,23 +264,23 @@ static void test_err_buffer(void)
 {
     char tiny[1] = {'x'};
     cols = items = NULL;
-    CHECK(csv_import("a,a", 3, &cols, &items, tiny, sizeof tiny) == SF_EINVAL);
+    CHECK(template_items_from_csv("a,a", 3, &cols, &items, tiny, sizeof tiny) == SF_EINVAL);
     CHECK(tiny[0] == '\0');
     char small[8];
-    CHECK(csv_import("a,a", 3, &cols, &items, small, sizeof small) == SF_EINVAL);
+    CHECK(template_items_from_csv("a,a", 3, &cols, &items, small, sizeof small) == SF_EINVAL);
     CHECK_STR(small, "the hea");
 
     /* Outputs are left alone on failure. */
     json_t *sentinel = json_array();
     json_t *c = sentinel, *i = sentinel;
-    CHECK(csv_import("a,b\n1\n", 6, &c, &i, err, sizeof err) == SF_EINVAL);
+    CHECK(template_items_from_csv("a,b\n1\n", 6, &c, &i, err, sizeof err) == SF_EINVAL);
     CHECK(c == sentinel && i == sentinel);
-    CHECK(csv_items_normalize(sentinel, &c, &i, err, sizeof err) == SF_OK);
+    CHECK(template_items_normalize(sentinel, &c, &i, err, sizeof err) == SF_OK);
     json_decref(c);
     json_decref(i);
     c = i = sentinel;
     json_t *bad = parse("[1]");
-    CHECK(csv_items_normalize(bad, &c, &i, err, sizeof err) == SF_EINVAL);
+    CHECK(template_items_normalize(bad, &c, &i, err, sizeof err) == SF_EINVAL);
     CHECK(c == sentinel && i == sentinel);
     json_decref(bad);
     json_decref(sentinel);
@@ -320,32 +321,32 @@ static char *repeat(char ch, size_t n)
 
 static void test_limits(void)
 {
-    char *t = rows_csv(CSV_MAX_ITEMS);
+    char *t = rows_csv(TEMPLATE_ITEMS_MAX);
     CHECK(imp(t) == SF_OK);
-    CHECK(json_array_size(items) == CSV_MAX_ITEMS);
+    CHECK(json_array_size(items) == TEMPLATE_ITEMS_MAX);
     CHECK_STR(json_string_value(json_object_get(json_array_get(items, 9999), "n")), "9999");
     drop();
     free(t);
-    t = rows_csv(CSV_MAX_ITEMS + 1);
+    t = rows_csv(TEMPLATE_ITEMS_MAX + 1);
     CHECK(imp(t) == SF_EINVAL);
     CHECK_STR(err, "the CSV has more than 10000 data rows; the limit is 10000");
     free(t);
 
-    t = cols_csv(CSV_MAX_COLUMNS);
+    t = cols_csv(TEMPLATE_ITEMS_MAX_COLUMNS);
     CHECK(imp(t) == SF_OK);
-    CHECK(json_array_size(cols) == CSV_MAX_COLUMNS);
+    CHECK(json_array_size(cols) == TEMPLATE_ITEMS_MAX_COLUMNS);
     CHECK_STR(json_string_value(json_object_get(json_array_get(items, 0), "c63")), "v63");
     drop();
     free(t);
-    t = cols_csv(CSV_MAX_COLUMNS + 1);
+    t = cols_csv(TEMPLATE_ITEMS_MAX_COLUMNS + 1);
     CHECK(imp(t) == SF_EINVAL);
     CHECK_STR(err, "the header has more than 64 columns; the limit is 64");
     free(t);
 
-    char *v = repeat('v', CSV_MAX_FIELD);
+    char *v = repeat('v', TEMPLATE_ITEMS_MAX_FIELD);
     t = xasprintf("a,b\n1,%s\n", v);
     CHECK(imp(t) == SF_OK);
-    CHECK(json_string_length(json_object_get(json_array_get(items, 0), "b")) == CSV_MAX_FIELD);
+    CHECK(json_string_length(json_object_get(json_array_get(items, 0), "b")) == TEMPLATE_ITEMS_MAX_FIELD);
     drop();
     free(t);
     t = xasprintf("a,b\n1,2\n3,\"%sv\"\n", v);
@@ -469,10 +470,10 @@ static void test_normalize_errors(void)
 static void test_normalize_limits(void)
 {
     json_t *in = json_array();
-    for (int i = 0; i < CSV_MAX_ITEMS; i++)
+    for (int i = 0; i < TEMPLATE_ITEMS_MAX; i++)
         json_array_append_new(in, json_pack("{s:i}", "n", i));
     CHECK(norm(in) == SF_OK);
-    CHECK(json_array_size(items) == CSV_MAX_ITEMS);
+    CHECK(json_array_size(items) == TEMPLATE_ITEMS_MAX);
     drop();
     json_array_append_new(in, json_pack("{s:i}", "n", 1));
     CHECK(norm(in) == SF_EINVAL);
@@ -481,27 +482,27 @@ static void test_normalize_limits(void)
 
     /* 64 distinct keys spread over items are fine; a 65th is not. */
     in = json_array();
-    for (int i = 0; i < CSV_MAX_COLUMNS; i++) {
+    for (int i = 0; i < TEMPLATE_ITEMS_MAX_COLUMNS; i++) {
         char key[16];
         snprintf(key, sizeof key, "k%d", i);
         json_array_append_new(in, json_pack("{s:s}", key, "v"));
     }
     CHECK(norm(in) == SF_OK);
-    CHECK(json_array_size(cols) == CSV_MAX_COLUMNS);
-    CHECK(json_object_size(json_array_get(items, 0)) == CSV_MAX_COLUMNS);
+    CHECK(json_array_size(cols) == TEMPLATE_ITEMS_MAX_COLUMNS);
+    CHECK(json_object_size(json_array_get(items, 0)) == TEMPLATE_ITEMS_MAX_COLUMNS);
     drop();
     json_array_append_new(in, json_pack("{s:s}", "one-more", "v"));
     CHECK(norm(in) == SF_EINVAL);
     CHECK_STR(err, "csv_items has more than 64 distinct keys; the limit is 64");
     json_decref(in);
 
-    char *v = repeat('v', CSV_MAX_FIELD);
+    char *v = repeat('v', TEMPLATE_ITEMS_MAX_FIELD);
     in = json_pack("[{s:s}]", "a", v);
     CHECK(norm(in) == SF_OK);
     drop();
     json_decref(in);
     free(v);
-    v = repeat('v', CSV_MAX_FIELD + 1);
+    v = repeat('v', TEMPLATE_ITEMS_MAX_FIELD + 1);
     in = json_pack("[{s:s}]", "a", v);
     CHECK(norm(in) == SF_EINVAL);
     CHECK_STR(err, "csv_items[0][\"a\"] is 4001 bytes long; the limit is 4000");
@@ -519,7 +520,7 @@ static void test_export(void)
     json_t *i = parse("[{\"a\":\"1\",\"b\":\"x\\\"y\"},{\"b\":\"only b\"},"
                       "{\"a\":7,\"b\":null}]");
     size_t len = 0;
-    char *out = csv_export(c, i, &len);
+    char *out = template_items_to_csv(c, i, &len);
     CHECK_STR(out, "\"a\",\"b\"\r\n"
                    "\"1\",\"x\"\"y\"\r\n"
                    "\"\",\"only b\"\r\n"
@@ -530,7 +531,7 @@ static void test_export(void)
 
     /* No items: just the header. */
     i = json_array();
-    out = csv_export(c, i, &len);
+    out = template_items_to_csv(c, i, &len);
     CHECK_STR(out, "\"a\",\"b\"\r\n");
     free(out);
     json_decref(i);
@@ -539,11 +540,11 @@ static void test_export(void)
     /* No columns: nothing at all. */
     c = json_array();
     i = parse("[{}]");
-    out = csv_export(c, i, &len);
+    out = template_items_to_csv(c, i, &len);
     CHECK_STR(out, "");
     CHECK(len == 0);
     free(out);
-    out = csv_export(NULL, NULL, NULL);
+    out = template_items_to_csv(NULL, NULL, NULL);
     CHECK_STR(out, "");
     free(out);
     json_decref(i);
@@ -554,7 +555,7 @@ static void test_export(void)
 static void check_round_trip(const json_t *c, const json_t *i)
 {
     size_t len;
-    char *out = csv_export(c, i, &len);
+    char *out = template_items_to_csv(c, i, &len);
     CHECK(impn(out, len) == SF_OK);
     CHECK(json_equal(cols, (json_t *)c));
     CHECK(json_equal(items, (json_t *)i));
@@ -633,5 +634,5 @@ int main(void)
     test_normalize_limits();
     test_export();
     test_round_trip();
-    UNIT_END("csvimport");
+    UNIT_END("template_items");
 }
