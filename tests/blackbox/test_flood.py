@@ -17,7 +17,7 @@ import harness
 from harness import Daemon, check, eq, expect_json, run, test
 
 LIMIT = 256
-BOUND = 120  # seconds: only turns a hang into a failure
+BOUND = harness.bound(120)  # seconds: only turns a hang into a failure
 D = None
 T = "/api/batch-templates"
 

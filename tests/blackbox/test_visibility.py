@@ -9,7 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Daemon, check, eq, expect_error, expect_json, expect_status, run, test
+from harness import Daemon, bound, check, eq, expect_error, expect_json, expect_status, run, test
 
 D = None
 T = "/api/batch-templates"
@@ -18,14 +18,14 @@ WHO = (None, "user")  # anonymous, non-admin token
 S = {}  # what setup made: template, run, album, image ids
 
 
-def wait_final(rid, bound=120):
-    deadline = time.time() + bound
+def wait_final(rid, limit=120):
+    deadline = time.time() + bound(limit)
     while time.time() < deadline:
         r = expect_json(D.get("/api/runs/%d" % rid, token="admin"), 200)
         if r["status"] in FINAL and r["album_id"] is not None:
             return r
         time.sleep(0.05)
-    raise AssertionError("run %d did not finish within %d s" % (rid, bound))
+    raise AssertionError("run %d did not finish within %d s" % (rid, bound(limit)))
 
 
 def set_public(album_id, public):
@@ -53,7 +53,7 @@ def listed_images(token):
 
 
 def events_status(rid, token):
-    return D.get("/api/runs/%d/events" % rid, token=token, timeout=30).status
+    return D.get("/api/runs/%d/events" % rid, token=token, timeout=bound(30)).status
 
 
 def assert_hidden(token, rid, images):
