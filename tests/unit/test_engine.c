@@ -16,7 +16,7 @@
 #include "store/db.h"
 #include "store/runs.h"
 #include "store/templates.h"
-#include "unit.h"
+#include "unit_runs.h"
 #include "util/config.h"
 #include "util/timeutil.h"
 
@@ -31,16 +31,6 @@ static void on_notify(long long run_id)
     atomic_store(&last_notified, run_id);
 }
 
-static long long scalar(const char *sql, long long arg)
-{
-    sqlite3_stmt *st = NULL;
-    sqlite3_prepare_v2(db_conn(), sql, -1, &st, NULL);
-    sqlite3_bind_int64(st, 1, arg);
-    long long v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
-    return v;
-}
-
 /* 1 when the run's single item has the state, waiting up to the bound. */
 static int wait_item(long long run_id, const char *state)
 {
@@ -49,7 +39,7 @@ static int wait_item(long long run_id, const char *state)
              state);
     int64_t until = mono_ms() + WAIT_BOUND_MS;
     while (mono_ms() < until) {
-        if (scalar(sql, run_id) == 1)
+        if (unit_scalar(sql, run_id) == 1)
             return 1;
         usleep(2000);
     }
@@ -58,17 +48,7 @@ static int wait_item(long long run_id, const char *state)
 
 static long long make_run(long long tid)
 {
-    json_t *prompts = json_pack("[s]", "one card");
-    json_t *loras = json_array();
-    struct run_spec spec = {.template_id = tid, .album_name = "album", .user_theme = "t", .steps = 5,
-                            .seed = 10, .width = 64, .height = 64, .guidance_scale = 7,
-                            .negative_prompt = "", .loras = loras, .prompts = prompts,
-                            .request_hash = "h"};
-    long long id = 0;
-    int reused;
-    CHECK(runs_create(&spec, &id, &reused) == SF_OK && !reused);
-    json_decref(prompts);
-    json_decref(loras);
+    long long id = unit_make_run(tid, 1);
     engine_kick();
     return id;
 }
@@ -86,8 +66,8 @@ static void outcome_recorded_after_failed_commits(long long tid)
     db_fail_commits(8);
     CHECK(wait_item(run, "succeeded"));
     CHECK(db_fail_commits(0) == 0); /* every failure was really met */
-    CHECK(scalar("SELECT count(*) FROM runs WHERE id = ?1 AND status = 'completed'", run) == 1);
-    CHECK(scalar("SELECT count(*) FROM album_images a JOIN runs r ON r.album_id = a.album_id "
+    CHECK(unit_scalar("SELECT count(*) FROM runs WHERE id = ?1 AND status = 'completed'", run) == 1);
+    CHECK(unit_scalar("SELECT count(*) FROM album_images a JOIN runs r ON r.album_id = a.album_id "
                  "WHERE r.id = ?1",
                  run) == 1);
 }
@@ -103,12 +83,12 @@ static void outcome_released_when_never_recordable(long long tid)
     CHECK(wait_item(run, "running"));
     db_fail_commits(1000000);
     CHECK(wait_item(run, "queued"));
-    CHECK(scalar("SELECT attempts FROM run_items WHERE run_id = ?1", run) == 0);
+    CHECK(unit_scalar("SELECT attempts FROM run_items WHERE run_id = ?1", run) == 0);
     db_fail_commits(0);
     engine_kick();
     CHECK(wait_item(run, "succeeded"));
-    CHECK(scalar("SELECT attempts FROM run_items WHERE run_id = ?1", run) == 1);
-    CHECK(scalar("SELECT count(*) FROM runs WHERE id = ?1 AND status = 'completed'", run) == 1);
+    CHECK(unit_scalar("SELECT attempts FROM run_items WHERE run_id = ?1", run) == 1);
+    CHECK(unit_scalar("SELECT count(*) FROM runs WHERE id = ?1 AND status = 'completed'", run) == 1);
 }
 
 /* The engine tells its listener (the HTTP streams, in the daemon) about
@@ -141,11 +121,7 @@ int main(void)
     CHECK(mkdtemp(dir) != NULL);
     char err[256];
     CHECK(db_open(path, err, sizeof(err)) == 0);
-    json_t *row = json_pack("{ss ss si si s[] s[] s[]}", "name", "t", "prompt_template", "x", "width", 64,
-                            "height", 64, "loras", "csv_columns", "csv_items");
-    long long tid;
-    CHECK(templates_insert(row, "test", &tid) == SF_OK);
-    json_decref(row);
+    long long tid = unit_template();
 
     struct sf_config cfg;
     config_defaults(&cfg);

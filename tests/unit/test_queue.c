@@ -11,35 +11,7 @@
 #include "store/db.h"
 #include "store/runs.h"
 #include "store/templates.h"
-#include "unit.h"
-
-static long long scalar(const char *sql, long long arg)
-{
-    sqlite3_stmt *st = NULL;
-    sqlite3_prepare_v2(db_conn(), sql, -1, &st, NULL);
-    sqlite3_bind_int64(st, 1, arg);
-    long long v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
-    return v;
-}
-
-static long long make_run(long long tid, int n)
-{
-    json_t *prompts = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(prompts, json_sprintf("prompt %d", i));
-    json_t *loras = json_array();
-    struct run_spec spec = {.template_id = tid, .album_name = "album", .user_theme = "t", .steps = 5,
-                            .seed = 10, .width = 64, .height = 64, .guidance_scale = 7,
-                            .negative_prompt = "", .loras = loras, .prompts = prompts,
-                            .request_hash = "h"};
-    long long id = 0;
-    int reused;
-    CHECK(runs_create(&spec, &id, &reused) == SF_OK && !reused);
-    json_decref(prompts);
-    json_decref(loras);
-    return id;
-}
+#include "unit_runs.h"
 
 static const char *status_of(long long run_id)
 {
@@ -58,24 +30,13 @@ static struct sf_image fake_image(void)
     return img;
 }
 
-int main(void)
-{
-    char path[] = "/tmp/sf-queue-XXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
-    char err[256];
-    CHECK(db_open(path, err, sizeof(err)) == 0);
-    json_t *row = json_pack("{ss ss si si s[] s[] s[]}", "name", "t", "prompt_template", "x", "width", 64,
-                            "height", 64, "loras", "csv_columns", "csv_items");
-    long long tid;
-    CHECK(templates_insert(row, "test", &tid) == SF_OK);
-    json_decref(row);
+static long long rr; /* the round-robin position the worker would keep */
+static struct claimed_item it;
 
-    /* a 3-item run: claim, complete, a duplicate completion links once */
-    long long a = make_run(tid, 3);
+/* A 3-item run: claim, complete, a duplicate completion links once. */
+static void claim_and_complete_once(long long a)
+{
     CHECK(strcmp(status_of(a), "queued") == 0);
-    long long rr = 0;
-    struct claimed_item it;
     CHECK(queue_claim("w1", 30000, &rr, NULL, &it) == 1);
     CHECK(it.run_id == a && it.index == 0 && it.attempts == 1 && rr == a);
     CHECK(strcmp(it.prompt, "prompt 0") == 0 && it.seed == 10 && it.width == 64);
@@ -83,49 +44,63 @@ int main(void)
     struct sf_image img = fake_image();
     CHECK(queue_complete(&it, "w1", &img, "aa", "ep", 5) == SF_OK);
     CHECK(queue_complete(&it, "w1", &img, "aa", "ep", 5) == SF_OK); /* idempotent */
-    CHECK(scalar("SELECT count(*) FROM images WHERE run_id = ?1", a) == 1);
-    CHECK(scalar("SELECT completed_items FROM runs WHERE id = ?1", a) == 1);
+    CHECK(unit_scalar("SELECT count(*) FROM images WHERE run_id = ?1", a) == 1);
+    CHECK(unit_scalar("SELECT completed_items FROM runs WHERE id = ?1", a) == 1);
     claimed_item_free(&it);
+}
 
-    /* transient failure with attempts left: back to queued with a backoff */
+/* Transient failures go back to queued, avoiding the endpoint skips the
+ * item, permanent ones fail at once. */
+static void failures_requeue_or_fail(long long a)
+{
     CHECK(queue_claim("w1", 30000, &rr, NULL, &it) == 1 && it.index == 1);
     CHECK(queue_fail(&it, "w1", "timeout", 0, 3, 0, "ep") == SF_OK);
-    CHECK(scalar("SELECT count(*) FROM run_items WHERE run_id = ?1 AND status = 'queued' AND error = 'timeout'", a) == 1);
+    CHECK(unit_scalar("SELECT count(*) FROM run_items WHERE run_id = ?1 AND status = 'queued' AND error = 'timeout'", a) == 1);
     claimed_item_free(&it);
-    /* avoiding the endpoint that failed skips that item */
     CHECK(queue_claim("w1", 30000, &rr, "ep", &it) == 1 && it.index == 2);
-    /* permanent failure: failed at once */
     CHECK(queue_fail(&it, "w1", "rejected", 1, 3, 0, "ep") == SF_OK);
-    CHECK(scalar("SELECT failed_items FROM runs WHERE id = ?1", a) == 1);
+    CHECK(unit_scalar("SELECT failed_items FROM runs WHERE id = ?1", a) == 1);
     claimed_item_free(&it);
+}
 
-    /* a lease that expires is rescued; a stale owner cannot fail it later */
+/* A lease that expires is rescued; a stale owner cannot fail it later. */
+static void expired_lease_is_rescued(long long a)
+{
     CHECK(queue_claim("dead", 1000, &rr, NULL, &it) == 1 && it.index == 1 && it.attempts == 2);
+    CHECK(queue_rescue("me", RESCUE_EXPIRED, 3) == 0); /* not expired yet */
     CHECK(queue_rescue("me", RESCUE_ALL_FOREIGN, 3) == 1); /* foreign owner at start-up */
-    CHECK(scalar("SELECT count(*) FROM run_items WHERE run_id = ?1 AND status = 'queued'", a) == 1);
+    CHECK(unit_scalar("SELECT count(*) FROM run_items WHERE run_id = ?1 AND status = 'queued'", a) == 1);
     CHECK(queue_fail(&it, "dead", "late", 1, 3, 0, "ep") == SF_OK); /* changes nothing */
-    CHECK(scalar("SELECT failed_items FROM runs WHERE id = ?1", a) == 1);
+    CHECK(unit_scalar("SELECT failed_items FROM runs WHERE id = ?1", a) == 1);
     claimed_item_free(&it);
+}
 
-    /* the last item completes: the run completes with an album of 2 images */
+/* The last item completes: the run completes with an album of 2 images,
+ * and an event stream is final only once it has read the last event. */
+static long long last_item_files_the_album(long long a)
+{
+    struct sf_image img = fake_image();
     CHECK(queue_claim("w1", 30000, &rr, NULL, &it) == 1 && it.index == 1 && it.attempts == 3);
     CHECK(queue_complete(&it, "w1", &img, "bb", "ep", 5) == SF_OK);
     claimed_item_free(&it);
     CHECK(strcmp(status_of(a), "completed") == 0);
-    long long album = scalar("SELECT album_id FROM runs WHERE id = ?1", a);
+    long long album = unit_scalar("SELECT album_id FROM runs WHERE id = ?1", a);
     CHECK(album > 0);
-    CHECK(scalar("SELECT count(*) FROM album_images WHERE album_id = ?1", album) == 2);
-    CHECK(scalar("SELECT source_id FROM albums WHERE id = ?1", album) == a);
-    /* an event stream is done only once it has sent the last event: a
-     * stream that read the events just before the run ended must read on */
-    long long last_event = scalar("SELECT max(id) FROM run_events WHERE run_id = ?1", a);
+    CHECK(unit_scalar("SELECT count(*) FROM album_images WHERE album_id = ?1", album) == 2);
+    CHECK(unit_scalar("SELECT source_id FROM albums WHERE id = ?1", album) == a);
+    long long last_event = unit_scalar("SELECT max(id) FROM run_events WHERE run_id = ?1", a);
     CHECK(last_event > 0);
     CHECK(runs_is_final(a, last_event) == 1);
     CHECK(runs_is_final(a, last_event - 1) == 0);
     CHECK(runs_is_final(a, 0) == 0);
+    return album;
+}
 
-    /* retry: the failed item is queued again; finishing it joins the album
-     * at its item position */
+/* Retry: the failed item is queued again; finishing it joins the album at
+ * its item position. */
+static void retry_joins_the_album(long long a, long long album)
+{
+    struct sf_image img = fake_image();
     CHECK(queue_retry_run(a) == SF_OK);
     CHECK(strcmp(status_of(a), "running") == 0);
     CHECK(queue_retry_run(a) == SF_ECONFLICT); /* nothing left to retry */
@@ -133,45 +108,117 @@ int main(void)
     CHECK(queue_complete(&it, "w1", &img, "cc", "ep", 5) == SF_OK);
     claimed_item_free(&it);
     CHECK(strcmp(status_of(a), "completed") == 0);
-    CHECK(scalar("SELECT count(*) FROM album_images WHERE album_id = ?1", album) == 3);
-    CHECK(scalar("SELECT max(position) FROM album_images WHERE album_id = ?1", album) == 2);
+    CHECK(unit_scalar("SELECT count(*) FROM album_images WHERE album_id = ?1", album) == 3);
+    CHECK(unit_scalar("SELECT max(position) FROM album_images WHERE album_id = ?1", album) == 2);
+}
 
-    /* round robin: two runs alternate */
-    long long b = make_run(tid, 2), c = make_run(tid, 2);
+/* Round robin: two runs alternate. */
+static void runs_take_turns(long long tid)
+{
+    struct sf_image img = fake_image();
+    long long b = unit_make_run(tid, 2), c = unit_make_run(tid, 2);
     long long seen[4];
     for (int i = 0; i < 4; i++) {
         CHECK(queue_claim("w1", 30000, &rr, NULL, &it) == 1);
         seen[i] = it.run_id;
-        queue_complete(&it, "w1", &img, "dd", "ep", 1);
+        CHECK(queue_complete(&it, "w1", &img, "dd", "ep", 1) == SF_OK);
         claimed_item_free(&it);
     }
     CHECK(seen[0] != seen[1] && seen[1] != seen[2] && seen[2] != seen[3]);
     CHECK(strcmp(status_of(b), "completed") == 0 && strcmp(status_of(c), "completed") == 0);
+}
 
-    /* cancel: queued items canceled, the running one settles as canceled */
-    long long d = make_run(tid, 3);
+/* Cancel: queued items canceled, the running one settles as canceled, and
+ * the event log ends with a status event. */
+static void cancel_settles_every_item(long long tid)
+{
+    long long d = unit_make_run(tid, 3);
     CHECK(queue_claim("w1", 30000, &rr, NULL, &it) == 1 && it.run_id == d);
     CHECK(queue_cancel_run(d) == SF_OK);
     CHECK(strcmp(status_of(d), "canceled") == 0);
-    CHECK(scalar("SELECT canceled_items FROM runs WHERE id = ?1", d) == 2);
+    CHECK(unit_scalar("SELECT canceled_items FROM runs WHERE id = ?1", d) == 2);
     CHECK(queue_cancel_run(d) == SF_ECONFLICT);
     CHECK(queue_mark_canceled(&it, "w1") == SF_OK);
-    CHECK(scalar("SELECT canceled_items FROM runs WHERE id = ?1", d) == 3);
+    CHECK(unit_scalar("SELECT canceled_items FROM runs WHERE id = ?1", d) == 3);
     claimed_item_free(&it);
     CHECK(queue_claim("w1", 30000, &rr, NULL, &it) == 0); /* nothing left */
     CHECK(queue_cancel_run(987654) == SF_ENOTFOUND);
-    /* the event log ends with a status event */
-    CHECK(scalar("SELECT type = 'status' FROM run_events WHERE run_id = ?1 ORDER BY id DESC LIMIT 1", d) == 1);
+    CHECK(unit_scalar("SELECT type = 'status' FROM run_events WHERE run_id = ?1 ORDER BY id DESC LIMIT 1", d) == 1);
+}
 
-    /* a run where every item fails: failed, no album */
-    long long e = make_run(tid, 1);
+/* A run where every item fails: failed, no album. */
+static void all_failed_is_failed_without_album(long long tid)
+{
+    long long e = unit_make_run(tid, 1);
     CHECK(queue_claim("w1", 30000, &rr, NULL, &it) == 1 && it.run_id == e);
     CHECK(queue_fail(&it, "w1", "boom", 0, 1, 0, "ep") == SF_OK); /* out of attempts */
     claimed_item_free(&it);
     CHECK(strcmp(status_of(e), "failed") == 0);
-    CHECK(scalar("SELECT album_id IS NULL FROM runs WHERE id = ?1", e) == 1);
+    CHECK(unit_scalar("SELECT album_id IS NULL FROM runs WHERE id = ?1", e) == 1);
+}
 
-    CHECK(scalar("SELECT count(*) FROM run_items WHERE status = 'running' AND ?1", 1) == 0);
+/* The heartbeat renews every lease the owner holds but the skipped ones,
+ * which expire and are rescued; a release gives the attempt back. */
+static void heartbeat_skips_abandoned_items(long long tid)
+{
+    long long f = unit_make_run(tid, 2);
+    struct claimed_item a2, b2;
+    CHECK(queue_claim("w1", 30000, &rr, NULL, &a2) == 1 && a2.run_id == f);
+    CHECK(queue_claim("w1", 30000, &rr, NULL, &b2) == 1 && b2.run_id == f);
+    CHECK(unit_scalar("UPDATE run_items SET lease_expires_ms = 1 WHERE run_id = ?1 RETURNING 1", f) == 1);
+    long long skip[] = {b2.item_id};
+    CHECK(queue_heartbeat("w1", 30000, skip, 1) == SF_OK);
+    CHECK(unit_scalar("SELECT count(*) FROM run_items WHERE run_id = ?1 AND lease_expires_ms > 1", f) == 1);
+    CHECK(queue_rescue("w1", RESCUE_EXPIRED, 3) == 1); /* the skipped one */
+    CHECK(unit_scalar("SELECT count(*) FROM run_items WHERE run_id = ?1 AND status = 'queued'", f) == 1);
+    CHECK(queue_release(&a2, "w1") == SF_OK);
+    CHECK(unit_scalar("SELECT max(attempts) FROM run_items WHERE run_id = ?1", f) == 1);
+    CHECK(unit_scalar("SELECT count(*) FROM run_items WHERE run_id = ?1 AND status = 'queued'", f) == 2);
+    claimed_item_free(&a2);
+    claimed_item_free(&b2);
+    CHECK(queue_cancel_run(f) == SF_OK);
+}
+
+/* One name table per state machine, read back the same way. */
+static void state_names_round_trip(void)
+{
+    for (int i = 0; i < ITEM_NSTATES; i++) {
+        enum item_state s;
+        CHECK(item_state_parse(item_state_name((enum item_state)i), &s) == 0 && (int)s == i);
+    }
+    for (int i = 0; i < RUN_NSTATES; i++) {
+        enum run_state s;
+        CHECK(run_state_parse(run_state_name((enum run_state)i), &s) == 0 && (int)s == i);
+    }
+    enum run_state r;
+    CHECK(run_state_parse("paused", &r) == -1 && run_state_parse(NULL, &r) == -1);
+    CHECK(run_state_is_final(RUN_CANCELED) && !run_state_is_final(RUN_RUNNING));
+    CHECK_STR(item_state_name(ITEM_SUCCEEDED), "succeeded");
+    CHECK_STR(run_state_name(RUN_COMPLETED), "completed");
+}
+
+int main(void)
+{
+    char path[] = "/tmp/sf-queue-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    char err[256];
+    CHECK(db_open(path, err, sizeof(err)) == 0);
+    long long tid = unit_template();
+
+    long long a = unit_make_run(tid, 3);
+    claim_and_complete_once(a);
+    failures_requeue_or_fail(a);
+    expired_lease_is_rescued(a);
+    long long album = last_item_files_the_album(a);
+    retry_joins_the_album(a, album);
+    runs_take_turns(tid);
+    cancel_settles_every_item(tid);
+    all_failed_is_failed_without_album(tid);
+    heartbeat_skips_abandoned_items(tid);
+    state_names_round_trip();
+
+    CHECK(unit_scalar("SELECT count(*) FROM run_items WHERE status = 'running' AND ?1", 1) == 0);
     db_close_thread();
     unit_remove_db(path);
     UNIT_END("queue");

@@ -1,0 +1,55 @@
+/*
+ * unit_runs.h: fixtures for the tests of the queue and the engine: a
+ * one-value query, a template and a run of n items on the open database.
+ */
+#ifndef SF_UNIT_RUNS_H
+#define SF_UNIT_RUNS_H
+
+#include "store/db.h"
+#include "store/runs.h"
+#include "store/templates.h"
+#include "unit.h"
+
+/* The first column of the first row of sql with ?1 bound to arg; -1 when
+ * there is no row. */
+static inline long long unit_scalar(const char *sql, long long arg)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3_prepare_v2(db_conn(), sql, -1, &st, NULL);
+    sqlite3_bind_int64(st, 1, arg);
+    long long v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* A 64x64 template with no items of its own; its id. */
+static inline long long unit_template(void)
+{
+    json_t *row = json_pack("{ss ss si si s[] s[] s[]}", "name", "t", "prompt_template", "x", "width", 64,
+                            "height", 64, "loras", "csv_columns", "csv_items");
+    long long tid = 0;
+    CHECK(templates_insert(row, "test", &tid) == SF_OK);
+    json_decref(row);
+    return tid;
+}
+
+/* A queued run of n items ("prompt 0", ...) of template tid; its id. */
+static inline long long unit_make_run(long long tid, int n)
+{
+    json_t *prompts = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(prompts, json_sprintf("prompt %d", i));
+    json_t *loras = json_array();
+    struct run_spec spec = {.template_id = tid, .album_name = "album", .user_theme = "t", .steps = 5,
+                            .seed = 10, .width = 64, .height = 64, .guidance_scale = 7,
+                            .negative_prompt = "", .loras = loras, .prompts = prompts,
+                            .request_hash = "h"};
+    long long id = 0;
+    int reused;
+    CHECK(runs_create(&spec, &id, &reused) == SF_OK && !reused);
+    json_decref(prompts);
+    json_decref(loras);
+    return id;
+}
+
+#endif
