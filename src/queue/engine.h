@@ -21,13 +21,13 @@
  *
  * Locks: no code path holds two of them at once, so there is no lock order
  * to keep; each is a leaf.
- *   - E.mu: kicks, stopping, rr_run and the condition variable E.cv that
+ *   - eng.mu: kicks, stopping, rr_run and the condition variable eng.cv that
  *     idle workers and the sweeper sleep on. The loops read what they need
  *     under it and release it before any database or backend call.
  *   - worker.mu: that worker's hand-over slot (has_pending, pending, quit)
  *     and its condition variable, shared by the worker and its finisher.
  *   - breaker.mu (queue/breaker.c): one endpoint's breaker state.
- *   - E.abandon_mu: the item ids left out of the heartbeat.
+ *   - eng.abandon_mu (finisher.c): the item ids left out of the heartbeat.
  *   Atomics, no lock: counters and histograms, each worker's cancel flag and
  *   current run id (read by engine_cancel_run and engine_stop).
  *

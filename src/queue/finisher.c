@@ -1,0 +1,256 @@
+/*
+ * finisher.c: each worker's finisher thread, which stores the drawn image
+ * and records the outcome, so the worker can claim its next item at once
+ * and a GPU does not wait for two fsyncs and a transaction.
+ *
+ * Recording never gives up silently: a failed transaction is tried again
+ * with backoff; an outcome that still cannot be recorded is released to
+ * the queue (its attempt given back); if even that fails, the item is left
+ * out of the heartbeat so its lease runs out and the sweeper rescues it.
+ */
+#include "queue/engine_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/db.h"
+#include "store/imagefiles.h"
+#include "util/hash.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+/* Tries to record one outcome before it is released to the queue: about
+ * 6 s of backoff, long enough to ride out a busy database; an item that
+ * still cannot be recorded is drawn again later rather than lost. */
+#define RECORD_TRIES 10
+#define RECORD_BACKOFF_MAX_MS 1000
+
+static void observe_duration(int64_t us)
+{
+    double s = (double)us / 1e6;
+    int b = 0;
+    while (b < ENGINE_HIST_BUCKETS && s > engine_hist_bounds_s[b])
+        b++;
+    atomic_fetch_add(&eng.hist[b], 1);
+    atomic_fetch_add(&eng.hist_sum_us, (unsigned long long)us);
+}
+
+/* Exponential backoff with jitter: 0.5 s, 1 s, 2 s, ... capped at 60 s,
+ * each scaled by a random factor in [0.5, 1.5) so retries spread out. */
+static int64_t backoff_ms(int attempts)
+{
+    int64_t base = 500LL << (attempts > 7 ? 7 : (attempts > 0 ? attempts - 1 : 0));
+    if (base > 60000)
+        base = 60000;
+    unsigned short r = 0;
+    random_bytes(&r, sizeof(r));
+    return base / 2 + (int64_t)((double)base * r / 65536.0);
+}
+
+static void endpoint_failed(struct endpoint *ep)
+{
+    if (breaker_failure(&ep->breaker, (int)eng.cfg->breaker_failures, eng.cfg->breaker_delay_ms))
+        log_warn("engine: endpoint %s is down after %lld failures in a row; probing in %lld ms",
+                 ep->backend->name, (long long)eng.cfg->breaker_failures,
+                 (long long)eng.cfg->breaker_delay_ms);
+}
+
+static void abandon(long long item_id)
+{
+    pthread_mutex_lock(&eng.abandon_mu);
+    if (eng.nabandoned == eng.abandoned_cap) {
+        eng.abandoned_cap = eng.abandoned_cap ? eng.abandoned_cap * 2 : 8;
+        eng.abandoned = xrealloc(eng.abandoned, sizeof(long long) * (size_t)eng.abandoned_cap);
+    }
+    eng.abandoned[eng.nabandoned++] = item_id;
+    pthread_mutex_unlock(&eng.abandon_mu);
+}
+
+void finisher_unabandon(long long item_id)
+{
+    pthread_mutex_lock(&eng.abandon_mu);
+    for (int i = 0; i < eng.nabandoned; i++)
+        if (eng.abandoned[i] == item_id)
+            eng.abandoned[i--] = eng.abandoned[--eng.nabandoned];
+    pthread_mutex_unlock(&eng.abandon_mu);
+}
+
+long long *finisher_abandoned(int *n)
+{
+    pthread_mutex_lock(&eng.abandon_mu);
+    *n = eng.nabandoned;
+    long long *copy = *n ? xmalloc(sizeof(long long) * (size_t)*n) : NULL;
+    if (*n)
+        memcpy(copy, eng.abandoned, sizeof(long long) * (size_t)*n);
+    pthread_mutex_unlock(&eng.abandon_mu);
+    return copy;
+}
+
+enum record_kind { RECORD_COMPLETE, RECORD_FAIL, RECORD_CANCELED, RECORD_RELEASE };
+
+struct record {
+    enum record_kind kind;
+    const struct claimed_item *it;
+    const struct sf_image *img;
+    const char *sha;
+    const char *endpoint;
+    int64_t dur_ms;
+    const char *err;
+    int permanent;
+    int64_t retry_at_ms;
+};
+
+static sf_status record_once(const struct record *rec)
+{
+    switch (rec->kind) {
+    case RECORD_COMPLETE:
+        return queue_complete(rec->it, eng.owner, rec->img, rec->sha, rec->endpoint, rec->dur_ms);
+    case RECORD_FAIL:
+        return queue_fail(rec->it, eng.owner, rec->err, rec->permanent, (int)eng.cfg->max_attempts,
+                          rec->retry_at_ms, rec->endpoint);
+    case RECORD_CANCELED:
+        return queue_mark_canceled(rec->it, eng.owner);
+    case RECORD_RELEASE:
+        return queue_release(rec->it, eng.owner);
+    }
+    return SF_EINTERNAL;
+}
+
+/*
+ * Writes an outcome, trying again with backoff when the transaction fails.
+ * When it never succeeds, the item goes back to the queue (its attempt
+ * returned) to be drawn again; when even that fails, its lease is left to
+ * run out and the sweeper rescues it. Returns 1 when recorded as asked.
+ */
+static int record(const struct record *rec)
+{
+    int64_t pause = 100;
+    for (int tries = 1;; tries++) {
+        if (record_once(rec) == SF_OK)
+            return 1;
+        if (tries >= RECORD_TRIES)
+            break;
+        log_warn("engine: recording run %lld item %d failed (try %d of %d); trying again",
+                 rec->it->run_id, rec->it->index, tries, RECORD_TRIES);
+        usleep((useconds_t)pause * 1000);
+        pause = pause * 2 > RECORD_BACKOFF_MAX_MS ? RECORD_BACKOFF_MAX_MS : pause * 2;
+    }
+    if (rec->kind != RECORD_RELEASE && queue_release(rec->it, eng.owner) == SF_OK) {
+        log_error("engine: cannot record run %lld item %d; it is queued again", rec->it->run_id,
+                  rec->it->index);
+        engine_kick();
+        return 0;
+    }
+    log_error("engine: cannot record nor release run %lld item %d; its lease will expire and "
+              "it will be rescued", rec->it->run_id, rec->it->index);
+    abandon(rec->it->item_id);
+    return 0;
+}
+
+static void record_outcome(struct worker *w, struct outcome *o)
+{
+    struct endpoint *ep = w->ep;
+    struct claimed_item *it = &o->it;
+    struct record rec = {.it = it, .endpoint = ep->backend->name, .err = o->err};
+    enum backend_result r = o->r;
+    if (r == BACKEND_OK) {
+        char sha[65];
+        char ferr[512];
+        sf_status st = imagefile_store_held(eng.cfg->data_dir, o->img.png, o->img.png_len, sha,
+                                            ferr, sizeof(ferr));
+        if (st == SF_EUNAVAILABLE) {
+            /* The machine is out of files or space: not the item's fault,
+             * so it is drawn again later without spending an attempt. */
+            log_warn("engine: run %lld item %d: cannot store the image (%s); queued again",
+                     it->run_id, it->index, ferr);
+            rec.kind = RECORD_RELEASE;
+            record(&rec);
+            usleep(200000); /* give whatever holds the files a moment */
+            return;
+        }
+        if (st != SF_OK) {
+            snprintf(o->err, sizeof(o->err), "cannot store the image: %s", ferr);
+            r = BACKEND_TRANSIENT;
+        } else {
+            rec.kind = RECORD_COMPLETE;
+            rec.img = &o->img;
+            rec.sha = sha;
+            rec.dur_ms = o->dur_us / 1000;
+            record(&rec);
+            imagefile_release(sha);
+            atomic_fetch_add(&ep->done, 1);
+            observe_duration(o->dur_us);
+            breaker_success(&ep->breaker);
+            return;
+        }
+    }
+    if (r == BACKEND_CANCELED) {
+        rec.kind = atomic_load(&eng.stopping) ? RECORD_RELEASE : RECORD_CANCELED;
+        record(&rec);
+        return;
+    }
+    atomic_fetch_add(&ep->errors, 1);
+    int permanent = r == BACKEND_PERMANENT;
+    if (permanent)
+        breaker_success(&ep->breaker); /* the server answered; the request was the problem */
+    else
+        endpoint_failed(ep);
+    if (permanent || it->attempts >= eng.cfg->max_attempts)
+        atomic_fetch_add(&ep->failed, 1);
+    log_warn("engine: run %lld item %d attempt %d on %s: %s", it->run_id, it->index, it->attempts,
+             ep->backend->name, o->err);
+    rec.kind = RECORD_FAIL;
+    rec.permanent = permanent;
+    rec.retry_at_ms = now_unix_ms() + backoff_ms(it->attempts);
+    record(&rec);
+}
+
+
+/* Opens this thread's database connection now, while files are there to
+ * open, rather than at its first outcome in the middle of a flood. */
+void engine_open_db(const char *who)
+{
+    if (!db_conn())
+        log_warn("engine: the %s cannot open the database yet; it will try again", who);
+}
+
+void *finisher_main(void *arg)
+{
+    struct worker *w = arg;
+    engine_open_db("finisher");
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        while (!w->has_pending && !w->quit)
+            pthread_cond_wait(&w->cv, &w->mu);
+        int done = !w->has_pending && w->quit;
+        pthread_mutex_unlock(&w->mu);
+        if (done)
+            break;
+        struct outcome *o = &w->pending;
+        long long run_id = o->it.run_id;
+        record_outcome(w, o);
+        free(o->img.png);
+        claimed_item_free(&o->it);
+        engine_notify(run_id);
+        pthread_mutex_lock(&w->mu);
+        w->has_pending = 0;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+    db_close_thread();
+    return NULL;
+}
+
+/* Moves o (and what it owns) to the finisher, once the previous is done. */
+void finisher_hand_over(struct worker *w, const struct outcome *o)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->has_pending)
+        pthread_cond_wait(&w->cv, &w->mu);
+    w->pending = *o;
+    w->has_pending = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
