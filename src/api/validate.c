@@ -108,6 +108,31 @@ int v_boolean(const json_t *body, const char *key, json_t *out, json_t *fields)
     return 1;
 }
 
+/*
+ * A LoRA reference names a file inside the inference server's own LoRA
+ * folder: a name, or a relative path. An absolute path, a drive letter, a
+ * ".." component or a control character would let a caller make the
+ * server (or the command backend) read any file it can reach, so they are
+ * refused here, before anything is stored or sent.
+ */
+static int lora_ref_ok(const char *s)
+{
+    if (s[0] == '/' || s[0] == '\\' || (s[0] && s[1] == ':'))
+        return 0;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return 0;
+    for (const char *p = s; *p;) { /* each component, split at / and \ */
+        size_t n = strcspn(p, "/\\");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return 0;
+        p += n;
+        if (*p)
+            p++;
+    }
+    return 1;
+}
+
 int v_loras(const json_t *body, const char *key, json_t *out, json_t *fields)
 {
     json_t *v = json_object_get(body, key);
@@ -148,6 +173,16 @@ int v_loras(const json_t *body, const char *key, json_t *out, json_t *fields)
             json_decref(norm);
             snprintf(msg, sizeof(msg), "item %zu needs a non-empty string \"name\" or \"path\" (at most 500 characters)", i);
             goto fail;
+        }
+        for (int k = 0; k < 2; k++) {
+            const char *ref = json_string_value(json_object_get(norm, keys[k]));
+            if (ref && !lora_ref_ok(ref)) {
+                json_decref(norm);
+                snprintf(msg, sizeof(msg), "item %zu: \"%s\" must be a name or a path relative to the "
+                         "server's LoRA folder (no leading \"/\", no \"..\", no control characters)",
+                         i, keys[k]);
+                goto fail;
+            }
         }
         json_t *w = json_object_get(l, "weight");
         double weight = 1.0;

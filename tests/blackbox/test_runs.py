@@ -180,8 +180,11 @@ def negative_prompt_each_alone_and_loras_default():
     eq(gen_ok(D, t["id"], loras=[])["loras"], [], "loras [] means none")
     t2 = make_template(D)
     eq(gen_ok(D, t2["id"], negative_prompt="uneg")["negative_prompt"], "uneg", "user negative alone")
-    p = gen_ok(D, t2["id"], loras=[{"path": "/x/y.safetensors"}])["loras"]
-    eq(p, [{"path": "/x/y.safetensors", "weight": 1.0}], "request loras normalised")
+    r = D.post("%s/%d/generate" % (T, t2["id"]), {"album_name": "a", "user_theme": "t",
+                                                   "loras": [{"path": "../../etc/passwd"}]})
+    expect_error(r, 400, "invalid_request", field="loras")
+    p = gen_ok(D, t2["id"], loras=[{"path": "x/y.safetensors"}])["loras"]
+    eq(p, [{"path": "x/y.safetensors", "weight": 1.0}], "request loras normalised")
 
 
 @test

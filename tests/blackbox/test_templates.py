@@ -126,7 +126,7 @@ def list_rows_omit_csv_items():
 def create_from_csv_items_full_shape():
     r = D.post(T, body(name="Full", description="desc", base_prompt="base", style_suffix="suffix",
                        example_theme="steampunk", negative_prompt="blurry", width=768, height=1024,
-                       loras=[{"name": "devil_carnival", "weight": 0.5}, {"path": "/l/x.safetensors"}],
+                       loras=[{"name": "devil_carnival", "weight": 0.5}, {"path": "l/x.safetensors"}],
                        csv_items=[{"item": "ace", "suit": "spades"}, {"suit": "hearts", "item": "two"}],
                        prompt_template="{item} of {suit}, {theme}", extra_unknown_field=[1, 2]))
     j = expect_json(r, 201)
@@ -136,7 +136,7 @@ def create_from_csv_items_full_shape():
     eq((j["description"], j["base_prompt"], j["style_suffix"], j["example_theme"], j["negative_prompt"]),
        ("desc", "base", "suffix", "steampunk", "blurry"), "string fields")
     eq((j["width"], j["height"]), (768, 1024), "size")
-    eq(j["loras"], [{"name": "devil_carnival", "weight": 0.5}, {"path": "/l/x.safetensors", "weight": 1.0}],
+    eq(j["loras"], [{"name": "devil_carnival", "weight": 0.5}, {"path": "l/x.safetensors", "weight": 1.0}],
        "loras normalised")
     eq(j["lora_count"], 2, "lora_count")
     eq(j["csv_columns"], ["item", "suit"], "csv_columns (first-seen order)")
@@ -293,6 +293,14 @@ def create_bad_loras():
     bad_create("loras", loras=[{"name": "p" * 501}])
     bad_create("loras", loras="devil_carnival")
     bad_create("loras", loras=[{"name": "x"}] * 33)
+    # a LoRA reference stays inside the server's LoRA folder (docs/api.md)
+    for ref in ("../../../../etc/shadow", "/root/.ssh/id_rsa", "a/../../b", "..\\..\\win.ini", "\\\\host\\share",
+                "C:\\loras\\x", "x\nInjected: 1"):
+        bad_create("loras", loras=[{"path": ref}])
+        bad_create("loras", loras=[{"name": ref}])
+    j = create(loras=[{"path": "styles/ink..v2.safetensors"}, {"name": "a..b"}])
+    eq([l.get("path") or l.get("name") for l in j["loras"]], ["styles/ink..v2.safetensors", "a..b"],
+       "dots inside a name are fine")
     j = create(loras=[{"name": "lo", "weight": -5}, {"name": "hi", "weight": 5}, {"name": "i", "weight": 2}])
     eq([l["weight"] for l in j["loras"]], [-5, 5, 2], "weights at the bounds")
     eq(j["lora_count"], 3, "lora_count")
