@@ -41,8 +41,44 @@ const int http_status_slots[HTTP_STATUS_SLOTS] = {
 struct conn_state {
     struct strbuf body;
     int too_large;
+    int uri_too_long;
+    int started; /* the access handler has seen the headers */
     int64_t start_us;
 };
+
+/* A request line longer than this, or a query with more arguments, is a
+ * 414 in JSON. (A query so large that libmicrohttpd 0.9.75 cannot even
+ * store its arguments in the connection's memory never reaches us: it
+ * tries its own 431 and, with the pool full, leaves the client to the
+ * connection timeout. docs/operations.md.) */
+#define URI_MAX_LEN 8192
+#define QUERY_MAX_ARGS 256
+
+/*
+ * Called with the raw request target as soon as the request line is in,
+ * before libmicrohttpd parses the query: the per-request state starts here
+ * (its pointer becomes *con_cls), with the verdict on the URI's size.
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct conn_state *cs = xcalloc(1, sizeof(*cs));
+    sb_init(&cs->body);
+    cs->start_us = mono_us();
+    size_t args = 0;
+    const char *q = strchr(uri, '?');
+    for (const char *p = q; p && *p; p++)
+        args += *p == '&';
+    cs->uri_too_long = strlen(uri) > URI_MAX_LEN || (q && args + 1 > QUERY_MAX_ARGS);
+    return cs;
+}
+
+/* The one transfer coding we take is a single "chunked" (RFC 9112 6.1),
+ * compared exactly as libmicrohttpd does, so that the two never disagree
+ * on where a body ends. */
+static int transfer_coding_ok(const char *te)
+{
+    return !te || strcasecmp(te, "chunked") == 0;
+}
 
 static int hexval(char c)
 {
@@ -243,11 +279,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     struct conn_state *cs = *con_cls;
     long long limit = srv->cfg->body_limit;
 
-    if (!cs) {
-        cs = xcalloc(1, sizeof(*cs));
-        sb_init(&cs->body);
-        cs->start_us = mono_us();
-        *con_cls = cs;
+    if (!cs->started) {
+        cs->started = 1;
+        if (cs->uri_too_long) {
+            cs->too_large = 1; /* no body is kept */
+            return send_error(srv, conn, SF_EURITOOLONG,
+                              "the URL is too long (at most 8192 bytes and 256 query arguments)");
+        }
+        const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+        if (!transfer_coding_ok(te)) {
+            cs->too_large = 1;
+            return send_error(srv, conn, SF_ENOTIMPL,
+                              "only \"Transfer-Encoding: chunked\" is supported");
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)limit) {
             cs->too_large = 1;
@@ -421,6 +465,7 @@ int server_start(struct sf_server *srv, const struct sf_config *cfg, const struc
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_END);
     if (!srv->mhd) {

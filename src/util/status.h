@@ -18,9 +18,11 @@ typedef enum sf_status {
     SF_EMETHOD,      /* 405: known path, wrong method */
     SF_ECONFLICT,    /* 409: the state forbids it */
     SF_ETOOLARGE,    /* 413: body over the limit */
+    SF_EURITOOLONG,  /* 414: the URL (its query) is too long */
     SF_EMEDIATYPE,   /* 415: wrong content type */
     SF_ERATELIMIT,   /* 429: too many requests */
     SF_EINTERNAL,    /* 500: a bug or an I/O failure */
+    SF_ENOTIMPL,     /* 501: a transfer coding we do not implement */
     SF_EUNAVAILABLE, /* 503: shutting down, queue full */
     SF_STATUS_COUNT
 } sf_status;

@@ -7,7 +7,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Daemon, bound, check, eq, expect_error, expect_json, expect_status, run, test, wait_for
+from harness import Daemon, bound, check, eq, expect_error, expect_json, expect_status, raw_exchange, run, test, wait_for
 
 D = None  # with --cors-origins http://ui.example
 ORIGIN = "http://ui.example"
@@ -410,6 +410,30 @@ def response_cache_can_be_turned_off():
         _cache_checks(d)
     finally:
         d.cleanup()
+
+
+@test
+def transfer_codings_other_than_chunked_are_refused():
+    # RFC 9112 6.1: a coding we do not implement is a 501 at once, not a wait for the timeout
+    for te in ("gzip", "xchunked", "chunked, chunked", "identity", "chunked;q=1"):
+        head = ("POST /api/batch-templates HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Transfer-Encoding: %s\r\nConnection: close\r\n\r\n" % te).encode()
+        # headers only: the answer comes before any body is read (a body sent after it
+        # could meet a closed socket and reset the answer away)
+        r = raw_exchange(D.port, head, [], timeout=10)
+        expect_error(r, 501, "not_implemented")
+    head = (b"POST /api/albums HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: Chunked\r\nConnection: close\r\n\r\n")
+    r = raw_exchange(D.port, head, [b"2\r\n{}\r\n0\r\n\r\n"], timeout=10)
+    expect_error(r, 401, "unauthorized")  # one chunked, any case: read and routed as usual
+
+
+@test
+def an_overlong_query_is_a_json_414():
+    q = "&".join("a%d=1" % i for i in range(300))
+    expect_error(D.get("/api/batch-templates?" + q), 414, "uri_too_long")
+    expect_error(D.get("/api/batch-templates?x=" + "y" * 9000), 414, "uri_too_long")
+    expect_status(D.get("/api/batch-templates?" + "&".join("a%d=1" % i for i in range(200))), 200)
 
 
 def setup():

@@ -19,9 +19,11 @@ int main(void)
         {SF_EMETHOD, 405, "method_not_allowed"},
         {SF_ECONFLICT, 409, "conflict"},
         {SF_ETOOLARGE, 413, "payload_too_large"},
+        {SF_EURITOOLONG, 414, "uri_too_long"},
         {SF_EMEDIATYPE, 415, "unsupported_media_type"},
         {SF_ERATELIMIT, 429, "rate_limited"},
         {SF_EINTERNAL, 500, "internal_error"},
+        {SF_ENOTIMPL, 501, "not_implemented"},
         {SF_EUNAVAILABLE, 503, "unavailable"},
     };
     size_t n = sizeof(want) / sizeof(want[0]);
