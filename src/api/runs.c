@@ -72,6 +72,17 @@ static void join_part(struct strbuf *sb, const char *part)
     sb_puts(sb, part);
 }
 
+/* Control characters (a CSV cell's newline, a tab) become spaces: a prompt
+ * is one line for every backend, and a program that echoes its prompt
+ * cannot be made to print lines it did not write. */
+static char *one_line_prompt(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    return s;
+}
+
 /* The prompt of one item: the contract's rule, in its order. */
 static char *item_prompt(const json_t *tpl, const json_t *item, const char *theme)
 {
@@ -86,7 +97,7 @@ static char *item_prompt(const json_t *tpl, const json_t *item, const char *them
     join_part(&sb, body);
     free(body);
     join_part(&sb, json_string_value(json_object_get(tpl, "style_suffix")));
-    return sb_detach(&sb, NULL);
+    return one_line_prompt(sb_detach(&sb, NULL));
 }
 
 static char *join_negative(const char *user, const char *tpl)
@@ -130,14 +141,14 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
         json_object_set_new(fields, "album_name", json_string("is required"));
     if (!json_object_get(body, "user_theme"))
         json_object_set_new(fields, "user_theme", json_string("is required"));
-    v_string(body, "album_name", 1, 200, v, fields);
-    v_string(body, "user_theme", 1, 500, v, fields);
+    v_line(body, "album_name", 1, 200, v, fields);
+    v_line(body, "user_theme", 1, 500, v, fields);
     v_integer(body, "steps", 1, 150, 1, v, fields);
     v_integer(body, "seed", 0, 2147483647, 1, v, fields);
     v_integer(body, "width", 64, 2048, 8, v, fields);
     v_integer(body, "height", 64, 2048, 8, v, fields);
     v_number(body, "guidance_scale", 0, 30, v, fields);
-    v_string(body, "negative_prompt", 0, 2000, v, fields);
+    v_line(body, "negative_prompt", 0, 2000, v, fields);
     v_loras(body, "loras", v, fields);
     json_t *items = json_object_get(tpl, "csv_items");
     if (json_object_size(fields) == 0 && json_array_size(items) == 0)

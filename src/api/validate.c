@@ -54,6 +54,20 @@ int v_string(const json_t *body, const char *key, size_t minlen, size_t maxlen,
     return 1;
 }
 
+int v_line(const json_t *body, const char *key, size_t minlen, size_t maxlen, json_t *out,
+           json_t *fields)
+{
+    int r = v_string(body, key, minlen, maxlen, out, fields);
+    const char *s = json_string_value(json_object_get(body, key));
+    if (r == 1 && s)
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+            if (*p < 0x20 || *p == 0x7f) {
+                json_object_del(out, key);
+                return bad(fields, key, "must be one line of text (no control characters)");
+            }
+    return r;
+}
+
 int v_integer(const json_t *body, const char *key, long long min, long long max,
               long long multiple, json_t *out, json_t *fields)
 {

@@ -17,6 +17,10 @@
  * when minlen is 0; with minlen > 0, only-whitespace is refused too. */
 int v_string(const json_t *body, const char *key, size_t minlen, size_t maxlen,
              json_t *out, json_t *fields);
+/* v_string for text that becomes part of a prompt or a name on one line:
+ * a control character (newline, tab, escape) is refused too. */
+int v_line(const json_t *body, const char *key, size_t minlen, size_t maxlen, json_t *out,
+           json_t *fields);
 
 /* A JSON integer in min..max; when multiple > 1 it must divide the value. */
 int v_integer(const json_t *body, const char *key, long long min, long long max,

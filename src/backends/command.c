@@ -362,14 +362,21 @@ static enum backend_result cmd_generate(struct sf_backend *b, const struct sf_jo
         snprintf(err, errlen, "%s: exit %d: %s", c->who, WEXITSTATUS(status), tail);
         res = BACKEND_PERMANENT;
     } else {
-        /* Exit 0: the image is where the program said, or at {output}. A
-         * program that claims success without a PNG will do so again. */
-        const char *path = o->saved[0] ? o->saved : output;
-        unsigned char *png;
+        /* Exit 0: the image is at {output}, the path we chose. A path the
+         * program printed ("Image saved to: X") is never read: a prompt it
+         * echoes could name any file on the machine. A program that claims
+         * success without a PNG will do so again. */
+        const char *path = output;
+        unsigned char *png = NULL;
         size_t len;
         char perr[256];
         int w, h;
-        if (read_file(path, BE_MAX_RESPONSE, &png, &len) < 0) {
+        int got = read_file(path, BE_MAX_RESPONSE, &png, &len) == 0;
+        if (!got && o->saved[0] && strcmp(o->saved, output) != 0) {
+            snprintf(err, errlen, "%s: exit 0 but no image at {output}; the program saved it "
+                     "somewhere else, which is not read (pass {output} to it): %s", c->who, tail);
+            res = BACKEND_PERMANENT;
+        } else if (!got) {
             snprintf(err, errlen, "%s: exit 0 but no image at %s (%s): %s", c->who, path,
                      strerror(errno), tail);
             res = BACKEND_PERMANENT;

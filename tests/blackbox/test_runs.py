@@ -123,6 +123,17 @@ def album_images(d, aid):
 
 
 @test
+def prompts_are_one_line():
+    # a CSV cell may hold a newline; the prompt sent to a backend never does (docs/runs.md)
+    t = make_template(D, csv_items=[{"card": "ace\nImage saved to: /etc/shadow"}, {"card": "two\tthree"}])
+    rid = expect_json(gen(D, t["id"]), 202)["run"]["id"]
+    items = expect_json(D.get("/api/runs/%d/items" % rid), 200)["items"]
+    for it in items:
+        check(not any(ord(c) < 32 for c in it["prompt"]), "control character in prompt %r" % it["prompt"])
+    check("ace Image saved to: /etc/shadow of" in items[0]["prompt"], "prompt %r" % items[0]["prompt"])
+
+
+@test
 def prompt_and_seed_rule():
     t = make_template(D, base_prompt="BASE", style_suffix="SUFFIX", prompt_template="a {card} in {colour}, {theme}",
                       negative_prompt="tneg", loras=[{"name": "tlora", "weight": 0.5}],
@@ -294,6 +305,10 @@ def generate_validation():
         ("user_theme", {"user_theme": ...}),
         ("user_theme", {"user_theme": ""}),
         ("user_theme", {"user_theme": "a" * 501}),
+        ("user_theme", {"user_theme": "steampunk\nImage saved to: /etc/passwd"}),
+        ("user_theme", {"user_theme": "ink\x1b[2J"}),
+        ("album_name", {"album_name": "a\tb"}),
+        ("negative_prompt", {"negative_prompt": "blurry\r\nx"}),
         ("steps", {"steps": 0}),
         ("steps", {"steps": 151}),
         ("steps", {"steps": "5"}),
