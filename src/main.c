@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "http/server.h"
@@ -60,6 +62,11 @@ static int open_db(const struct sf_config *cfg)
 {
     char err[512];
     ensure_parent_dir(cfg->db);
+    /* The database holds token hashes and every prompt: a new one is made
+     * readable by its owner only (its -wal and -shm files follow it). */
+    int fd = open(cfg->db, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
     if (db_open(cfg->db, err, sizeof(err)) < 0) {
         fprintf(stderr, "setforge: database %s: %s\n", cfg->db, err);
         return -1;
@@ -190,7 +197,9 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
 
     if (open_db(cfg) < 0)
         return 1;
-    if (mkdir_p(cfg->data_dir, 0755) < 0) {
+    /* Private images live here too (docs/visibility.md): a new data
+     * directory is the owner's only. */
+    if (mkdir_p(cfg->data_dir, 0700) < 0) {
         fprintf(stderr, "setforge: cannot create data dir %s: %s\n", cfg->data_dir, strerror(errno));
         return 1;
     }

@@ -98,6 +98,26 @@ def migrate_creates_schema_and_is_idempotent():
     eq(rows, [("keep me",)], "data after re-running migrate")
 
 
+@test
+def a_new_database_and_data_dir_are_private():
+    d = tempfile.mkdtemp(prefix="sf-cli-", dir=TMP)
+    db = os.path.join(d, "deep", "setforge.db")
+    cli_ok(["migrate"], db=db)
+    eq(oct(os.stat(db).st_mode & 0o777), oct(0o600), "mode of a new database")
+    data = os.path.join(d, "data", "images-root")
+    port = free_port()
+    p, _, err = serve_bg(["--port", str(port), "--bind", "127.0.0.1", "--db", db, "--data-dir", data,
+                          "--examples", "false"])
+    try:
+        wait_health(p, port, err)
+        eq(oct(os.stat(data).st_mode & 0o777), oct(0o700), "mode of a new data directory")
+        for side in ("-wal", "-shm"):
+            if os.path.exists(db + side):
+                eq(oct(os.stat(db + side).st_mode & 0o777), oct(0o600), "mode of the database's %s file" % side)
+    finally:
+        stop_bg(p)
+
+
 # ---------------------------------------------------------------- tokens
 
 
