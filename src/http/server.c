@@ -31,6 +31,7 @@
 #include "http/http.h"
 #include "http/router.h"
 #include "http/stream.h"
+#include "http/watchdog.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -43,6 +44,7 @@ struct conn_state {
     int too_large;
     int uri_too_long;
     int started; /* the access handler has seen the headers */
+    struct watch *watch; /* the connection's deadlines (http/watchdog.c), or NULL */
     int64_t start_us;
 };
 
@@ -270,6 +272,14 @@ static sf_status dispatch(struct sf_request *req, struct sf_response *res,
     return st;
 }
 
+/* The watchdog's record of this request's connection, or NULL. */
+static struct watch *watch_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload_data,
@@ -281,6 +291,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
     if (!cs->started) {
         cs->started = 1;
+        cs->watch = watch_of(conn);
+        watchdog_head_done(cs->watch);
         if (cs->uri_too_long) {
             cs->too_large = 1; /* no body is kept */
             return send_error(srv, conn, SF_EURITOOLONG,
@@ -300,6 +312,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     }
     if (*upload_data_size) {
+        watchdog_body(cs->watch, *upload_data_size);
         if (!cs->too_large) {
             if (cs->body.len + *upload_data_size > (size_t)limit) {
                 cs->too_large = 1;
@@ -314,6 +327,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (cs->too_large)
         return send_error(srv, conn, SF_ETOOLARGE, "the request body is larger than the limit");
 
+    watchdog_responding(cs->watch); /* the client's part is done */
     struct sf_request req = {0};
     struct sf_response res = {0};
     req.conn = conn;
@@ -374,8 +388,16 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                           enum MHD_ConnectionNotificationCode toe)
 {
     const struct sf_server *srv = cls;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         srv->app->thread_ready();
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (srv->cfg->request_head_timeout_s > 0 && ci)
+            *socket_context = watchdog_track(ci->connect_fd);
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        watchdog_forget(*socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -384,6 +406,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct conn_state *cs = *con_cls;
     if (!cs)
         return;
+    watchdog_request_done(cs->watch); /* the next request's head clock starts */
     sb_free(&cs->body);
     free(cs);
     *con_cls = NULL;
@@ -472,7 +495,16 @@ int server_start(struct sf_server *srv, const struct sf_config *cfg, const struc
         snprintf(err, errlen, "cannot listen on %s:%lld (in use, or not allowed)", cfg->bind, cfg->port);
         return -1;
     }
+    if (cfg->request_head_timeout_s > 0 &&
+        watchdog_start(cfg->request_head_timeout_s * 1000, cfg->request_body_min_bps,
+                       cfg->request_head_timeout_s * 1000) < 0) {
+        MHD_stop_daemon(srv->mhd);
+        srv->mhd = NULL;
+        snprintf(err, errlen, "cannot start the request watchdog thread");
+        return -1;
+    }
     if (stream_ticker_start() < 0) {
+        watchdog_stop();
         MHD_stop_daemon(srv->mhd);
         srv->mhd = NULL;
         snprintf(err, errlen, "cannot start the stream heartbeat thread");
@@ -484,6 +516,7 @@ int server_start(struct sf_server *srv, const struct sf_config *cfg, const struc
 void server_stop(struct sf_server *srv)
 {
     stream_close_all(); /* streams end instead of holding the shutdown */
+    watchdog_stop();
     if (srv->mhd)
         MHD_stop_daemon(srv->mhd);
     srv->mhd = NULL;

@@ -61,6 +61,8 @@ static const struct setting settings[] = {
     {"conn_limit", SETTING_INT, 4, 100000, "1024", "most open HTTP connections", OFF(conn_limit)},
     {"per_ip_limit", SETTING_INT, 1, 100000, "256", "most open HTTP connections from one IP", OFF(per_ip_limit)},
     {"conn_timeout", SETTING_INT, 1, 3600, "60", "seconds an idle connection is kept", OFF(conn_timeout)},
+    {"request_head_timeout_s", SETTING_INT, 0, 3600, "10", "seconds a client has to send a request's head (0: no deadline)", OFF(request_head_timeout_s)},
+    {"request_body_min_bps", SETTING_INT, 0, 1LL << 30, "1024", "bytes a second a request body must arrive at, after request_head_timeout_s", OFF(request_body_min_bps)},
     {"conn_memory", SETTING_INT, 8192, 16 << 20, "32768", "memory per connection for the request head, in bytes", OFF(conn_memory)},
     {"cors_origins", SETTING_STRING, 0, 0, "", "origins allowed by CORS, comma-separated; * for any", OFF(cors_origins)},
     {"examples", SETTING_BOOL, 0, 1, "true", "seed the three example templates on first start", OFF(examples)},

@@ -24,6 +24,8 @@ struct sf_config {
     long long conn_limit;
     long long per_ip_limit;
     long long conn_timeout;
+    long long request_head_timeout_s;
+    long long request_body_min_bps;
     long long conn_memory;
     char *cors_origins;
     int examples;
