@@ -23,6 +23,7 @@
 #include "store/templates.h"
 #include "util/hash.h"
 #include "util/placeholder.h"
+#include "util/redact.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -231,6 +232,33 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
 
 /* ---- reading runs ---------------------------------------------------------- */
 
+/*
+ * Error texts are written for the operator (endpoint URLs, file paths on
+ * the machine); non-admins read them with those replaced (util/redact.h).
+ * o is a run, an item or an event's data; changed in place.
+ */
+static void redact_errors(json_t *o, enum read_scope scope)
+{
+    static const char *const keys[] = {"error", "error_message"};
+    if (scope == READ_ALL || !json_is_object(o))
+        return;
+    for (size_t k = 0; k < 2; k++) {
+        const char *text = json_string_value(json_object_get(o, keys[k]));
+        if (!text)
+            continue;
+        char *clean = redact_internal(text);
+        json_object_set_new(o, keys[k], json_string(clean));
+        free(clean);
+    }
+}
+
+static void redact_each(json_t *rows, enum read_scope scope)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) redact_errors(row, scope);
+}
+
 static sf_status status_filter(struct sf_request *req, struct sf_response *res, const char **out)
 {
     const char *status = req_query(req, "status");
@@ -265,6 +293,7 @@ static sf_status list_runs_of(struct sf_request *req, struct sf_response *res, l
         json_decref(doc);
         return res_fail(res, st, "cannot list runs");
     }
+    redact_each(rows, req_scope(req));
     json_object_set_new(doc, "runs", rows);
     page_annotate(doc, &pg, total);
     return res_json(res, 200, doc);
@@ -290,6 +319,7 @@ sf_status get_run(struct sf_request *req, struct sf_response *res)
     sf_status st = runs_get(req->ids[0], req_scope(req), engine_parallelism(), &run);
     if (st != SF_OK)
         return res_fail(res, st, "run %lld not found", req->ids[0]);
+    redact_errors(run, req_scope(req));
     return res_json(res, 200, run);
 }
 
@@ -308,6 +338,7 @@ sf_status get_template_run(struct sf_request *req, struct sf_response *res)
         json_decref(run);
         return res_fail(res, st, "batch template %lld not found", req->ids[0]);
     }
+    redact_errors(run, req_scope(req));
     return res_json(res, 200, json_pack("{soso}", "run", run, "template", tpl));
 }
 
@@ -321,6 +352,7 @@ sf_status list_run_items(struct sf_request *req, struct sf_response *res)
     long long total;
     if ((st = runs_items(req->ids[0], req_scope(req), &pg, &rows, &total)) != SF_OK)
         return res_fail(res, st, "run %lld not found", req->ids[0]);
+    redact_each(rows, req_scope(req));
     json_t *doc = json_pack("{sIso}", "run_id", (json_int_t)req->ids[0], "items", rows);
     page_annotate(doc, &pg, total);
     return res_json(res, 200, doc);
@@ -370,9 +402,23 @@ struct sse_stream {
     int started;
 };
 
+struct sse_out {
+    struct strbuf *out;
+    enum read_scope scope;
+};
+
 static void sse_event(void *ctx, long long id, const char *type, const char *data)
 {
-    sb_printf(ctx, "id: %lld\nevent: %s\ndata: %s\n\n", id, type, data);
+    struct sse_out *o = ctx;
+    char *clean = NULL;
+    if (o->scope != READ_ALL && (strstr(data, "\"error\":\"") || strstr(data, "\"error_message\":\""))) {
+        json_t *doc = json_loads(data, 0, NULL);
+        redact_errors(doc, o->scope);
+        clean = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+        json_decref(doc);
+    }
+    sb_printf(o->out, "id: %lld\nevent: %s\ndata: %s\n\n", id, type, clean ? clean : data);
+    free(clean);
 }
 
 /* The stream's producer (res_stream): the run's events after the last one
@@ -388,7 +434,8 @@ static enum stream_fill sse_fill(void *ctx, struct strbuf *out, int idle)
         sb_puts(out, ": heartbeat\n\n");
     if (!runs_exists(s->run_id, s->scope))
         return STREAM_END; /* its album was made private, or the run deleted */
-    if (runs_events(s->run_id, &s->last_id, 64, sse_event, out) > 0)
+    struct sse_out o = {out, s->scope};
+    if (runs_events(s->run_id, &s->last_id, 64, sse_event, &o) > 0)
         return STREAM_DATA;
     /* Everything up to the final status has been sent (one snapshot). */
     if (runs_is_final(s->run_id, s->last_id))

@@ -248,6 +248,33 @@ def command_backend_runs_a_program_per_image():
 
 
 @test
+def public_errors_hide_urls_and_paths():
+    # a failing program prints a path and a URL; admins read them, others read placeholders
+    cfg = config_file([{"name": "cmd", "type": "command", "timeout_s": 20,
+                        "argv": ["sh", "-c", "echo 'opening /srv/secret/model.ckpt via http://10.1.2.3:7860/x'; "
+                                             "exit 1"]}])
+    d = Daemon(extra_args=["--config", cfg, "--access-log", "false", "--max-attempts", "1"])
+    try:
+        tid = make_template(d, 2)
+        rid = generate(d, tid)
+        r = wait_run(d, rid, timeout=40)
+        eq(r["status"], "failed", "run status")
+        admin_items = expect_json(d.get("/api/runs/%d/items" % rid, token="admin"), 200)["items"]
+        check("/srv/secret/model.ckpt" in admin_items[0]["error"], "admin error %r" % admin_items[0]["error"])
+        check("http://10.1.2.3:7860/x" in admin_items[0]["error"], "admin error %r" % admin_items[0]["error"])
+        for who in (None, "user"):
+            items = expect_json(d.get("/api/runs/%d/items" % rid, token=who), 200)["items"]
+            run_ = expect_json(d.get("/api/runs/%d" % rid, token=who), 200)
+            events = d.get("/api/runs/%d/events" % rid, token=who, timeout=bound(30)).text
+            for text in [it["error"] for it in items] + [run_["error_message"], events]:
+                check("/srv/secret" not in text and "10.1.2.3" not in text, "%r sees %r" % (who, text[:300]))
+            check("<path>" in items[0]["error"] and "<url>" in items[0]["error"], "public error %r" % items[0]["error"])
+    finally:
+        d.cleanup()
+        os.unlink(cfg)
+
+
+@test
 def mixed_endpoint_types_share_one_run():
     fake = Fake("fake_a1111.py", "--mode", "slow", "--delay-ms", "40")
     script = os.path.join(FAKES, "gen_png.py")
