@@ -7,6 +7,7 @@
 #   make asan       the same suite against an ASan/UBSan build
 #   make tsan       the same suite against a TSan build
 #   make bench      throughput and latency numbers (printed, never asserted)
+#   make load       hostile connection patterns: floods, trickles (printed)
 #   make chaos      the long crash test (100 kill -9s)
 
 CC      ?= cc
@@ -41,7 +42,7 @@ else
 BIN := $(B)/setforge
 endif
 
-.PHONY: all deps run test unit asan tsan bench chaos clean
+.PHONY: all deps run test unit asan tsan bench load chaos clean
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -90,6 +91,10 @@ tsan: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh
+
+load: deps
+	@$(MAKE) --no-print-directory all
+	@SETFORGE_BIN=./setforge python3 bench/load.py
 
 chaos: deps
 	@$(MAKE) --no-print-directory all

@@ -239,8 +239,15 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
         log_warn("conn_limit %lld does not fit in %ld open files; using %ld (raise `ulimit -n`)",
                  cfg->conn_limit, fd_limit, conns);
         cfg->conn_limit = conns;
-        if (cfg->per_ip_limit > conns)
-            cfg->per_ip_limit = conns;
+    }
+    /* No address may hold more than a sixteenth of the slots, so a few
+     * addresses that open (or trickle) all they may still leave room for
+     * everyone else (docs/operations.md). */
+    long long per_ip_cap = cfg->conn_limit / 16 > 4 ? cfg->conn_limit / 16 : 4;
+    if (cfg->per_ip_limit > per_ip_cap) {
+        log_info("per_ip_limit %lld lowered to %lld, a sixteenth of conn_limit %lld",
+                 cfg->per_ip_limit, per_ip_cap, cfg->conn_limit);
+        cfg->per_ip_limit = per_ip_cap;
     }
 
     if (db_checkpointer_start() < 0) {

@@ -43,10 +43,12 @@ def open_fds(pid):
 
 
 def flood(n):
+    """n connections from 16 loopback addresses (127.0.0.2-17), as a crowd would come."""
     socks = []
-    for _ in range(n):
+    for i in range(n):
         s = socket.socket()
         s.setblocking(False)
+        s.bind(("127.0.0.%d" % (2 + i % 16), 0))
         try:
             s.connect(("127.0.0.1", D.port))
         except BlockingIOError:
@@ -90,6 +92,7 @@ def conn_limit_is_clamped_and_logged():
     err = D.stderr_text()
     check("conn_limit 1024 does not fit" in err, "no clamp warning in stderr:\n%s" % err[-2000:])
     check("open files: limit %d" % LIMIT in err, "no open-files line in stderr:\n%s" % err[-2000:])
+    check("per_ip_limit 64 lowered to 4" in err, "no per-IP line in stderr:\n%s" % err[-2000:])
 
 
 @test
@@ -103,7 +106,7 @@ def flood_during_a_run_kills_nothing_and_loses_nothing():
     try:
         # the daemon has taken every connection it will take (with the fix: conn_limit of them;
         # without: until it ran out of files)
-        wait_for(lambda: open_fds(D.proc.pid) >= base + 60, "the flood to be accepted")
+        wait_for(lambda: open_fds(D.proc.pid) >= base + 40, "the flood to be accepted")
         # new connections while the slots are full: each lands on a pool thread
         socks += flood(40)
         # the run goes on while the flood holds every slot: watched in the database itself
