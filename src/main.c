@@ -236,18 +236,14 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
     log_info("open files: limit %ld (was %ld); %ld kept for the database, images and backends; "
              "conn_limit %ld", fd_limit, fd_before, reserve, conns);
     if (conns < cfg->conn_limit) {
-        log_warn("conn_limit %lld does not fit in %ld open files; using %ld (raise `ulimit -n`)",
-                 cfg->conn_limit, fd_limit, conns);
+        /* The per-address share shrinks with the slots, so a few addresses
+         * still cannot take them all (docs/operations.md). */
+        long long per_ip = cfg->per_ip_limit * conns / cfg->conn_limit;
+        per_ip = per_ip < 4 ? 4 : (per_ip > conns ? conns : per_ip);
+        log_warn("conn_limit %lld does not fit in %ld open files; using %ld, and per_ip_limit "
+                 "%lld (raise `ulimit -n`)", cfg->conn_limit, fd_limit, conns, per_ip);
         cfg->conn_limit = conns;
-    }
-    /* No address may hold more than a sixteenth of the slots, so a few
-     * addresses that open (or trickle) all they may still leave room for
-     * everyone else (docs/operations.md). */
-    long long per_ip_cap = cfg->conn_limit / 16 > 4 ? cfg->conn_limit / 16 : 4;
-    if (cfg->per_ip_limit > per_ip_cap) {
-        log_info("per_ip_limit %lld lowered to %lld, a sixteenth of conn_limit %lld",
-                 cfg->per_ip_limit, per_ip_cap, cfg->conn_limit);
-        cfg->per_ip_limit = per_ip_cap;
+        cfg->per_ip_limit = per_ip;
     }
 
     if (db_checkpointer_start() < 0) {

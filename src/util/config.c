@@ -59,7 +59,7 @@ static const struct setting settings[] = {
     {"body_limit", SETTING_INT, 1024, 1LL << 30, "10485760", "largest request body in bytes (413 above)", OFF(body_limit)},
     {"threads", SETTING_INT, 1, 256, "4", "HTTP thread pool size", OFF(threads)},
     {"conn_limit", SETTING_INT, 4, 100000, "1024", "most open HTTP connections", OFF(conn_limit)},
-    {"per_ip_limit", SETTING_INT, 1, 100000, "64", "most open HTTP connections from one IP (at most conn_limit / 16)", OFF(per_ip_limit)},
+    {"per_ip_limit", SETTING_INT, 1, 100000, "64", "most open HTTP connections from one IP (behind a proxy: raise it)", OFF(per_ip_limit)},
     {"conn_timeout", SETTING_INT, 1, 3600, "60", "seconds an idle connection is kept", OFF(conn_timeout)},
     {"request_head_timeout_s", SETTING_INT, 0, 3600, "10", "seconds a client has to send a request's head (0: no deadline)", OFF(request_head_timeout_s)},
     {"request_body_min_bps", SETTING_INT, 0, 1LL << 30, "1024", "bytes a second a request body must arrive at, after request_head_timeout_s", OFF(request_body_min_bps)},
