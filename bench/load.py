@@ -36,23 +36,8 @@ def raise_own_limit():
 
 
 def start(extra=(), nofile=None):
-    d = harness.Daemon(start=False, extra_args=["--access-log", "false", "--generate-rate", "0",
-                                                "--procedural-delay-ms", "50"] + list(extra))
-    if nofile:
-        orig = harness.subprocess.Popen
-
-        def limited(*a, **kw):
-            kw["preexec_fn"] = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-            return orig(*a, **kw)
-
-        harness.subprocess.Popen = limited
-        try:
-            d.start()
-        finally:
-            harness.subprocess.Popen = orig
-    else:
-        d.start()
-    return d
+    return harness.Daemon(nofile=nofile, extra_args=["--access-log", "false", "--generate-rate", "0",
+                                                      "--procedural-delay-ms", "50"] + list(extra))
 
 
 def connect_from(addr, port):

@@ -358,7 +358,9 @@ class Daemon:
     ADMIN_NAME = "bb-admin"
     USER_NAME = "bb-user"
 
-    def __init__(self, examples=False, extra_args=(), env=None, create_tokens=True, migrate=True, start=True):
+    def __init__(self, examples=False, extra_args=(), env=None, create_tokens=True, migrate=True, start=True,
+                 nofile=None):
+        """nofile: start the daemon with RLIMIT_NOFILE soft = hard = nofile."""
         check(os.path.exists(BIN), "daemon binary %s does not exist (set SETFORGE_BIN or run make)" % BIN)
         self.dir = tempfile.mkdtemp(prefix="sf-bb-")
         self.db = os.path.join(self.dir, "setforge.db")
@@ -367,6 +369,7 @@ class Daemon:
         self.examples = examples
         self.extra_args = list(extra_args)
         self.env = dict(env or {})
+        self.nofile = nofile
         self.proc = None
         self.port = None
         self.admin_token = None
@@ -397,8 +400,14 @@ class Daemon:
             if k.startswith("SETFORGE_") and k != "SETFORGE_BIN":
                 del e[k]
         e.update(self.env)
+        limit = None
+        if self.nofile:
+            import resource
+
+            def limit():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
         self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL, env=e,
-                                     cwd=self.dir)
+                                     cwd=self.dir, preexec_fn=limit)
         self.wait_ready()
 
     def wait_ready(self, timeout=START_TIMEOUT):

@@ -5,10 +5,8 @@ flood loses no item. The daemon is started with RLIMIT_NOFILE 256 (soft and hard
 default conn_limit of 1024 cannot fit."""
 
 import os
-import resource
 import socket
 import sqlite3
-import subprocess
 import sys
 import time
 
@@ -20,22 +18,6 @@ LIMIT = 256
 BOUND = harness.bound(120)  # seconds: only turns a hang into a failure
 D = None
 T = "/api/batch-templates"
-
-
-def start_limited(extra):
-    d = Daemon(start=False, extra_args=extra)
-    orig = harness.subprocess.Popen
-
-    def limited(*a, **kw):
-        kw["preexec_fn"] = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (LIMIT, LIMIT))
-        return orig(*a, **kw)
-
-    harness.subprocess.Popen = limited
-    try:
-        d.start()
-    finally:
-        harness.subprocess.Popen = orig
-    return d
 
 
 def open_fds(pid):
@@ -124,7 +106,7 @@ def flood_during_a_run_kills_nothing_and_loses_nothing():
 
 def setup():
     global D
-    D = start_limited(["--workers", "2", "--generate-rate", "0", "--procedural-delay-ms", "1000"])
+    D = Daemon(nofile=LIMIT, extra_args=["--workers", "2", "--generate-rate", "0", "--procedural-delay-ms", "1000"])
 
 
 def teardown(_):
