@@ -12,14 +12,11 @@ asserted). Each phase starts its own daemon (release build) with a fresh databas
    address and its failures, items failed.
 """
 import http.client
-import json
 import os
 import resource
 import selectors
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "blackbox"))
