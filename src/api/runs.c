@@ -12,7 +12,6 @@
  */
 #include "api/api.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,45 +22,16 @@
 #include "store/templates.h"
 #include "util/hash.h"
 #include "util/placeholder.h"
+#include "util/ratelimit.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
 
 /* ---- generate ------------------------------------------------------------ */
 
-/*
- * Per-IP fixed-window limiter for non-admin generate calls: a public route
- * that queues GPU work needs a brake. Approximate on purpose (colliding IPs
- * share a slot), never blocking. Windows are window_s long and aligned to
- * Unix time; the answer is 0, or the seconds until the next window.
- */
-#define RATE_SLOTS 1024
-static struct {
-    unsigned long long ip_hash;
-    long long window;
-    long long count;
-} rate_table[RATE_SLOTS];
-static pthread_mutex_t rate_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static long long rate_check(const char *ip, long long per_window, long long window_s)
-{
-    unsigned long long h = fnv1a64(ip, strlen(ip));
-    long long now_s = now_unix_ms() / 1000, window = now_s / window_s;
-    long long retry_after = 0;
-    pthread_mutex_lock(&rate_mu);
-    size_t slot = h % RATE_SLOTS;
-    if (rate_table[slot].ip_hash != h || rate_table[slot].window != window) {
-        rate_table[slot].ip_hash = h;
-        rate_table[slot].window = window;
-        rate_table[slot].count = 0;
-    }
-    if (rate_table[slot].count >= per_window)
-        retry_after = (window + 1) * window_s - now_s;
-    else
-        rate_table[slot].count++;
-    pthread_mutex_unlock(&rate_mu);
-    return retry_after;
-}
+/* Per-IP fixed windows for non-admin generate calls (generate_rate): a
+ * public route that queues GPU work needs a brake. */
+static struct window_table generate_windows = WINDOW_TABLE_INIT;
 
 static void join_part(struct strbuf *sb, const char *part)
 {
@@ -116,7 +86,8 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
 {
     const struct sf_config *cfg = req->cfg;
     if (!req->is_admin && cfg->generate_rate > 0) {
-        long long retry = rate_check(req_client_ip(req), cfg->generate_rate, cfg->generate_rate_window_s);
+        long long retry = window_hit(&generate_windows, req_client_ip(req), cfg->generate_rate,
+                                     cfg->generate_rate_window_s, now_unix_ms() / 1000);
         if (retry > 0) {
             res_header(res, "Retry-After", "%lld", retry);
             return res_fail(res, SF_ERATELIMIT, "too many generate requests; try again in %lld s", retry);
