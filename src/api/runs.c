@@ -175,7 +175,7 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
     };
     long long run_id = 0;
     int reused = 0;
-    st = runs_create(&spec, &run_id, &reused);
+    st = runs_create(&spec, NULL, &run_id, &reused);
     free(negative);
     json_decref(prompts);
     json_decref(v);

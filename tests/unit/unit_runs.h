@@ -46,7 +46,7 @@ static inline long long unit_make_run(long long tid, int n)
                             .request_hash = "h"};
     long long id = 0;
     int reused;
-    CHECK(runs_create(&spec, &id, &reused) == SF_OK && !reused);
+    CHECK(runs_create(&spec, NULL, &id, &reused) == SF_OK && !reused);
     json_decref(prompts);
     json_decref(loras);
     return id;
