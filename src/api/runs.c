@@ -4,6 +4,7 @@
  * Generate resolves everything up front: each item's final prompt and seed
  * are computed here and stored with the item, so a worker (or a restart)
  * never needs the template again and a run is reproducible from its rows.
+ * Who may generate, and how many items, is decided by api/limits.c.
  *
  * The event stream replays run_events after Last-Event-ID and then waits
  * for news with its connection suspended (res_stream, http/stream.c), so
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/limits.h"
 #include "api/validate.h"
 #include "queue/engine.h"
 #include "queue/queue.h"
@@ -22,16 +24,10 @@
 #include "store/templates.h"
 #include "util/hash.h"
 #include "util/placeholder.h"
-#include "util/ratelimit.h"
-#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 
 /* ---- generate ------------------------------------------------------------ */
-
-/* Per-IP fixed windows for non-admin generate calls (generate_rate): a
- * public route that queues GPU work needs a brake. */
-static struct window_table generate_windows = WINDOW_TABLE_INIT;
 
 static void join_part(struct strbuf *sb, const char *part)
 {
@@ -84,18 +80,12 @@ static sf_status template_summary(long long id, json_t **out)
 
 sf_status generate_run(struct sf_request *req, struct sf_response *res)
 {
-    const struct sf_config *cfg = req->cfg;
-    if (!req->is_admin && cfg->generate_rate > 0) {
-        long long retry = window_hit(&generate_windows, req_client_ip(req), cfg->generate_rate,
-                                     cfg->generate_rate_window_s, now_unix_ms() / 1000);
-        if (retry > 0) {
-            res_header(res, "Retry-After", "%lld", retry);
-            return res_fail(res, SF_ERATELIMIT, "too many generate requests; try again in %lld s", retry);
-        }
-    }
+    sf_status st = generate_admit_call(req, res);
+    if (st != SF_OK)
+        return st;
     long long tid = req->ids[0];
     json_t *tpl;
-    sf_status st = templates_get(tid, TEMPLATE_WITH_ITEMS, &tpl);
+    st = templates_get(tid, TEMPLATE_WITH_ITEMS, &tpl);
     if (st != SF_OK)
         return res_fail(res, st, "batch template %lld not found", tid);
 
@@ -131,6 +121,13 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
         return res_invalid_fields(res, fields, "invalid generate request");
     }
     json_decref(fields);
+    struct run_caps caps;
+    struct generate_ticket ticket;
+    if ((st = generate_admit_items(req, res, (long long)json_array_size(items), &caps, &ticket)) != SF_OK) {
+        json_decref(v);
+        json_decref(tpl);
+        return st;
+    }
 
     long long seed;
     if (json_object_get(v, "seed")) {
@@ -175,11 +172,15 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
     };
     long long run_id = 0;
     int reused = 0;
-    st = runs_create(&spec, NULL, &run_id, &reused);
+    st = runs_create(&spec, &caps, &run_id, &reused);
     free(negative);
     json_decref(prompts);
     json_decref(v);
     json_decref(tpl);
+    if (st != SF_OK || reused)
+        generate_give_back(req, &ticket); /* no new items were queued */
+    if (st == SF_EQUEUEFULL || st == SF_ERATELIMIT)
+        return generate_refused(req, res, st, &caps);
     if (st == SF_ECONFLICT)
         return res_fail(res, st, "Idempotency-Key was already used with a different request");
     if (st != SF_OK)
