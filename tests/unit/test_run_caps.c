@@ -3,34 +3,20 @@
  * capacity, the anonymous callers' share), counted in its transaction, as
  * items are drawn, fail, are canceled and retried.
  */
-#include <stdlib.h>
-#include <unistd.h>
-
 #include "queue/queue.h"
 #include "unit_runs.h"
 
 static long long tid;
 
-/* Creates a run of n items by creator (NULL: anonymous) under the caps;
- * its status, with *id and *excess set. */
+/* A run of n items by creator (NULL: anonymous) under the caps; its
+ * status, with *id and *excess set. */
 static sf_status create(int n, const char *creator, long long capacity, long long anonymous_max,
                         const char *key, long long *id, long long *excess)
 {
-    json_t *prompts = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(prompts, json_sprintf("prompt %d", i));
-    json_t *loras = json_array();
-    struct run_spec spec = {.template_id = tid, .album_name = "album", .user_theme = "t", .steps = 5,
-                            .seed = 10, .width = 64, .height = 64, .guidance_scale = 7,
-                            .negative_prompt = "", .loras = loras, .prompts = prompts,
-                            .request_hash = "h", .creator = creator, .idempotency_key = key};
     struct run_caps caps = {.queue_capacity = capacity, .anonymous_max = anonymous_max};
     int reused = 0;
-    *id = 0;
-    sf_status st = runs_create(&spec, &caps, id, &reused);
+    sf_status st = unit_create_run(tid, n, creator, key, &caps, id, &reused);
     *excess = caps.excess;
-    json_decref(prompts);
-    json_decref(loras);
     return st;
 }
 
@@ -48,10 +34,7 @@ static long long runs_total(void)
 int main(void)
 {
     char path[] = "/tmp/sf-caps-XXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
-    char err[256];
-    CHECK(db_open(path, err, sizeof(err)) == 0);
+    unit_open_db(path);
     tid = unit_template();
     long long id, excess, a, b;
 
