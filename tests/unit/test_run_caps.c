@@ -69,6 +69,7 @@ int main(void)
     CHECK(queue_claim("w1", 30000, &rr, NULL, &it) == 1);
     CHECK(create(1, "admin", now_waiting, 0, NULL, &id, &excess) == SF_EQUEUEFULL); /* running */
     CHECK(queue_fail(&it, "w1", "boom", 1, 3, 0, NULL) == SF_OK);
+    claimed_item_free(&it);
     CHECK(waiting() == now_waiting - 1);
     CHECK(create(1, "admin", now_waiting, 0, NULL, &id, &excess) == SF_OK);
     /* the anonymous run b (4 items) canceled: 4 anonymous places free */
