@@ -4,6 +4,7 @@
  * Generate resolves everything up front: each item's final prompt and seed
  * are computed here and stored with the item, so a worker (or a restart)
  * never needs the template again and a run is reproducible from its rows.
+ * Who may generate, and how many items, is decided by api/limits.c.
  *
  * The event stream replays run_events after Last-Event-ID and then waits
  * for news with its connection suspended (res_stream, http/stream.c), so
@@ -12,10 +13,10 @@
  */
 #include "api/api.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/limits.h"
 #include "api/validate.h"
 #include "queue/engine.h"
 #include "queue/queue.h"
@@ -29,40 +30,6 @@
 
 
 /* ---- generate ------------------------------------------------------------ */
-
-/*
- * Per-IP fixed-window limiter for non-admin generate calls: a public route
- * that queues GPU work needs a brake. Approximate on purpose (colliding IPs
- * share a slot), never blocking. Windows are window_s long and aligned to
- * Unix time; the answer is 0, or the seconds until the next window.
- */
-#define RATE_SLOTS 1024
-static struct {
-    unsigned long long ip_hash;
-    long long window;
-    long long count;
-} rate_table[RATE_SLOTS];
-static pthread_mutex_t rate_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static long long rate_check(const char *ip, long long per_window, long long window_s)
-{
-    unsigned long long h = fnv1a64(ip, strlen(ip));
-    long long now_s = now_unix_ms() / 1000, window = now_s / window_s;
-    long long retry_after = 0;
-    pthread_mutex_lock(&rate_mu);
-    size_t slot = h % RATE_SLOTS;
-    if (rate_table[slot].ip_hash != h || rate_table[slot].window != window) {
-        rate_table[slot].ip_hash = h;
-        rate_table[slot].window = window;
-        rate_table[slot].count = 0;
-    }
-    if (rate_table[slot].count >= per_window)
-        retry_after = (window + 1) * window_s - now_s;
-    else
-        rate_table[slot].count++;
-    pthread_mutex_unlock(&rate_mu);
-    return retry_after;
-}
 
 static void join_part(struct strbuf *sb, const char *part)
 {
@@ -115,17 +82,12 @@ static sf_status template_summary(long long id, json_t **out)
 
 sf_status generate_run(struct sf_request *req, struct sf_response *res)
 {
-    const struct sf_config *cfg = req->cfg;
-    if (!req->is_admin && cfg->generate_rate > 0) {
-        long long retry = rate_check(req_client_ip(req), cfg->generate_rate, cfg->generate_rate_window_s);
-        if (retry > 0) {
-            res_header(res, "Retry-After", "%lld", retry);
-            return res_fail(res, SF_ERATELIMIT, "too many generate requests; try again in %lld s", retry);
-        }
-    }
+    sf_status st = generate_admit_call(req, res);
+    if (st != SF_OK)
+        return st;
     long long tid = req->ids[0];
     json_t *tpl;
-    sf_status st = templates_get(tid, TEMPLATE_WITH_ITEMS, &tpl);
+    st = templates_get(tid, TEMPLATE_WITH_ITEMS, &tpl);
     if (st != SF_OK)
         return res_fail(res, st, "batch template %lld not found", tid);
 
@@ -161,6 +123,13 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
         return res_invalid_fields(res, fields, "invalid generate request");
     }
     json_decref(fields);
+    struct run_caps caps;
+    struct generate_ticket ticket;
+    if ((st = generate_admit_items(req, res, (long long)json_array_size(items), &caps, &ticket)) != SF_OK) {
+        json_decref(v);
+        json_decref(tpl);
+        return st;
+    }
 
     long long seed;
     if (json_object_get(v, "seed")) {
@@ -205,11 +174,15 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
     };
     long long run_id = 0;
     int reused = 0;
-    st = runs_create(&spec, &run_id, &reused);
+    st = runs_create(&spec, &caps, &run_id, &reused);
     free(negative);
     json_decref(prompts);
     json_decref(v);
     json_decref(tpl);
+    if (st != SF_OK || reused)
+        generate_give_back(req, &ticket); /* no new items were queued */
+    if (st == SF_EQUEUEFULL || st == SF_ERATELIMIT)
+        return generate_refused(req, res, st, &caps);
     if (st == SF_ECONFLICT)
         return res_fail(res, st, "Idempotency-Key was already used with a different request");
     if (st != SF_OK)

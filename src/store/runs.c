@@ -39,6 +39,15 @@ static const char SQL_INSERT[] =
     "width, height, guidance_scale, negative_prompt, loras, idempotency_key, request_hash, "
     "creator, created_at) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
     "?13, ?14, ?15)";
+/* Items of queued and running runs not settled yet, in all runs and in
+ * those without a creator: from the runs' counters (kept in the same
+ * transactions as the items' states), so one index search of the active
+ * runs rather than a count of every waiting item. An item of a canceled
+ * run still being interrupted (a few ms) is not counted: it is stopping. */
+static const char SQL_WAITING[] =
+    "SELECT coalesce(sum(total_items - completed_items - failed_items - canceled_items), 0), "
+    "coalesce(sum(CASE WHEN creator IS NULL THEN total_items - completed_items - failed_items "
+    "- canceled_items END), 0) FROM runs WHERE status IN ('queued', 'running')";
 static const char SQL_ITEM[] =
     "INSERT INTO run_items (run_id, item_index, prompt, seed) VALUES (?1, ?2, ?3, ?4)";
 /* The three events, written only here. The creation event is the short
@@ -277,7 +286,33 @@ static sf_status insert_run(const struct run_spec *spec, long long *run_id)
     return insert_event(SQL_EVENT_CREATED, *run_id, now);
 }
 
-sf_status runs_create(const struct run_spec *spec, long long *run_id, int *reused)
+/* SF_OK when a run of n items fits under caps now (in the caller's write
+ * transaction), else the cap's status with caps->excess set. */
+static sf_status check_caps(const struct run_spec *spec, long long n, struct run_caps *caps)
+{
+    sqlite3_stmt *st = db_stmt(SQL_WAITING);
+    int rc = sqlite3_step(st);
+    long long all = 0, anonymous = 0;
+    if (rc == SQLITE_ROW) {
+        all = sqlite3_column_int64(st, 0);
+        anonymous = sqlite3_column_int64(st, 1);
+    }
+    db_done(st);
+    if (rc != SQLITE_ROW)
+        return db_status(rc);
+    if (caps->queue_capacity > 0 && all + n > caps->queue_capacity) {
+        caps->excess = all + n - caps->queue_capacity;
+        return SF_EQUEUEFULL;
+    }
+    if (!spec->creator && caps->anonymous_max > 0 && anonymous + n > caps->anonymous_max) {
+        caps->excess = anonymous + n - caps->anonymous_max;
+        return SF_ERATELIMIT;
+    }
+    return SF_OK;
+}
+
+sf_status runs_create(const struct run_spec *spec, struct run_caps *caps, long long *run_id,
+                      int *reused)
 {
     *reused = 0;
     sf_status s = db_begin();
@@ -290,6 +325,10 @@ sf_status runs_create(const struct run_spec *spec, long long *run_id, int *reuse
             *reused = *run_id != 0;
             return s;
         }
+    }
+    if (caps && (s = check_caps(spec, (long long)json_array_size(spec->prompts), caps)) != SF_OK) {
+        db_rollback();
+        return s;
     }
     s = insert_run(spec, run_id);
     if (s != SF_OK) {

@@ -32,11 +32,31 @@ struct run_spec {
 };
 
 /*
+ * Caps on the items waiting in the queue: items of queued and running runs
+ * that have not settled (queued, or being drawn). 0 is no cap. They are
+ * counted inside runs_create's write transaction, and BEGIN IMMEDIATE
+ * holds SQLite's one write lock until the run is in: two creates (on any
+ * threads, in any processes) are counted one after the other, so they can
+ * never both pass a cap that they exceed together.
+ */
+struct run_caps {
+    long long queue_capacity; /* all runs */
+    long long anonymous_max;  /* runs without a creator; only when spec->creator is NULL */
+    /* out, when a cap refused the run: how many items over it the queue
+     * would be with this run in it */
+    long long excess;
+};
+
+/*
  * Creates the run and its queued items atomically. With an idempotency key
  * seen in the last 24 h: the same request returns that run (*reused = 1),
- * a different request is SF_ECONFLICT.
+ * a different request is SF_ECONFLICT; neither is counted against caps.
+ * caps (may be NULL): SF_EQUEUEFULL when the run does not fit in
+ * queue_capacity, SF_ERATELIMIT when it does not fit in anonymous_max;
+ * nothing is created then.
  */
-sf_status runs_create(const struct run_spec *spec, long long *run_id, int *reused);
+sf_status runs_create(const struct run_spec *spec, struct run_caps *caps, long long *run_id,
+                      int *reused);
 
 /*
  * Run JSON (new object) with "progress" (0..1) and "eta_s": the run's mean

@@ -18,7 +18,9 @@
 
 #include "util/xalloc.h"
 
-enum setting_type { SETTING_INT, SETTING_STRING, SETTING_BOOL };
+/* SETTING_CHOICE: one of the names in choices, stored as its index (an
+ * int, the value of the enum the names stand for). */
+enum setting_type { SETTING_INT, SETTING_STRING, SETTING_BOOL, SETTING_CHOICE };
 
 struct setting {
     const char *name;
@@ -29,7 +31,11 @@ struct setting {
     size_t offset;
     /* optional extra check of a text value: 0 ok, -1 with a reason */
     int (*check)(const char *value, char *why, size_t whylen);
+    const char *const *choices; /* SETTING_CHOICE: the names, NULL-terminated */
 };
+
+/* In the order of enum generate_access (config.h). */
+static const char *const generate_access_names[] = {"public", "token", "admin", NULL};
 
 static int check_ipv4(const char *v, char *why, size_t whylen)
 {
@@ -48,8 +54,9 @@ static int check_not_empty(const char *v, char *why, size_t whylen)
     return -1;
 }
 
-#define OFF(field) offsetof(struct sf_config, field), NULL
-#define OFFC(field, check) offsetof(struct sf_config, field), check
+#define OFF(field) offsetof(struct sf_config, field), NULL, NULL
+#define OFFC(field, check) offsetof(struct sf_config, field), check, NULL
+#define CHOICE(field, names) offsetof(struct sf_config, field), NULL, names
 
 static const struct setting settings[] = {
     {"port", SETTING_INT, 1, 65535, "8080", "TCP port to listen on", OFF(port)},
@@ -77,6 +84,11 @@ static const struct setting settings[] = {
     {"breaker_delay_ms", SETTING_INT, 100, 3600000, "1000", "first wait before probing a down endpoint (doubles, up to 60 s)", OFF(breaker_delay_ms)},
     {"generate_rate", SETTING_INT, 0, 1000000, "60", "generate requests per window (generate_rate_window_s) per client IP (0: no limit)", OFF(generate_rate)},
     {"generate_rate_window_s", SETTING_INT, 1, 86400, "60", "length of the generate rate limit's window in seconds (windows start on multiples of it in Unix time)", OFF(generate_rate_window_s)},
+    {"generate_items_per_minute", SETTING_INT, 0, 1000000, "200", "items a client without an admin token may queue per minute, on average: the refill of its item bucket (0: no item limit)", OFF(generate_items_per_minute)},
+    {"generate_items_burst", SETTING_INT, 1, 1000000, "500", "most items such a client may queue at once: the size of its item bucket (a larger run is refused)", OFF(generate_items_burst)},
+    {"anonymous_queued_items_max", SETTING_INT, 0, 100000000, "1000", "most items queued or running at once in runs generated without a token, all such callers together (0: no cap)", OFF(anonymous_queued_items_max)},
+    {"queue_capacity_items", SETTING_INT, 0, 100000000, "100000", "most items queued or running at once in all runs, admins' too; above it generate is 503 queue_full (0: no cap)", OFF(queue_capacity_items)},
+    {"generate_access", SETTING_CHOICE, 0, 2, "public", "who may call generate: public (anyone), token (any token) or admin (an admin token)", CHOICE(generate_access, generate_access_names)},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -116,6 +128,16 @@ static int parse_bool(const char *v, int *out)
     return -1;
 }
 
+/* "public, token, admin": the names of a choice, into buf; returns buf. */
+static const char *choice_list(const struct setting *s, char *buf, size_t len)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; s->choices[i] && n < len; i++)
+        n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", s->choices[i]);
+    return buf;
+}
+
 static int apply(struct sf_config *c, const struct setting *s, const char *value,
                  char *err, size_t errlen)
 {
@@ -144,6 +166,17 @@ static int apply(struct sf_config *c, const struct setting *s, const char *value
         }
         *(int *)(void *)field = b;
         return 0;
+    }
+    case SETTING_CHOICE: {
+        for (int i = 0; s->choices[i]; i++)
+            if (strcmp(value, s->choices[i]) == 0) {
+                *(int *)(void *)field = i;
+                return 0;
+            }
+        char names[160];
+        snprintf(err, errlen, "%s: \"%s\" is not one of %s", s->name, value,
+                 choice_list(s, names, sizeof(names)));
+        return -1;
     }
     case SETTING_STRING: {
         char **p = (char **)(void *)field;
@@ -336,7 +369,7 @@ void config_print_help(FILE *out)
                  "flags win over the environment, which wins over the file):\n\n");
     for (size_t i = 0; i < NSETTINGS; i++) {
         const struct setting *s = &settings[i];
-        char flag[64], env[64];
+        char flag[64], env[64], names[160];
         size_t n = 0;
         for (const char *p = s->name; *p; p++)
             flag[n++] = *p == '_' ? '-' : *p;
@@ -349,6 +382,9 @@ void config_print_help(FILE *out)
         fprintf(out, "  --%-20s SETFORGE_%-20s %s\n", flag, env, s->help);
         if (s->type == SETTING_INT)
             fprintf(out, "  %-22s %s %lld..%lld, default %s\n\n", "", type, s->min, s->max, s->def);
+        else if (s->type == SETTING_CHOICE)
+            fprintf(out, "  %-22s one of %s, default \"%s\"\n\n", "", choice_list(s, names, sizeof(names)),
+                    s->def);
         else
             fprintf(out, "  %-22s %s, default \"%s\"\n\n", "", type, s->def);
     }

@@ -38,11 +38,19 @@ struct sf_config {
     long long procedural_delay_ms;
     long long generate_rate;
     long long generate_rate_window_s;
+    long long generate_items_per_minute;
+    long long generate_items_burst;
+    long long anonymous_queued_items_max;
+    long long queue_capacity_items;
+    int generate_access; /* enum generate_access */
     long long breaker_failures;
     long long breaker_delay_ms;
     char *config_path;
     json_t *endpoints; /* "endpoints" array of the config file, or NULL */
 };
+
+/* Who may call generate (the generate_access setting). */
+enum generate_access { GENERATE_PUBLIC, GENERATE_TOKEN, GENERATE_ADMIN };
 
 /* Fills c with every default. */
 void config_defaults(struct sf_config *c);

@@ -21,6 +21,7 @@ static const struct {
     [SF_EINTERNAL] = {500, "internal_error"},
     [SF_ENOTIMPL] = {501, "not_implemented"},
     [SF_EUNAVAILABLE] = {503, "unavailable"},
+    [SF_EQUEUEFULL] = {503, "queue_full"},
 };
 
 int sf_status_http(sf_status st)

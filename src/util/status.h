@@ -23,7 +23,8 @@ typedef enum sf_status {
     SF_ERATELIMIT,   /* 429: too many requests */
     SF_EINTERNAL,    /* 500: a bug or an I/O failure */
     SF_ENOTIMPL,     /* 501: a transfer coding we do not implement */
-    SF_EUNAVAILABLE, /* 503: shutting down, queue full */
+    SF_EUNAVAILABLE, /* 503: shutting down, out of resources */
+    SF_EQUEUEFULL,   /* 503: the queue holds all the items it may */
     SF_STATUS_COUNT
 } sf_status;
 

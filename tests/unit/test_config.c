@@ -25,6 +25,9 @@ int main(void)
     CHECK(c.port == 8080 && c.body_limit == 10485760 && c.examples == 1);
     CHECK(c.response_cache_max_age_ms == 1000);
     CHECK(c.generate_rate == 60 && c.generate_rate_window_s == 60);
+    CHECK(c.generate_items_per_minute == 200 && c.generate_items_burst == 500);
+    CHECK(c.anonymous_queued_items_max == 1000 && c.queue_capacity_items == 100000);
+    CHECK(c.generate_access == GENERATE_PUBLIC);
     CHECK_STR(c.bind, "127.0.0.1");
     CHECK_STR(c.db, "var/setforge.db");
     config_free(&c);
@@ -50,12 +53,29 @@ int main(void)
     CHECK(config_set(&c, "response_cache_max_age_ms", "0", err, sizeof(err)) < 0);
     CHECK(config_set(&c, "generate-rate-window-s", "2", err, sizeof(err)) == 0 && c.generate_rate_window_s == 2);
     CHECK(config_set(&c, "generate_rate_window_s", "0", err, sizeof(err)) < 0);
+    CHECK(config_set(&c, "generate-items-per-minute", "0", err, sizeof(err)) == 0 &&
+          c.generate_items_per_minute == 0);
+    CHECK(config_set(&c, "generate_items_burst", "0", err, sizeof(err)) < 0 && strstr(err, "1..1000000"));
+    CHECK(config_set(&c, "anonymous_queued_items_max", "-1", err, sizeof(err)) < 0);
+    CHECK(config_set(&c, "queue-capacity-items", "7", err, sizeof(err)) == 0 && c.queue_capacity_items == 7);
+    /* a choice: one of its names, exactly; stored as the enum's value */
+    CHECK(config_set(&c, "generate-access", "admin", err, sizeof(err)) == 0 &&
+          c.generate_access == GENERATE_ADMIN);
+    CHECK(config_set(&c, "generate_access", "token", err, sizeof(err)) == 0 &&
+          c.generate_access == GENERATE_TOKEN);
+    CHECK(config_set(&c, "generate_access", "public", err, sizeof(err)) == 0 &&
+          c.generate_access == GENERATE_PUBLIC);
+    CHECK(config_set(&c, "generate_access", "Admin", err, sizeof(err)) < 0 &&
+          strstr(err, "generate_access: \"Admin\" is not one of public, token, admin"));
+    CHECK(config_set(&c, "generate_access", "", err, sizeof(err)) < 0);
+    CHECK(c.generate_access == GENERATE_PUBLIC); /* a refused value changes nothing */
     config_free(&c);
 
     /* precedence: file < environment < flags; other flags are kept */
     char path[] = "/tmp/sf-config-XXXXXX";
     int fd = mkstemp(path);
-    const char *json = "{\"port\": 7000, \"threads\": 3, \"examples\": false, \"endpoints\": []}";
+    const char *json = "{\"port\": 7000, \"threads\": 3, \"examples\": false, \"endpoints\": [], "
+                       "\"generate_access\": \"token\"}";
     CHECK(write(fd, json, strlen(json)) == (ssize_t)strlen(json));
     close(fd);
     setenv("SETFORGE_THREADS", "5", 1);
@@ -64,6 +84,7 @@ int main(void)
     CHECK(c.port == 7000);   /* from the file */
     CHECK(c.threads == 7);   /* the flag beats env and file */
     CHECK(c.examples == 0);
+    CHECK(c.generate_access == GENERATE_TOKEN); /* a choice from the file */
     CHECK(c.endpoints && json_is_array(c.endpoints));
     CHECK_STR(argv1[1], "serve");
     CHECK_STR(argv1[2], "--admin"); /* not a setting: left for the subcommand */

@@ -200,10 +200,7 @@ static void state_names_round_trip(void)
 int main(void)
 {
     char path[] = "/tmp/sf-queue-XXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
-    char err[256];
-    CHECK(db_open(path, err, sizeof(err)) == 0);
+    unit_open_db(path);
     long long tid = unit_template();
 
     long long a = unit_make_run(tid, 3);

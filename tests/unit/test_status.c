@@ -25,6 +25,7 @@ int main(void)
         {SF_EINTERNAL, 500, "internal_error"},
         {SF_ENOTIMPL, 501, "not_implemented"},
         {SF_EUNAVAILABLE, 503, "unavailable"},
+        {SF_EQUEUEFULL, 503, "queue_full"},
     };
     size_t n = sizeof(want) / sizeof(want[0]);
     CHECK(n == SF_STATUS_COUNT); /* every status has a row here */

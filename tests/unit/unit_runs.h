@@ -5,6 +5,9 @@
 #ifndef SF_UNIT_RUNS_H
 #define SF_UNIT_RUNS_H
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "store/db.h"
 #include "store/runs.h"
 #include "store/templates.h"
@@ -33,8 +36,21 @@ static inline long long unit_template(void)
     return tid;
 }
 
-/* A queued run of n items ("prompt 0", ...) of template tid; its id. */
-static inline long long unit_make_run(long long tid, int n)
+/* Opens a fresh database at a temporary path made from path (a mkstemp
+ * template, "/tmp/sf-x-XXXXXX", filled in). */
+static inline void unit_open_db(char *path)
+{
+    int fd = mkstemp(path);
+    close(fd);
+    char err[256];
+    CHECK(db_open(path, err, sizeof(err)) == 0);
+}
+
+/* runs_create for a run of n items ("prompt 0", ...) of template tid by
+ * creator (NULL: anonymous) with an optional idempotency key, under caps
+ * (may be NULL); its status, with *id set. */
+static inline sf_status unit_create_run(long long tid, int n, const char *creator, const char *key,
+                                        struct run_caps *caps, long long *id, int *reused)
 {
     json_t *prompts = json_array();
     for (int i = 0; i < n; i++)
@@ -43,12 +59,20 @@ static inline long long unit_make_run(long long tid, int n)
     struct run_spec spec = {.template_id = tid, .album_name = "album", .user_theme = "t", .steps = 5,
                             .seed = 10, .width = 64, .height = 64, .guidance_scale = 7,
                             .negative_prompt = "", .loras = loras, .prompts = prompts,
-                            .request_hash = "h"};
-    long long id = 0;
-    int reused;
-    CHECK(runs_create(&spec, &id, &reused) == SF_OK && !reused);
+                            .request_hash = "h", .creator = creator, .idempotency_key = key};
+    *id = 0;
+    sf_status st = runs_create(&spec, caps, id, reused);
     json_decref(prompts);
     json_decref(loras);
+    return st;
+}
+
+/* A queued run of n items ("prompt 0", ...) of template tid; its id. */
+static inline long long unit_make_run(long long tid, int n)
+{
+    long long id;
+    int reused;
+    CHECK(unit_create_run(tid, n, NULL, NULL, NULL, &id, &reused) == SF_OK && !reused);
     return id;
 }
 
