@@ -3,11 +3,14 @@
 A1111 and ComfyUI servers of tests/fakes/ and a command backend.
 
 Covers: a run across three endpoints where one dies midway (every image still
-arrives, the dead one is marked down), a hung endpoint that times out and
-whose item moves on, a ComfyUI run with the default SD1.5 workflow, a command
+arrives, the dead one is marked down), two of three endpoints that pass their
+health call but fail every image (retries avoid every endpoint that failed
+the item; the breaker lets one trial item through per passing probe), a hung
+endpoint that times out and whose item moves on, a ComfyUI run with the default SD1.5 workflow, a command
 backend run, and bad endpoint configs refused at start with exit 2.
 """
 import json
+import math
 import os
 import signal
 import subprocess
@@ -16,8 +19,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, REPO, Daemon, bound, check, cli, eq, expect_json, free_port,  # noqa: E402
-                     http_request, run, test, wait_run)
+from harness import (BIN, REPO, SLOWDOWN, Daemon, bound, check, cli, eq, expect_json,  # noqa: E402
+                     free_port, http_request, run, test, wait_run)
 
 FAKES = os.path.join(REPO, "tests", "fakes")
 
@@ -120,6 +123,49 @@ def three_endpoints_one_dies_midway_every_image_arrives():
     finally:
         d.cleanup()
         for f in fakes:
+            f.stop()
+        os.unlink(cfg)
+
+
+def txt2img_calls(fake):
+    return [q for q in fake.requests() if q.get("path") == "/sdapi/v1/txt2img"]
+
+
+@test
+def failed_items_avoid_every_endpoint_that_failed_them():
+    # Two servers whose health route answers 200 while txt2img answers 500
+    # (a broken CUDA, say), one healthy that takes 100 ms an image, so the
+    # run lasts several probe delays. Defaults: max_attempts 3,
+    # breaker_failures 3, breaker_delay_ms 1000.
+    n = 24 if SLOWDOWN > 1 else 54
+    bad = [Fake("fake_a1111.py", "--mode", "fail500") for _ in range(2)]
+    good = Fake("fake_a1111.py", "--mode", "slow", "--delay-ms", "100")
+    cfg = config_file([{"name": "bad0", "type": "a1111", "url": bad[0].url},
+                       {"name": "bad1", "type": "a1111", "url": bad[1].url},
+                       {"name": "good", "type": "a1111", "url": good.url}])
+    d = Daemon(extra_args=["--config", cfg, "--access-log", "false"])
+    try:
+        tid = make_template(d, n)
+        t0 = time.time()
+        r = wait_run(d, generate(d, tid), timeout=60)
+        elapsed = time.time() - t0
+        eq(r["status"], "completed", "run status")
+        eq((r["completed_items"], r["failed_items"]), (n, 0), "every item drawn, none failed")
+        items = items_of(d, r["id"])
+        check(all(i["endpoint"] == "good" for i in items), "every image from the healthy endpoint")
+        check(max(i["attempts"] for i in items) <= 3, "no item needed more than one try per endpoint")
+        # Each broken server gets breaker_failures (3) calls before its breaker
+        # opens, then one trial per passing health probe, at 1, 3, 7, 15 ... s.
+        # Without the half-open trial the breaker closed on every probe; without
+        # the failed-endpoint set items bounced between the broken two.
+        limit = 3 + int(math.log2(elapsed + 1)) + 1
+        for i, f in enumerate(bad):
+            calls = len(txt2img_calls(f))
+            check(calls <= limit, "bad%d got %d txt2img calls in %.1f s (at most %d)" % (i, calls, elapsed, limit))
+        eq(len(txt2img_calls(good)), n, "the healthy endpoint drew each item once")
+    finally:
+        d.cleanup()
+        for f in bad + [good]:
             f.stop()
         os.unlink(cfg)
 
