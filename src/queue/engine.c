@@ -108,13 +108,31 @@ static void probe(struct endpoint *ep)
     }
 }
 
+/* A transient failure that took at least its deadline (less this, for the
+ * rounding of the clocks that timed it) ran out of it. */
+#define DEADLINE_SLACK_MS 10
+
+/* The settings of ep's per-call deadline (deadline.h). */
+static struct deadline_rule deadline_rule_of(const struct endpoint *ep)
+{
+    struct deadline_rule rule = {
+        .cap_ms = (int64_t)ep->backend->timeout_s * 1000,
+        .floor_ms = eng.cfg->adaptive_timeout_floor_s * 1000,
+        .factor = (int)eng.cfg->adaptive_timeout_factor,
+    };
+    return rule;
+}
+
 /*
  * Tells the endpoint's breaker what a call did, before the worker claims
  * again (so a worker whose call opened the breaker claims nothing more).
  * An image is a success; a refusal of the request says nothing about the
- * server; a transient failure counts toward breaker_failures.
+ * server; a transient failure counts toward breaker_failures, and one that
+ * ran out of its deadline (timed_out_ms, else 0) opens the breaker at once:
+ * a server that hangs is not worth two more hangs.
  */
-static void report_call(struct endpoint *ep, enum backend_result r, int trial)
+static void report_call(struct endpoint *ep, enum backend_result r, int trial,
+                        int64_t timed_out_ms)
 {
     struct breaker *br = &ep->breaker;
     const char *name = ep->backend->name;
@@ -134,9 +152,12 @@ static void report_call(struct endpoint *ep, enum backend_result r, int trial)
     case BACKEND_TRANSIENT:
         break;
     }
-    int64_t opened = breaker_failure(br, (int)eng.cfg->breaker_failures,
-                                     eng.cfg->breaker_delay_ms, trial);
-    if (opened && trial)
+    int threshold = timed_out_ms ? 1 : (int)eng.cfg->breaker_failures;
+    int64_t opened = breaker_failure(br, threshold, eng.cfg->breaker_delay_ms, trial);
+    if (opened && timed_out_ms)
+        log_warn("engine: endpoint %s did not answer within its deadline of %lld ms; it is down, "
+                 "probing in %lld ms", name, (long long)timed_out_ms, (long long)opened);
+    else if (opened && trial)
         log_warn("engine: endpoint %s failed its trial item; probing again in %lld ms", name,
                  (long long)opened);
     else if (opened)
@@ -170,9 +191,12 @@ static void run_item(struct worker *w, struct claimed_item *it, int trial)
         .data_dir = eng.cfg->data_dir,
         .cancel = &w->cancel,
     };
+    struct endpoint *ep = w->ep;
+    struct deadline_rule rule = deadline_rule_of(ep);
+    int64_t limit_ms = deadline_next(&ep->deadline, &rule);
+    job.timeout_ms = (long)limit_ms;
     struct outcome o;
     memset(&o, 0, sizeof(o));
-    struct endpoint *ep = w->ep;
     atomic_fetch_add(&ep->in_flight, 1);
     int64_t t0 = mono_us();
     o.r = ep->backend->ops->generate(ep->backend, &job, &o.img, o.err, sizeof(o.err));
@@ -180,7 +204,13 @@ static void run_item(struct worker *w, struct claimed_item *it, int trial)
     atomic_fetch_add(&ep->busy_us, (unsigned long long)o.dur_us);
     atomic_fetch_sub(&ep->in_flight, 1);
     atomic_store(&w->run_id, 0);
-    report_call(ep, o.r, trial);
+    int timed_out = o.r == BACKEND_TRANSIENT && limit_ms > 0 &&
+                    o.dur_us / 1000 + DEADLINE_SLACK_MS >= limit_ms;
+    if (o.r == BACKEND_OK)
+        deadline_succeeded(&ep->deadline, &rule, o.dur_us / 1000);
+    else if (timed_out)
+        deadline_timed_out(&ep->deadline);
+    report_call(ep, o.r, trial, timed_out ? limit_ms : 0);
     /* An image that finished is kept even when we are stopping: the
      * finisher records it before the worker exits. */
     o.it = *it;
@@ -277,8 +307,10 @@ int engine_start(const struct sf_config *cfg, engine_notify_fn notify_fn, char *
     eng.eps = xcalloc((size_t)eng.neps, sizeof(struct endpoint));
     for (int i = 0; i < eng.neps; i++)
         eng.eps[i].backend = eng.backends[i];
-    for (int i = 0; i < eng.neps; i++)
+    for (int i = 0; i < eng.neps; i++) {
         breaker_init(&eng.eps[i].breaker);
+        deadline_init(&eng.eps[i].deadline);
+    }
 
     int temps = imagefile_sweep_temps(cfg->data_dir);
     if (temps > 0)
@@ -336,8 +368,10 @@ void engine_stop(void)
         pthread_cond_destroy(&eng.workers[i].cv);
     }
     backends_destroy(eng.backends, eng.neps);
-    for (int i = 0; i < eng.neps; i++)
+    for (int i = 0; i < eng.neps; i++) {
         breaker_destroy(&eng.eps[i].breaker);
+        deadline_destroy(&eng.eps[i].deadline);
+    }
     free(eng.workers);
     free(eng.eps);
     free(eng.abandoned);

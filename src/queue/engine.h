@@ -7,7 +7,8 @@
  *   - one worker per concurrency slot of each endpoint. It claims the next
  *     due item (queue_claim, one transaction; an item avoids the endpoints
  *     it already failed on while another is up), draws it with its
- *     endpoint's backend outside any lock or transaction, tells the
+ *     endpoint's backend outside any lock or transaction, within a deadline
+ *     learned from the endpoint's speed (queue/deadline.h), tells the
  *     endpoint's breaker what the call did, and hands the outcome to its
  *     finisher. While its endpoint's breaker is not up it waits, runs the
  *     health probe, or draws the one trial item a passing probe lets
@@ -32,6 +33,8 @@
  *     and its condition variable, shared by the worker and its finisher.
  *   - breaker.mu (queue/breaker.c): one endpoint's breaker state (up, down,
  *     probing, and whether its trial item is out).
+ *   - deadline.mu (queue/deadline.c): one endpoint's recent image times, from
+ *     which a worker sets each call's deadline (job.timeout_ms).
  *   - eng.abandon_mu (finisher.c): the item ids left out of the heartbeat.
  *   Atomics, no lock: counters and histograms, each worker's cancel flag and
  *   current run id (read by engine_cancel_run and engine_stop).

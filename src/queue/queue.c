@@ -41,7 +41,7 @@ void claimed_item_free(struct claimed_item *it)
 
 static const char SQL_CLAIM[] =
     "UPDATE run_items SET status = 'running', attempts = attempts + 1, lease_owner = ?1, "
-    "lease_expires_ms = ?2, started_at = ?3 "
+    "lease_expires_ms = ?2, started_at = ?3, started_ms = ?4 "
     "WHERE id = (SELECT id FROM run_items WHERE status = 'queued' AND not_before_ms <= ?4 "
     "AND run_id > ?5 AND (?6 IS NULL OR failed_endpoints IS NULL "
     "OR NOT EXISTS (SELECT 1 FROM json_each(failed_endpoints) WHERE value = ?6) "

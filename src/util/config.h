@@ -38,6 +38,8 @@ struct sf_config {
     long long generate_rate_window_s;
     long long breaker_failures;
     long long breaker_delay_ms;
+    long long adaptive_timeout_floor_s;
+    long long adaptive_timeout_factor;
     char *config_path;
     json_t *endpoints; /* "endpoints" array of the config file, or NULL */
 };

@@ -6,7 +6,9 @@ Covers: a run across three endpoints where one dies midway (every image still
 arrives, the dead one is marked down), two of three endpoints that pass their
 health call but fail every image (retries avoid every endpoint that failed
 the item; the breaker lets one trial item through per passing probe), a hung
-endpoint that times out and whose item moves on, a ComfyUI run with the default SD1.5 workflow, a command
+endpoint that times out and whose item moves on, a server that hangs after
+answering quickly (its call is cut at the deadline learned from its speed,
+not timeout_s, and its breaker opens at once), a ComfyUI run with the default SD1.5 workflow, a command
 backend run, and bad endpoint configs refused at start with exit 2.
 """
 import json
@@ -20,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, REPO, SLOWDOWN, Daemon, bound, check, cli, eq, expect_json,  # noqa: E402
-                     free_port, http_request, run, test, wait_run)
+                     free_port, http_request, run, test, wait_for, wait_run)
 
 FAKES = os.path.join(REPO, "tests", "fakes")
 
@@ -195,6 +197,43 @@ def hung_endpoint_times_out_and_the_item_moves_on():
     finally:
         d.cleanup()
         hung.stop()
+        good.stop()
+        os.unlink(cfg)
+
+
+@test
+def hang_is_cut_at_the_deadline_learned_from_the_endpoints_speed():
+    # "hangy" draws its first 8 images at once (the samples its deadline needs)
+    # and then never answers again; its timeout_s is the default 600 s. With a
+    # floor of 1 s its deadline becomes max(1 s, 5 x p95 of a few ms) = 1 s.
+    hangy = Fake("fake_a1111.py", "--mode", "hangafter", "--hang-after", "8")
+    good = Fake("fake_a1111.py", "--mode", "slow", "--delay-ms", "100")
+    cfg = config_file([{"name": "hangy", "type": "a1111", "url": hangy.url},
+                       {"name": "good", "type": "a1111", "url": good.url}],
+                      adaptive_timeout_floor_s=1, breaker_delay_ms=60000)
+    d = Daemon(extra_args=["--config", cfg, "--access-log", "false"])
+    try:
+        tid = make_template(d, 30)
+        r = wait_run(d, generate(d, tid), timeout=60)
+        eq((r["status"], r["completed_items"], r["failed_items"]), ("completed", 30, 0), "every image arrived")
+        calls = txt2img_calls(hangy)
+        # the breaker opened on the first timeout (not after breaker_failures = 3)
+        # and its next probe is a minute away: 8 answered calls and one hung
+        eq(len(calls), 9, "txt2img calls to the hanging server")
+        hung = wait_for(lambda: "t_closed" in txt2img_calls(hangy)[8] and txt2img_calls(hangy)[8], 10,
+                        "the hung call ending")
+        held = hung["t_closed"] - hung["t_received"]
+        check(0.5 <= held <= bound(30), "the hung call was cut after %.2f s (deadline 1 s, timeout_s 600 s)" % held)
+        state = {b["name"]: b for b in expect_json(d.get("/api/health"), 200)["backends"]}
+        eq(state["hangy"]["state"], "down", "the hanging endpoint")
+        check('setforge_backend_errors_total{endpoint="hangy"} 1\n' in d.get("/metrics").text,
+              "one failed call (a timeout) opened the breaker")
+        moved = [i for i in items_of(d, r["id"]) if i["attempts"] == 2]
+        eq(len(moved), 1, "the hung item was drawn again")
+        eq(moved[0]["endpoint"], "good", "elsewhere")
+    finally:
+        d.cleanup()
+        hangy.stop()
         good.stop()
         os.unlink(cfg)
 

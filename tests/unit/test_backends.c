@@ -333,6 +333,21 @@ static void test_a1111(const struct fake *f)
     CHECK_HAS(err, "timed out");
     b->ops->destroy(b);
 
+    /* the job's deadline (the engine's, learned from the endpoint's speed)
+     * ends it instead of timeout_s */
+    b = make(a1111_backend_new,
+             cfg = xasprintf("{\"name\": \"gpu1\", \"url\": \"%s\", \"timeout_s\": 600}", f->base),
+             err, sizeof err);
+    free(cfg);
+    job.timeout_ms = 1000;
+    t0 = mono_ms();
+    CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
+    el = mono_ms() - t0;
+    job.timeout_ms = 0;
+    CHECK(el >= 900 && el < 10000); /* not before the deadline; long before timeout_s */
+    CHECK_HAS(err, "timed out");
+    b->ops->destroy(b);
+
     /* HTTP Basic auth, right and wrong */
     set_mode(f, "{\"mode\": \"ok\", \"auth\": \"alice:s3cret\"}");
     b = make(a1111_backend_new,
@@ -611,6 +626,18 @@ static void test_comfyui(const struct fake *f)
         CHECK(count_requests(f, "/interrupt") == 1);
         b->ops->destroy(b);
     }
+    /* the job's deadline ends it instead of timeout_s */
+    b = comfy(f, "tests/fakes/workflows/sd15_default.json", 600, err, sizeof err);
+    if (b) {
+        job.timeout_ms = 1500;
+        long long t0 = mono_ms();
+        CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
+        el = mono_ms() - t0;
+        job.timeout_ms = 0;
+        CHECK(el >= 1400 && el < 10000); /* not before the deadline; long before timeout_s */
+        CHECK_HAS(err, "timed out after 1.5 s");
+        b->ops->destroy(b);
+    }
     set_mode(f, "{\"mode\": \"ok\"}");
 
     /* workflows refused at construction */
@@ -757,6 +784,16 @@ static void test_command(void)
     CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
     long long el = mono_ms() - t0;
     CHECK(el >= 900 && el < 10000); /* not before timeout_s; long before the 30 s sleep */
+    CHECK_HAS(err, "timed out after 1 s: started");
+    b->ops->destroy(b);
+    /* the job's deadline ends it instead of timeout_s */
+    b = command("[\"sh\", \"-c\", \"echo started; sleep 30\"]", 600, err, sizeof err);
+    job.timeout_ms = 1000;
+    t0 = mono_ms();
+    CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
+    el = mono_ms() - t0;
+    job.timeout_ms = 0;
+    CHECK(el >= 900 && el < 10000); /* not before the deadline; long before timeout_s */
     CHECK_HAS(err, "timed out after 1 s: started");
     b->ops->destroy(b);
 

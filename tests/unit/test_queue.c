@@ -100,6 +100,45 @@ static void retries_avoid_every_endpoint_that_failed(long long tid)
     claimed_item_free(&it);
 }
 
+/* The run's eta_s in tenths of a second. */
+static long long eta_tenths(long long run_id, int parallelism)
+{
+    json_t *run = NULL;
+    CHECK(runs_get(run_id, READ_ALL, parallelism, &run) == SF_OK);
+    const json_t *eta = json_object_get(run, "eta_s");
+    long long t = json_is_number(eta) ? (long long)(json_number_value(eta) * 10 + 0.5) : -1;
+    json_decref(run);
+    return t;
+}
+
+/*
+ * The ETA counts what running items have already taken: an item stuck far
+ * past the mean (a hung server) keeps the run from claiming it is nearly
+ * done; an item on time takes the rest of the mean.
+ */
+static void eta_counts_the_time_running_items_took(long long tid)
+{
+    struct sf_image img = fake_image();
+    long long h = unit_make_run(tid, 4);
+    CHECK(eta_tenths(h, 2) == -1); /* nothing finished: unknown */
+    CHECK(queue_claim("w1", 30000, &rr, NULL, NULL, 0, &it) == 1 && it.run_id == h);
+    CHECK(queue_complete(&it, "w1", &img, "ee", "ep", 100) == SF_OK); /* mean: 100 ms */
+    claimed_item_free(&it);
+    CHECK(queue_claim("w1", 30000, &rr, NULL, NULL, 0, &it) == 1 && it.run_id == h);
+    /* on time: (2 queued x 100 ms + the rest of its 100 ms) / 2 slots */
+    long long t = eta_tenths(h, 2);
+    CHECK(t >= 1 && t <= 2);
+    /* stuck for 20 s: it needs as long again, and the run waits for it */
+    CHECK(unit_scalar("UPDATE run_items SET started_ms = started_ms - 20000 WHERE run_id = ?1 "
+                      "AND status = 'running' RETURNING 1", h) == 1);
+    t = eta_tenths(h, 2);
+    CHECK(t >= 200 && t <= 210);
+    CHECK(queue_cancel_run(h) == SF_OK);
+    CHECK(queue_mark_canceled(&it, "w1") == SF_OK);
+    claimed_item_free(&it);
+    CHECK(eta_tenths(h, 2) == 0); /* final */
+}
+
 /* A lease that expires is rescued; a stale owner cannot fail it later. */
 static void expired_lease_is_rescued(long long a)
 {
@@ -254,6 +293,7 @@ int main(void)
     all_failed_is_failed_without_album(tid);
     heartbeat_skips_abandoned_items(tid);
     retries_avoid_every_endpoint_that_failed(tid);
+    eta_counts_the_time_running_items_took(tid);
     state_names_round_trip();
 
     CHECK(unit_scalar("SELECT count(*) FROM run_items WHERE status = 'running' AND ?1", 1) == 0);
