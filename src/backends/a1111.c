@@ -31,7 +31,6 @@ struct a1111 {
     char *checkpoint; /* or NULL */
     char sampler[64];
     int sdcpp;
-    int timeout_s;
     char who[96];    /* "a1111 gpu0", starts every message */
 };
 
@@ -146,7 +145,7 @@ static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_
         .body = body,
         .body_len = strlen(body),
         .userpwd = a->userpwd,
-        .timeout_ms = (long)a->timeout_s * 1000,
+        .timeout_ms = be_budget_ms(b, job),
         .max_bytes = BE_MAX_RESPONSE,
         .cancel = job->cancel,
         .who = a->who,
@@ -279,7 +278,6 @@ struct sf_backend *a1111_backend_new(const json_t *ep, int index, char *err, siz
         return NULL;
     http_client_global_init();
     struct a1111 *a = xcalloc(1, sizeof *a);
-    a->timeout_s = c.timeout_s;
     snprintf(a->who, sizeof a->who, "a1111 %s", c.name);
     a->url = be_parse_url(ep, index, c.name, err, errlen);
     if (!a->url)
@@ -325,7 +323,7 @@ struct sf_backend *a1111_backend_new(const json_t *ep, int index, char *err, siz
         a->checkpoint = xstrdup(json_string_value(v));
     }
 
-    return backend_alloc(&a1111_ops, c.name, c.concurrency, a);
+    return backend_alloc(&a1111_ops, c.name, c.concurrency, c.timeout_s, a);
 fail:
     free(a->url);
     free(a->userpwd);

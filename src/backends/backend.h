@@ -18,6 +18,12 @@
  * Cancellation: the engine sets *job->cancel to 1 and calls ops->cancel; a
  * backend checks the flag wherever it waits (libcurl progress callback,
  * poll loops, child process waits) and returns BACKEND_CANCELED promptly.
+ *
+ * Deadlines: a call may take the endpoint's timeout_s, or job->timeout_ms
+ * when the engine sets one (it shortens it for an endpoint whose images
+ * usually take far less: a hung server is then noticed in seconds, not
+ * minutes). The whole call counts, from the request to the last byte or
+ * the program's exit.
  */
 #ifndef SF_BACKEND_H
 #define SF_BACKEND_H
@@ -45,6 +51,9 @@ struct sf_job {
     const json_t *loras;   /* borrowed: [{"name"|"path": s, "weight": f}] */
     const char *data_dir;  /* for backends that need scratch files */
     atomic_int *cancel;    /* set to 1 by the engine to stop this job */
+    long timeout_ms;       /* this call's deadline, from its start; 0: the
+                            * endpoint's timeout_s. A call that runs out of
+                            * it ends BACKEND_TRANSIENT */
 };
 
 struct sf_image {
@@ -82,6 +91,8 @@ struct sf_backend {
     const struct sf_backend_ops *ops;
     char name[64];  /* the endpoint's name from the config */
     int concurrency;
+    int timeout_s;  /* the longest one image may take (the config's timeout_s);
+                     * 0: no limit (the procedural drawer, which cannot hang) */
     void *state;    /* the type's own data, owned by the backend */
 };
 

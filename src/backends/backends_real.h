@@ -37,10 +37,18 @@ struct sf_backend *command_backend_new(const json_t *endpoint, int index, char *
 /*
  * A new endpoint of the type ops describes (ops is static and borrowed;
  * state becomes the backend's, freed by ops->destroy). name is copied, cut
- * at 63 bytes (be_parse_common has refused longer ones).
+ * at 63 bytes (be_parse_common has refused longer ones). timeout_s: the
+ * endpoint's, 0 for none.
  */
 struct sf_backend *backend_alloc(const struct sf_backend_ops *ops, const char *name,
-                                 int concurrency, void *state);
+                                 int concurrency, int timeout_s, void *state);
+
+/* How long one generate() call may take, in milliseconds: the job's
+ * deadline when the engine set one, else the endpoint's timeout_s. */
+static inline long be_budget_ms(const struct sf_backend *b, const struct sf_job *job)
+{
+    return job->timeout_ms > 0 ? job->timeout_ms : (long)b->timeout_s * 1000;
+}
 
 /* Largest answer (JSON or image) a backend accepts from a server or a file. */
 #define BE_MAX_RESPONSE ((size_t)256 * 1024 * 1024)

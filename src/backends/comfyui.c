@@ -33,7 +33,6 @@
 
 struct comfy {
     char *url;
-    int timeout_s;
     char who[96];       /* "comfyui c0" */
     struct comfy_graph wf; /* the workflow and where a job goes in it */
     pthread_mutex_t mu; /* guards inflight */
@@ -280,10 +279,11 @@ static enum backend_result fetch_image(const struct comfy *c, const json_t *entr
     return BACKEND_OK;
 }
 
-/* Polls /history/<id> until the prompt is done, failed, or time is up. */
+/* Polls /history/<id> until the prompt is done, failed, or time is up
+ * (deadline, monotonic ms, budget_ms after the call began). */
 static enum backend_result wait_for(struct comfy *c, const char *prompt_id, long long deadline,
-                                    const struct sf_job *job, struct sf_image *out, char *err,
-                                    size_t errlen)
+                                    long budget_ms, const struct sf_job *job,
+                                    struct sf_image *out, char *err, size_t errlen)
 {
     long long delay = 50;
     char path[128];
@@ -295,8 +295,8 @@ static enum backend_result wait_for(struct comfy *c, const char *prompt_id, long
         }
         long long left = deadline - mono_ms();
         if (left <= 0) {
-            snprintf(err, errlen, "%s: timed out after %d s waiting for prompt %s", c->who,
-                     c->timeout_s, prompt_id);
+            snprintf(err, errlen, "%s: timed out after %.6g s waiting for prompt %s", c->who,
+                     budget_ms / 1000.0, prompt_id);
             return BACKEND_TRANSIENT;
         }
         struct http_response resp;
@@ -304,8 +304,8 @@ static enum backend_result wait_for(struct comfy *c, const char *prompt_id, long
                                      job->cancel, &resp, err, errlen);
         if (r != BACKEND_OK) {
             if (r == BACKEND_TRANSIENT && mono_ms() >= deadline)
-                snprintf(err, errlen, "%s: timed out after %d s waiting for prompt %s",
-                         c->who, c->timeout_s, prompt_id);
+                snprintf(err, errlen, "%s: timed out after %.6g s waiting for prompt %s",
+                         c->who, budget_ms / 1000.0, prompt_id);
             return r;
         }
         if (resp.status != 200) {
@@ -351,7 +351,8 @@ static enum backend_result comfy_generate(struct sf_backend *b, const struct sf_
 {
     struct comfy *c = b->state;
     memset(out, 0, sizeof *out);
-    long long deadline = mono_ms() + (long long)c->timeout_s * 1000;
+    long budget_ms = be_budget_ms(b, job);
+    long long deadline = mono_ms() + budget_ms;
     char why[300];
     json_t *g = comfy_graph_fill(&c->wf, job, why, sizeof why);
     if (!g) {
@@ -367,8 +368,8 @@ static enum backend_result comfy_generate(struct sf_backend *b, const struct sf_
     char *body = json_dumps(rq, JSON_COMPACT);
     json_decref(rq);
     struct http_response resp;
-    enum backend_result r = call(c, "POST", "/prompt", body, (long)c->timeout_s * 1000,
-                                 job->cancel, &resp, err, errlen);
+    enum backend_result r = call(c, "POST", "/prompt", body, budget_ms, job->cancel, &resp, err,
+                                 errlen);
     free(body);
     if (r != BACKEND_OK)
         return r;
@@ -396,7 +397,7 @@ static enum backend_result comfy_generate(struct sf_backend *b, const struct sf_
     json_decref(pr);
 
     inflight_add(c, prompt_id);
-    r = wait_for(c, prompt_id, deadline, job, out, err, errlen);
+    r = wait_for(c, prompt_id, deadline, budget_ms, job, out, err, errlen);
     inflight_remove(c, prompt_id);
     /* Gave up (timeout, cancel, poll failure): do not leave it queued on the GPU. */
     if (r == BACKEND_CANCELED || (r == BACKEND_TRANSIENT && !out->png))
@@ -468,7 +469,6 @@ struct sf_backend *comfyui_backend_new(const json_t *ep, int index, char *err, s
     struct comfy *c = xcalloc(1, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
     c->inflight = json_array();
-    c->timeout_s = cm.timeout_s;
     snprintf(c->who, sizeof c->who, "comfyui %s", cm.name);
     c->url = be_parse_url(ep, index, cm.name, err, errlen);
     if (!c->url)
@@ -497,7 +497,7 @@ struct sf_backend *comfyui_backend_new(const json_t *ep, int index, char *err, s
         goto fail;
     }
 
-    return backend_alloc(&comfyui_ops, cm.name, cm.concurrency, c);
+    return backend_alloc(&comfyui_ops, cm.name, cm.concurrency, cm.timeout_s, c);
 fail:
     comfy_free(c);
     return NULL;

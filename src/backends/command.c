@@ -48,7 +48,6 @@ extern char **environ;
 struct command {
     char **argv; /* template, NULL-terminated */
     size_t argc;
-    int timeout_s;
     char who[96]; /* "command gen" */
 };
 
@@ -282,7 +281,8 @@ static enum backend_result cmd_generate(struct sf_backend *b, const struct sf_jo
     fcntl(pfd[0], F_SETFL, fcntl(pfd[0], F_GETFL) | O_NONBLOCK);
 
     struct output *o = xcalloc(1, sizeof *o);
-    long long deadline = mono_ms() + (long long)c->timeout_s * 1000;
+    long budget_ms = be_budget_ms(b, job);
+    long long deadline = mono_ms() + budget_ms;
     long long kill_at = 0; /* when SIGKILL follows SIGTERM; 0 = not killing */
     int timed_out = 0, canceled = 0, exited = 0, eof = 0, status = 0;
     for (;;) {
@@ -351,7 +351,7 @@ static enum backend_result cmd_generate(struct sf_backend *b, const struct sf_jo
         snprintf(err, errlen, "%s: canceled", c->who);
         res = BACKEND_CANCELED;
     } else if (timed_out) {
-        snprintf(err, errlen, "%s: timed out after %d s: %s", c->who, c->timeout_s, tail);
+        snprintf(err, errlen, "%s: timed out after %.6g s: %s", c->who, budget_ms / 1000.0, tail);
         res = BACKEND_TRANSIENT;
     } else if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
@@ -491,8 +491,7 @@ struct sf_backend *command_backend_new(const json_t *ep, int index, char *err, s
     c->argv = xcalloc(n + 1, sizeof *c->argv);
     for (size_t i = 0; i < n; i++)
         c->argv[i] = xstrdup(json_string_value(json_array_get(av, i)));
-    c->timeout_s = cm.timeout_s;
     snprintf(c->who, sizeof c->who, "command %s", cm.name);
 
-    return backend_alloc(&command_ops, cm.name, cm.concurrency, c);
+    return backend_alloc(&command_ops, cm.name, cm.concurrency, cm.timeout_s, c);
 }

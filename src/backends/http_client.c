@@ -215,7 +215,7 @@ enum http_outcome http_client_do(const struct http_request *req, struct http_res
             snprintf(err, errlen, "%s: answer larger than %zu bytes", who, x.max_bytes);
         break;
     case CURLE_OPERATION_TIMEDOUT:
-        snprintf(err, errlen, "%s: timed out after %ld s (%s)", who, timeout_ms / 1000, detail);
+        snprintf(err, errlen, "%s: timed out after %.6g s (%s)", who, timeout_ms / 1000.0, detail);
         break;
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:

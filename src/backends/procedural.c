@@ -69,5 +69,5 @@ struct sf_backend *procedural_backend_new(const char *name, int concurrency, lon
 {
     struct procedural_state *s = xcalloc(1, sizeof(*s));
     s->delay_ms = delay_ms;
-    return backend_alloc(&procedural_ops, name, concurrency, s);
+    return backend_alloc(&procedural_ops, name, concurrency, 0, s); /* it cannot hang */
 }

@@ -26,12 +26,13 @@
 /* ---- endpoint entries ---- */
 
 struct sf_backend *backend_alloc(const struct sf_backend_ops *ops, const char *name,
-                                 int concurrency, void *state)
+                                 int concurrency, int timeout_s, void *state)
 {
     struct sf_backend *b = xcalloc(1, sizeof *b);
     b->ops = ops;
     snprintf(b->name, sizeof b->name, "%s", name);
     b->concurrency = concurrency;
+    b->timeout_s = timeout_s;
     b->state = state;
     return b;
 }

@@ -1,12 +1,25 @@
 /*
  * breaker.h: the circuit breaker of one endpoint.
  *
- * `failures` transient failures in a row mark an endpoint down; after a
- * delay (doubling up to BREAKER_MAX_DELAY_MS) one of its workers probes it
- * (the backend's health call) and either brings it back up or doubles the
- * delay. A down endpoint's workers claim nothing, so its items go to the
- * endpoints that work. The breaker only keeps the state; the engine decides
- * when to ask and does the probing.
+ * up → down: `failures` transient failures in a row (one, for a call that
+ * ran out of its deadline: a hung server is not worth three more hangs).
+ * A down endpoint's workers claim nothing, so its items go to the
+ * endpoints that work.
+ *
+ * down → probing: after a delay (doubling up to BREAKER_MAX_DELAY_MS), one
+ * of its workers runs the backend's health call. A failed health call is
+ * down again for twice the delay.
+ *
+ * probing (half-open): a passing health call proves only that the server
+ * answers (A1111's model list can load while txt2img fails every time), so
+ * it lets exactly one real item through: the trial. An image from the
+ * trial closes the breaker (up); a transient failure of it re-opens it for
+ * twice the delay. A trial that ends without a verdict (no item was due, it
+ * was canceled, the server refused the request itself) is handed out
+ * again.
+ *
+ * The breaker only keeps the state; the engine decides when to ask, does
+ * the probing and reports what its calls did.
  */
 #ifndef SF_BREAKER_H
 #define SF_BREAKER_H
@@ -18,9 +31,13 @@
 
 enum breaker_state { BREAKER_UP, BREAKER_DOWN, BREAKER_PROBING };
 
+/* Where a probing endpoint is: its health call, then its one trial item. */
+enum breaker_probe { PROBE_HEALTH, PROBE_TRIAL_FREE, PROBE_TRIAL_TAKEN };
+
 struct breaker {
     pthread_mutex_t mu; /* every field below */
     enum breaker_state state;
+    enum breaker_probe probe; /* while probing */
     int failures_in_row;
     int64_t down_until_ms; /* monotonic */
     int64_t down_delay_ms;
@@ -34,23 +51,35 @@ const char *breaker_state_name(enum breaker_state s);
 
 enum breaker_state breaker_state(struct breaker *b);
 
-/* A call reached the server (it answered, even with a refusal). */
-void breaker_success(struct breaker *b);
+/* What a worker of the endpoint should do now (breaker_turn). */
+enum breaker_turn {
+    TURN_CLAIM, /* up: claim items as usual */
+    TURN_TRIAL, /* claim one item, the trial; report it with trial = 1, or
+                 * breaker_trial_unused when none was claimed */
+    TURN_PROBE, /* run the health call now and report it (breaker_probed) */
+    TURN_WAIT,  /* wait *wait_ms, then ask again */
+};
+
+enum breaker_turn breaker_turn(struct breaker *b, int64_t *wait_ms);
+
+/* The health call's outcome: ok lets the trial through; a failure is down
+ * for twice the delay. Returns the new delay when down, 0 otherwise. */
+int64_t breaker_probed(struct breaker *b, int ok);
+
+/* The trial turn ended without a verdict (nothing was claimed, or the item
+ * was canceled): the next worker to ask gets it. */
+void breaker_trial_unused(struct breaker *b);
+
+/* A call drew an image. trial: it was the trial, which closes the breaker. */
+void breaker_success(struct breaker *b, int trial);
+
+/* A call reached the server, which refused the request itself (permanent):
+ * no failure in a row, and a trial proves nothing either way (given back). */
+void breaker_refused(struct breaker *b, int trial);
 
 /* A call failed for a transient reason: after threshold in a row an up
- * endpoint goes down for delay_ms. Returns 1 when this call tripped it. */
-int breaker_failure(struct breaker *b, int threshold, int64_t delay_ms);
-
-/*
- * For a worker of an endpoint that is not up: 1 when this caller should
- * probe now (the state is then probing, and the caller must report with
- * breaker_probed), 0 when it should wait *wait_ms and ask again (0 when the
- * endpoint is up again).
- */
-int breaker_should_probe(struct breaker *b, int64_t *wait_ms);
-
-/* The probe's outcome: up again, or down for twice the delay. Returns the
- * new delay when still down, 0 when up. */
-int64_t breaker_probed(struct breaker *b, int ok);
+ * endpoint goes down for delay_ms; a failed trial re-opens it for twice the
+ * last delay. Returns the delay when this call opened it, else 0. */
+int64_t breaker_failure(struct breaker *b, int threshold, int64_t delay_ms, int trial);
 
 #endif

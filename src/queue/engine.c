@@ -61,13 +61,15 @@ int engine_parallelism(void)
     return eng.nworkers;
 }
 
-/* 1 when another endpoint than ep is up (a failed item can go there). */
-static int others_up(const struct endpoint *ep)
+/* The names of the endpoints that take items now (up), with self among
+ * them; into names (room for eng.neps). Returns how many. */
+static int takers(const struct endpoint *self, const char **names)
 {
+    int n = 0;
     for (int i = 0; i < eng.neps; i++)
-        if (&eng.eps[i] != ep && breaker_state(&eng.eps[i].breaker) == BREAKER_UP)
-            return 1;
-    return 0;
+        if (&eng.eps[i] == self || breaker_state(&eng.eps[i].breaker) == BREAKER_UP)
+            names[n++] = eng.eps[i].backend->name;
+    return n;
 }
 
 void engine_sleep(int64_t ms, const unsigned long *seen)
@@ -88,39 +90,86 @@ void engine_sleep(int64_t ms, const unsigned long *seen)
     pthread_mutex_unlock(&eng.mu);
 }
 
-/*
- * For a worker of a down endpoint: waits for the probe time, then probes
-
- * (one worker at a time). Returns when the endpoint is up or we stop.
- */
-static void wait_until_up(struct endpoint *ep)
+/* The health call of a down endpoint whose delay is over: a pass lets one
+ * real item through (the trial), a failure doubles the delay. */
+static void probe(struct endpoint *ep)
 {
-    while (!atomic_load(&eng.stopping)) {
-        int64_t wait;
-        if (!breaker_should_probe(&ep->breaker, &wait)) {
-            if (wait == 0)
-                return; /* up */
-            engine_sleep(wait, NULL);
-            continue;
-        }
-        char err[512] = "";
-        struct sf_backend *b = ep->backend;
-        int ok = !b->ops->health || b->ops->health(b, err, sizeof(err)) == 0;
-        int64_t delay = breaker_probed(&ep->breaker, ok);
-        if (ok) {
-            log_info("engine: endpoint %s is up again", b->name);
-            engine_kick();
-        } else {
-            log_warn("engine: endpoint %s still down (%s); next probe in %lld ms", b->name, err,
-                     (long long)delay);
-        }
+    char err[512] = "";
+    struct sf_backend *b = ep->backend;
+    int ok = !b->ops->health || b->ops->health(b, err, sizeof(err)) == 0;
+    int64_t delay = breaker_probed(&ep->breaker, ok);
+    if (ok) {
+        log_info("engine: endpoint %s answers its health call; one item goes there as a trial",
+                 b->name);
+        engine_kick();
+    } else {
+        log_warn("engine: endpoint %s still down (%s); next probe in %lld ms", b->name, err,
+                 (long long)delay);
     }
+}
+
+/* A transient failure that took at least its deadline (less this, for the
+ * rounding of the clocks that timed it) ran out of it. */
+#define DEADLINE_SLACK_MS 10
+
+/* The settings of ep's per-call deadline (deadline.h). */
+static struct deadline_rule deadline_rule_of(const struct endpoint *ep)
+{
+    struct deadline_rule rule = {
+        .cap_ms = (int64_t)ep->backend->timeout_s * 1000,
+        .floor_ms = eng.cfg->adaptive_timeout_floor_s * 1000,
+        .factor = (int)eng.cfg->adaptive_timeout_factor,
+    };
+    return rule;
+}
+
+/*
+ * Tells the endpoint's breaker what a call did, before the worker claims
+ * again (so a worker whose call opened the breaker claims nothing more).
+ * An image is a success; a refusal of the request says nothing about the
+ * server; a transient failure counts toward breaker_failures, and one that
+ * ran out of its deadline (timed_out_ms, else 0) opens the breaker at once:
+ * a server that hangs is not worth two more hangs.
+ */
+static void report_call(struct endpoint *ep, enum backend_result r, int trial,
+                        int64_t timed_out_ms)
+{
+    struct breaker *br = &ep->breaker;
+    const char *name = ep->backend->name;
+    switch (r) {
+    case BACKEND_OK:
+        breaker_success(br, trial);
+        if (trial)
+            log_info("engine: endpoint %s drew its trial item; it is up again", name);
+        return;
+    case BACKEND_PERMANENT:
+        breaker_refused(br, trial);
+        return;
+    case BACKEND_CANCELED:
+        if (trial)
+            breaker_trial_unused(br);
+        return;
+    case BACKEND_TRANSIENT:
+        break;
+    }
+    int threshold = timed_out_ms ? 1 : (int)eng.cfg->breaker_failures;
+    int64_t opened = breaker_failure(br, threshold, eng.cfg->breaker_delay_ms, trial);
+    if (opened && timed_out_ms)
+        log_warn("engine: endpoint %s did not answer within its deadline of %lld ms; it is down, "
+                 "probing in %lld ms", name, (long long)timed_out_ms, (long long)opened);
+    else if (opened && trial)
+        log_warn("engine: endpoint %s failed its trial item; probing again in %lld ms", name,
+                 (long long)opened);
+    else if (opened)
+        log_warn("engine: endpoint %s is down after %lld failures in a row; probing in %lld ms",
+                 name, (long long)eng.cfg->breaker_failures, (long long)opened);
 }
 
 /* ---- drawing ------------------------------------------------------------- */
 
-/* Draws it; the claimed item now belongs to the finisher. */
-static void run_item(struct worker *w, struct claimed_item *it)
+/* Draws it; the claimed item now belongs to the finisher. trial: the one
+ * item a probing endpoint lets through (breaker.h). */
+static void run_item(struct worker *w, struct claimed_item *it, int trial)
 {
     atomic_store(&w->run_id, it->run_id);
     /* engine_stop() may have set cancel between our claim and here: keep
@@ -142,9 +191,12 @@ static void run_item(struct worker *w, struct claimed_item *it)
         .data_dir = eng.cfg->data_dir,
         .cancel = &w->cancel,
     };
+    struct endpoint *ep = w->ep;
+    struct deadline_rule rule = deadline_rule_of(ep);
+    int64_t limit_ms = deadline_next(&ep->deadline, &rule);
+    job.timeout_ms = (long)limit_ms;
     struct outcome o;
     memset(&o, 0, sizeof(o));
-    struct endpoint *ep = w->ep;
     atomic_fetch_add(&ep->in_flight, 1);
     int64_t t0 = mono_us();
     o.r = ep->backend->ops->generate(ep->backend, &job, &o.img, o.err, sizeof(o.err));
@@ -152,6 +204,13 @@ static void run_item(struct worker *w, struct claimed_item *it)
     atomic_fetch_add(&ep->busy_us, (unsigned long long)o.dur_us);
     atomic_fetch_sub(&ep->in_flight, 1);
     atomic_store(&w->run_id, 0);
+    int timed_out = o.r == BACKEND_TRANSIENT && limit_ms > 0 &&
+                    o.dur_us / 1000 + DEADLINE_SLACK_MS >= limit_ms;
+    if (o.r == BACKEND_OK)
+        deadline_succeeded(&ep->deadline, &rule, o.dur_us / 1000);
+    else if (timed_out)
+        deadline_timed_out(&ep->deadline);
+    report_call(ep, o.r, trial, timed_out ? limit_ms : 0);
     /* An image that finished is kept even when we are stopping: the
      * finisher records it before the worker exits. */
     o.it = *it;
@@ -173,6 +232,8 @@ static void wait_for_work(unsigned long seen)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    struct endpoint *ep = w->ep;
+    const char **up = xcalloc((size_t)eng.neps, sizeof(*up));
     engine_open_db("worker");
     for (;;) {
         pthread_mutex_lock(&eng.mu);
@@ -182,27 +243,38 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&eng.mu);
         if (stopping)
             break;
-        if (breaker_state(&w->ep->breaker) != BREAKER_UP) {
-            wait_until_up(w->ep);
+        int64_t wait;
+        enum breaker_turn turn = breaker_turn(&ep->breaker, &wait);
+        if (turn == TURN_WAIT) {
+            engine_sleep(wait, NULL);
             continue;
         }
+        if (turn == TURN_PROBE) {
+            probe(ep);
+            continue;
+        }
+        int trial = turn == TURN_TRIAL;
         struct claimed_item it;
-        /* A failed item is retried on another endpoint when one is up. */
-        const char *avoid = others_up(w->ep) ? w->ep->backend->name : NULL;
-        int got = queue_claim(eng.owner, eng.cfg->lease_ms, &rr, avoid, &it);
+        /* A failed item is retried on an endpoint it has not failed on
+         * while one is up (queue_claim). */
+        int nup = takers(ep, up);
+        int got = queue_claim(eng.owner, eng.cfg->lease_ms, &rr, ep->backend->name, up, nup, &it);
         if (got == 1) {
             pthread_mutex_lock(&eng.mu);
             eng.rr_run = rr;
             pthread_mutex_unlock(&eng.mu);
             finisher_unabandon(it.item_id);
             engine_notify(it.run_id);
-            run_item(w, &it);
+            run_item(w, &it, trial);
             continue;
         }
+        if (trial)
+            breaker_trial_unused(&ep->breaker);
         if (got < 0)
             usleep(50000); /* the database was busy: back off a little */
         wait_for_work(seen);
     }
+    free(up);
     pthread_mutex_lock(&w->mu);
     w->quit = 1;
     pthread_cond_broadcast(&w->cv);
@@ -235,8 +307,10 @@ int engine_start(const struct sf_config *cfg, engine_notify_fn notify_fn, char *
     eng.eps = xcalloc((size_t)eng.neps, sizeof(struct endpoint));
     for (int i = 0; i < eng.neps; i++)
         eng.eps[i].backend = eng.backends[i];
-    for (int i = 0; i < eng.neps; i++)
+    for (int i = 0; i < eng.neps; i++) {
         breaker_init(&eng.eps[i].breaker);
+        deadline_init(&eng.eps[i].deadline);
+    }
 
     int temps = imagefile_sweep_temps(cfg->data_dir);
     if (temps > 0)
@@ -294,8 +368,10 @@ void engine_stop(void)
         pthread_cond_destroy(&eng.workers[i].cv);
     }
     backends_destroy(eng.backends, eng.neps);
-    for (int i = 0; i < eng.neps; i++)
+    for (int i = 0; i < eng.neps; i++) {
         breaker_destroy(&eng.eps[i].breaker);
+        deadline_destroy(&eng.eps[i].deadline);
+    }
     free(eng.workers);
     free(eng.eps);
     free(eng.abandoned);

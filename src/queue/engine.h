@@ -5,9 +5,14 @@
  *
  * Threads:
  *   - one worker per concurrency slot of each endpoint. It claims the next
- *     due item (queue_claim, one transaction), draws it with its endpoint's
- *     backend outside any lock or transaction, and hands the outcome to its
- *     finisher. While its endpoint's breaker is not up it waits, or probes.
+ *     due item (queue_claim, one transaction; an item avoids the endpoints
+ *     it already failed on while another is up), draws it with its
+ *     endpoint's backend outside any lock or transaction, within a deadline
+ *     learned from the endpoint's speed (queue/deadline.h), tells the
+ *     endpoint's breaker what the call did, and hands the outcome to its
+ *     finisher. While its endpoint's breaker is not up it waits, runs the
+ *     health probe, or draws the one trial item a passing probe lets
+ *     through (queue/breaker.h).
  *   - one finisher per worker. It stores the PNG (store/imagefiles.c,
  *     fsync + rename, the file held until its row commits) and records the
  *     outcome in one transaction, retrying a failed commit with backoff; an
@@ -26,7 +31,10 @@
  *     under it and release it before any database or backend call.
  *   - worker.mu: that worker's hand-over slot (has_pending, pending, quit)
  *     and its condition variable, shared by the worker and its finisher.
- *   - breaker.mu (queue/breaker.c): one endpoint's breaker state.
+ *   - breaker.mu (queue/breaker.c): one endpoint's breaker state (up, down,
+ *     probing, and whether its trial item is out).
+ *   - deadline.mu (queue/deadline.c): one endpoint's recent image times, from
+ *     which a worker sets each call's deadline (job.timeout_ms).
  *   - eng.abandon_mu (finisher.c): the item ids left out of the heartbeat.
  *   Atomics, no lock: counters and histograms, each worker's cancel flag and
  *   current run id (read by engine_cancel_run and engine_stop).

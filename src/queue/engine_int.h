@@ -13,6 +13,7 @@
 
 #include "backends/backend.h"
 #include "queue/breaker.h"
+#include "queue/deadline.h"
 #include "queue/engine.h"
 #include "queue/queue.h"
 
@@ -20,6 +21,7 @@
 struct endpoint {
     struct sf_backend *backend;
     struct breaker breaker;
+    struct deadline deadline; /* how long its next call may take */
     atomic_long in_flight;
     atomic_ulong done, failed, errors;
     atomic_ullong busy_us;

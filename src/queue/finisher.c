@@ -49,14 +49,6 @@ static int64_t backoff_ms(int attempts)
     return base / 2 + (int64_t)((double)base * r / 65536.0);
 }
 
-static void endpoint_failed(struct endpoint *ep)
-{
-    if (breaker_failure(&ep->breaker, (int)eng.cfg->breaker_failures, eng.cfg->breaker_delay_ms))
-        log_warn("engine: endpoint %s is down after %lld failures in a row; probing in %lld ms",
-                 ep->backend->name, (long long)eng.cfg->breaker_failures,
-                 (long long)eng.cfg->breaker_delay_ms);
-}
-
 static void abandon(long long item_id)
 {
     pthread_mutex_lock(&eng.abandon_mu);
@@ -182,7 +174,6 @@ static void record_outcome(struct worker *w, struct outcome *o)
             imagefile_release(sha);
             atomic_fetch_add(&ep->done, 1);
             observe_duration(o->dur_us);
-            breaker_success(&ep->breaker);
             return;
         }
     }
@@ -191,12 +182,9 @@ static void record_outcome(struct worker *w, struct outcome *o)
         record(&rec);
         return;
     }
+    /* The endpoint's breaker has heard of this call from the worker. */
     atomic_fetch_add(&ep->errors, 1);
     int permanent = r == BACKEND_PERMANENT;
-    if (permanent)
-        breaker_success(&ep->breaker); /* the server answered; the request was the problem */
-    else
-        endpoint_failed(ep);
     if (permanent || it->attempts >= eng.cfg->max_attempts)
         atomic_fetch_add(&ep->failed, 1);
     log_warn("engine: run %lld item %d attempt %d on %s: %s", it->run_id, it->index, it->attempts,

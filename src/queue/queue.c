@@ -41,9 +41,12 @@ void claimed_item_free(struct claimed_item *it)
 
 static const char SQL_CLAIM[] =
     "UPDATE run_items SET status = 'running', attempts = attempts + 1, lease_owner = ?1, "
-    "lease_expires_ms = ?2, started_at = ?3 "
+    "lease_expires_ms = ?2, started_at = ?3, started_ms = ?4 "
     "WHERE id = (SELECT id FROM run_items WHERE status = 'queued' AND not_before_ms <= ?4 "
-    "AND run_id > ?5 AND (?6 IS NULL OR error IS NULL OR endpoint IS NOT ?6) "
+    "AND run_id > ?5 AND (?6 IS NULL OR failed_endpoints IS NULL "
+    "OR NOT EXISTS (SELECT 1 FROM json_each(failed_endpoints) WHERE value = ?6) "
+    "OR NOT EXISTS (SELECT 1 FROM json_each(?7) AS up WHERE up.value NOT IN "
+    "(SELECT value FROM json_each(failed_endpoints)))) "
     "ORDER BY run_id, item_index LIMIT 1) "
     "RETURNING id, run_id, item_index, attempts, prompt, seed";
 static const char SQL_RUN_PARAMS[] =
@@ -85,8 +88,8 @@ static int event_item(long long item_id, const char *now)
     return runs_event_item(item_id, now) == SF_OK ? 0 : -1;
 }
 
-static int claim_after(const char *owner, int64_t lease_ms, long long after, const char *avoid,
-                       const char *now, struct claimed_item *out)
+static int claim_after(const char *owner, int64_t lease_ms, long long after, const char *endpoint,
+                       const char *up, const char *now, struct claimed_item *out)
 {
     int64_t t = now_unix_ms();
     sqlite3_stmt *st = db_stmt(SQL_CLAIM);
@@ -95,7 +98,8 @@ static int claim_after(const char *owner, int64_t lease_ms, long long after, con
     db_bind_text(st, 3, now);
     sqlite3_bind_int64(st, 4, t);
     sqlite3_bind_int64(st, 5, after);
-    db_bind_text(st, 6, avoid);
+    db_bind_text(st, 6, endpoint);
+    db_bind_text(st, 7, up);
     int rc = sqlite3_step(st);
     int got = 0;
     if (rc == SQLITE_ROW) {
@@ -116,17 +120,30 @@ static int claim_after(const char *owner, int64_t lease_ms, long long after, con
     return got;
 }
 
-int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run, const char *avoid,
-                struct claimed_item *out)
+/* The names as a JSON array (malloc'd text), for json_each(). */
+static char *names_json(const char *const *names, int n)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(names[i]));
+    char *text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return text;
+}
+
+int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run, const char *endpoint,
+                const char *const *up, int nup, struct claimed_item *out)
 {
     memset(out, 0, sizeof(*out));
     if (db_begin() != SF_OK)
         return -1;
     char now[32];
     now_rfc3339(now);
-    int got = claim_after(owner, lease_ms, *rr_run, avoid, now, out);
-    if (got == 0 && *rr_run > 0)
-        got = claim_after(owner, lease_ms, 0, avoid, now, out); /* wrap around */
+    char *up_json = endpoint ? names_json(up, nup) : NULL;
+    int got = claim_after(owner, lease_ms, *rr_run, endpoint, up_json, now, out);
+    if (got == 0 && *rr_run > 0) /* wrap around */
+        got = claim_after(owner, lease_ms, 0, endpoint, up_json, now, out);
+    free(up_json);
     if (got <= 0) {
         db_rollback();
         return got;
@@ -345,14 +362,19 @@ sf_status queue_complete(const struct claimed_item *it, const char *owner,
     return finish_tx(ok);
 }
 
+/* failed_endpoints with the endpoint ?6 added (once); unchanged when NULL. */
+#define SQL_ADD_FAILED_ENDPOINT                                                                  \
+    "failed_endpoints = CASE WHEN ?6 IS NULL OR EXISTS (SELECT 1 FROM "                          \
+    "json_each(coalesce(failed_endpoints, '[]')) WHERE value = ?6) THEN failed_endpoints "      \
+    "ELSE json_insert(coalesce(failed_endpoints, '[]'), '$[#]', ?6) END"
 static const char SQL_ITEM_REQUEUE[] =
     "UPDATE run_items SET status = 'queued', error = ?2, not_before_ms = ?3, endpoint = ?4, "
-    "lease_owner = NULL, lease_expires_ms = NULL WHERE id = ?1 AND status = 'running' "
-    "AND lease_owner = ?5";
+    "lease_owner = NULL, lease_expires_ms = NULL, " SQL_ADD_FAILED_ENDPOINT " "
+    "WHERE id = ?1 AND status = 'running' AND lease_owner = ?5";
 static const char SQL_ITEM_FAIL[] =
     "UPDATE run_items SET status = 'failed', error = ?2, finished_at = ?3, endpoint = ?4, "
-    "lease_owner = NULL, lease_expires_ms = NULL WHERE id = ?1 AND status = 'running' "
-    "AND lease_owner = ?5";
+    "lease_owner = NULL, lease_expires_ms = NULL, " SQL_ADD_FAILED_ENDPOINT " "
+    "WHERE id = ?1 AND status = 'running' AND lease_owner = ?5";
 static const char SQL_ITEM_CANCELED[] =
     "UPDATE run_items SET status = 'canceled', finished_at = ?2, lease_owner = NULL, "
     "lease_expires_ms = NULL WHERE id = ?1 AND status = 'running' AND lease_owner = ?3";
@@ -376,6 +398,8 @@ sf_status queue_fail(const struct claimed_item *it, const char *owner, const cha
         db_bind_text(st, 3, now);
     db_bind_text(st, 4, endpoint);
     db_bind_text(st, 5, owner);
+    /* A refusal is the request's fault, not the endpoint's. */
+    db_bind_text(st, 6, permanent ? NULL : endpoint);
     int ok = sqlite3_step(st) == SQLITE_DONE;
     int changed = sqlite3_changes(db_conn());
     db_done(st);

@@ -36,12 +36,16 @@ void claimed_item_free(struct claimed_item *it);
 /*
  * Claims the next queued item whose backoff has passed, preferring the
  * first run after *rr_run (round robin across runs), leased to owner until
- * now + lease_ms. With avoid (an endpoint name), items whose last attempt
- * failed on that endpoint are skipped, so a retry goes elsewhere.
- * 1 claimed (and *rr_run updated), 0 nothing due, -1 error.
+ * now + lease_ms. With endpoint (the claiming endpoint's name), an item that
+ * already failed on it (queue_fail, transiently) is skipped unless every
+ * one of the nup names in up (the endpoints taking items now, the claimer
+ * among them; borrowed) has failed it too: a retry goes to an endpoint it
+ * has not failed on while one is up, and anywhere once none is left.
+ * endpoint NULL: any item. 1 claimed (and *rr_run updated), 0 nothing due,
+ * -1 error.
  */
-int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run, const char *avoid,
-                struct claimed_item *out);
+int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run, const char *endpoint,
+                const char *const *up, int nup, struct claimed_item *out);
 
 /*
  * Records a finished image: the file (already stored) gets its row, the item
@@ -54,8 +58,10 @@ sf_status queue_complete(const struct claimed_item *it, const char *owner,
                          const char *endpoint, int64_t duration_ms);
 
 /*
- * Records a failed attempt. Transient errors with attempts left go back to
- * queued with a backoff until retry_at_ms; anything else fails the item.
+ * Records a failed attempt at endpoint. Transient errors with attempts left
+ * go back to queued with a backoff until retry_at_ms; anything else fails
+ * the item. A transient error also adds endpoint to the endpoints the item
+ * has failed on, which later claims avoid (queue_claim).
  */
 sf_status queue_fail(const struct claimed_item *it, const char *owner, const char *error,
                      int permanent, int max_attempts, int64_t retry_at_ms,

@@ -23,6 +23,12 @@ static const char SQL_GET[] =
     "SELECT " RUN_COLS " FROM runs WHERE id = ?1 AND " SQL_RUN_VISIBLE(2, "runs.id");
 static const char SQL_MEAN[] =
     "SELECT avg(duration_ms) FROM run_items WHERE run_id = ?1 AND status = 'succeeded'";
+/* The running items: how many, and the sum and the largest of the time each
+ * is expected to still take (eta_ms), given the mean ?2 and now ?3. */
+static const char SQL_IN_FLIGHT[] =
+    "SELECT count(*), total(max(?2 - e, e)), coalesce(max(max(?2 - e, e)), 0) FROM "
+    "(SELECT max(?3 - coalesce(started_ms, ?3), 0) AS e FROM run_items "
+    "WHERE run_id = ?1 AND status = 'running')";
 static const char SQL_LIST[] =
     "SELECT " RUN_COLS " FROM runs WHERE (?1 = 0 OR template_id = ?1) "
     "AND (?2 IS NULL OR status = ?2) AND " SQL_RUN_VISIBLE(5, "runs.id")
@@ -135,6 +141,34 @@ static json_t *run_json(sqlite3_stmt *st)
     return o;
 }
 
+/*
+ * The time run id still needs, in ms, from the mean time of its finished
+ * items: each queued item takes the mean; a running item that has run e ms
+ * is expected to take max(mean - e, e) more: the rest of the mean while it
+ * is on time, and once it is late, as long again as it has already run (the
+ * longer a call has been stuck, the longer it is likely to stay stuck). The
+ * items share the worker slots, but one item cannot be split among them, so
+ * the run takes at least as long as its longest running item.
+ */
+static double eta_ms(long long id, double mean_ms, long long left, int parallelism)
+{
+    sqlite3_stmt *st = db_stmt(SQL_IN_FLIGHT);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_double(st, 2, mean_ms);
+    sqlite3_bind_int64(st, 3, now_unix_ms());
+    long long running = 0;
+    double rest_ms = 0, longest_ms = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        running = sqlite3_column_int64(st, 0);
+        rest_ms = sqlite3_column_double(st, 1);
+        longest_ms = sqlite3_column_double(st, 2);
+    }
+    db_done(st);
+    long long queued = left > running ? left - running : 0;
+    double shared = ((double)queued * mean_ms + rest_ms) / (parallelism > 0 ? parallelism : 1);
+    return shared > longest_ms ? shared : longest_ms;
+}
+
 sf_status runs_get(long long id, enum read_scope scope, int parallelism, json_t **out)
 {
     sqlite3_stmt *st = db_stmt(SQL_GET);
@@ -157,12 +191,11 @@ sf_status runs_get(long long id, enum read_scope scope, int parallelism, json_t 
     if (active) {
         st = db_stmt(SQL_MEAN);
         sqlite3_bind_int64(st, 1, id);
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-            double mean_ms = sqlite3_column_double(st, 0);
-            double eta_s = mean_ms * (double)left / (parallelism > 0 ? parallelism : 1) / 1000.0;
-            eta = json_real(ceil(eta_s * 10) / 10);
-        }
+        int known = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+        double mean_ms = known ? sqlite3_column_double(st, 0) : 0;
         db_done(st);
+        if (known)
+            eta = json_real(ceil(eta_ms(id, mean_ms, left, parallelism) / 100) / 10);
     } else {
         eta = json_integer(0);
     }

@@ -59,9 +59,10 @@ sf_status runs_create(const struct run_spec *spec, struct run_caps *caps, long l
                       int *reused);
 
 /*
- * Run JSON (new object) with "progress" (0..1) and "eta_s": the run's mean
- * item time so far times the items left, over parallelism workers (null
- * until an item has finished). SF_ENOTFOUND.
+ * Run JSON (new object) with "progress" (0..1) and "eta_s": from the run's
+ * mean item time so far, the queued items and the time its running items
+ * have already taken, over parallelism workers (runs.c eta_ms; null until
+ * an item has finished, 0 once the run is final). SF_ENOTFOUND.
  */
 sf_status runs_get(long long id, enum read_scope scope, int parallelism, json_t **out);
 

@@ -82,6 +82,8 @@ static const struct setting settings[] = {
     {"procedural_delay_ms", SETTING_INT, 0, 600000, "0", "simulated GPU time per procedural image", OFF(procedural_delay_ms)},
     {"breaker_failures", SETTING_INT, 1, 1000, "3", "transient failures in a row that mark an endpoint down", OFF(breaker_failures)},
     {"breaker_delay_ms", SETTING_INT, 100, 3600000, "1000", "first wait before probing a down endpoint (doubles, up to 60 s)", OFF(breaker_delay_ms)},
+    {"adaptive_timeout_floor_s", SETTING_INT, 1, 86400, "30", "shortest deadline of an image once an endpoint's speed is known: max(this, adaptive_timeout_factor x its p95 image time), never above its timeout_s", OFF(adaptive_timeout_floor_s)},
+    {"adaptive_timeout_factor", SETTING_INT, 0, 1000, "5", "an endpoint's deadline per image in multiples of its p95 image time (0: always its timeout_s)", OFF(adaptive_timeout_factor)},
     {"generate_rate", SETTING_INT, 0, 1000000, "60", "generate requests per window (generate_rate_window_s) per client IP (0: no limit)", OFF(generate_rate)},
     {"generate_rate_window_s", SETTING_INT, 1, 86400, "60", "length of the generate rate limit's window in seconds (windows start on multiples of it in Unix time)", OFF(generate_rate_window_s)},
     {"generate_items_per_minute", SETTING_INT, 0, 1000000, "200", "items a client without an admin token may queue per minute, on average: the refill of its item bucket (0: no item limit)", OFF(generate_items_per_minute)},

@@ -45,6 +45,8 @@ struct sf_config {
     int generate_access; /* enum generate_access */
     long long breaker_failures;
     long long breaker_delay_ms;
+    long long adaptive_timeout_floor_s;
+    long long adaptive_timeout_factor;
     char *config_path;
     json_t *endpoints; /* "endpoints" array of the config file, or NULL */
 };

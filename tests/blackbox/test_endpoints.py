@@ -3,11 +3,16 @@
 A1111 and ComfyUI servers of tests/fakes/ and a command backend.
 
 Covers: a run across three endpoints where one dies midway (every image still
-arrives, the dead one is marked down), a hung endpoint that times out and
-whose item moves on, a ComfyUI run with the default SD1.5 workflow, a command
+arrives, the dead one is marked down), two of three endpoints that pass their
+health call but fail every image (retries avoid every endpoint that failed
+the item; the breaker lets one trial item through per passing probe), a hung
+endpoint that times out and whose item moves on, a server that hangs after
+answering quickly (its call is cut at the deadline learned from its speed,
+not timeout_s, and its breaker opens at once), a ComfyUI run with the default SD1.5 workflow, a command
 backend run, and bad endpoint configs refused at start with exit 2.
 """
 import json
+import math
 import os
 import signal
 import subprocess
@@ -16,8 +21,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, REPO, Daemon, bound, check, cli, eq, expect_json, free_port,  # noqa: E402
-                     http_request, run, test, wait_run)
+from harness import (BIN, REPO, SLOWDOWN, Daemon, bound, check, cli, eq, expect_json,  # noqa: E402
+                     free_port, http_request, run, test, wait_for, wait_run)
 
 FAKES = os.path.join(REPO, "tests", "fakes")
 
@@ -124,6 +129,49 @@ def three_endpoints_one_dies_midway_every_image_arrives():
         os.unlink(cfg)
 
 
+def txt2img_calls(fake):
+    return [q for q in fake.requests() if q.get("path") == "/sdapi/v1/txt2img"]
+
+
+@test
+def failed_items_avoid_every_endpoint_that_failed_them():
+    # Two servers whose health route answers 200 while txt2img answers 500
+    # (a broken CUDA, say), one healthy that takes 100 ms an image, so the
+    # run lasts several probe delays. Defaults: max_attempts 3,
+    # breaker_failures 3, breaker_delay_ms 1000.
+    n = 24 if SLOWDOWN > 1 else 54
+    bad = [Fake("fake_a1111.py", "--mode", "fail500") for _ in range(2)]
+    good = Fake("fake_a1111.py", "--mode", "slow", "--delay-ms", "100")
+    cfg = config_file([{"name": "bad0", "type": "a1111", "url": bad[0].url},
+                       {"name": "bad1", "type": "a1111", "url": bad[1].url},
+                       {"name": "good", "type": "a1111", "url": good.url}])
+    d = Daemon(extra_args=["--config", cfg, "--access-log", "false"])
+    try:
+        tid = make_template(d, n)
+        t0 = time.time()
+        r = wait_run(d, generate(d, tid), timeout=60)
+        elapsed = time.time() - t0
+        eq(r["status"], "completed", "run status")
+        eq((r["completed_items"], r["failed_items"]), (n, 0), "every item drawn, none failed")
+        items = items_of(d, r["id"])
+        check(all(i["endpoint"] == "good" for i in items), "every image from the healthy endpoint")
+        check(max(i["attempts"] for i in items) <= 3, "no item needed more than one try per endpoint")
+        # Each broken server gets breaker_failures (3) calls before its breaker
+        # opens, then one trial per passing health probe, at 1, 3, 7, 15 ... s.
+        # Without the half-open trial the breaker closed on every probe; without
+        # the failed-endpoint set items bounced between the broken two.
+        limit = 3 + int(math.log2(elapsed + 1)) + 1
+        for i, f in enumerate(bad):
+            calls = len(txt2img_calls(f))
+            check(calls <= limit, "bad%d got %d txt2img calls in %.1f s (at most %d)" % (i, calls, elapsed, limit))
+        eq(len(txt2img_calls(good)), n, "the healthy endpoint drew each item once")
+    finally:
+        d.cleanup()
+        for f in bad + [good]:
+            f.stop()
+        os.unlink(cfg)
+
+
 @test
 def hung_endpoint_times_out_and_the_item_moves_on():
     hung = Fake("fake_a1111.py", "--mode", "hang")
@@ -149,6 +197,43 @@ def hung_endpoint_times_out_and_the_item_moves_on():
     finally:
         d.cleanup()
         hung.stop()
+        good.stop()
+        os.unlink(cfg)
+
+
+@test
+def hang_is_cut_at_the_deadline_learned_from_the_endpoints_speed():
+    # "hangy" draws its first 8 images at once (the samples its deadline needs)
+    # and then never answers again; its timeout_s is the default 600 s. With a
+    # floor of 1 s its deadline becomes max(1 s, 5 x p95 of a few ms) = 1 s.
+    hangy = Fake("fake_a1111.py", "--mode", "hangafter", "--hang-after", "8")
+    good = Fake("fake_a1111.py", "--mode", "slow", "--delay-ms", "100")
+    cfg = config_file([{"name": "hangy", "type": "a1111", "url": hangy.url},
+                       {"name": "good", "type": "a1111", "url": good.url}],
+                      adaptive_timeout_floor_s=1, breaker_delay_ms=60000)
+    d = Daemon(extra_args=["--config", cfg, "--access-log", "false"])
+    try:
+        tid = make_template(d, 30)
+        r = wait_run(d, generate(d, tid), timeout=60)
+        eq((r["status"], r["completed_items"], r["failed_items"]), ("completed", 30, 0), "every image arrived")
+        calls = txt2img_calls(hangy)
+        # the breaker opened on the first timeout (not after breaker_failures = 3)
+        # and its next probe is a minute away: 8 answered calls and one hung
+        eq(len(calls), 9, "txt2img calls to the hanging server")
+        hung = wait_for(lambda: "t_closed" in txt2img_calls(hangy)[8] and txt2img_calls(hangy)[8], 10,
+                        "the hung call ending")
+        held = hung["t_closed"] - hung["t_received"]
+        check(0.5 <= held <= bound(30), "the hung call was cut after %.2f s (deadline 1 s, timeout_s 600 s)" % held)
+        state = {b["name"]: b for b in expect_json(d.get("/api/health"), 200)["backends"]}
+        eq(state["hangy"]["state"], "down", "the hanging endpoint")
+        check('setforge_backend_errors_total{endpoint="hangy"} 1\n' in d.get("/metrics").text,
+              "one failed call (a timeout) opened the breaker")
+        moved = [i for i in items_of(d, r["id"]) if i["attempts"] == 2]
+        eq(len(moved), 1, "the hung item was drawn again")
+        eq(moved[0]["endpoint"], "good", "elsewhere")
+    finally:
+        d.cleanup()
+        hangy.stop()
         good.stop()
         os.unlink(cfg)
 

@@ -14,17 +14,25 @@ seed, of the requested size (flavor sdcpp rounds sizes up to 64, as
 sd-server may).
 
 Faults, chosen with --mode or POST /_fake/mode {"mode": ..., "delay_ms": N,
-"flavor": "a1111"|"sdcpp", "empty_info": bool, "auth": "user:pass"|null}:
-  ok, slow (delay_ms, ends early on /interrupt), fail500, badbase64, jpeg,
-  truncated, invalidjson, hang (never answers), close (drops the connection
-  mid-answer).
+"flavor": "a1111"|"sdcpp", "empty_info": bool, "auth": "user:pass"|null,
+"hang_after": N}:
+  ok, slow (delay_ms, ends early on /interrupt), fail500 (txt2img answers
+  500 while the health route /sdapi/v1/sd-models still answers 200),
+  badbase64, jpeg, truncated, invalidjson, hang (never answers), hangafter
+  (the first hang_after txt2img calls are answered as in ok, every later
+  one hangs), close (drops the connection mid-answer).
+A hung call ends when the client gives up: its request entry then gets
+"t_closed", the time the client closed the connection.
 GET /_fake/requests returns every request received (method, path, auth
-header, JSON body); POST /_fake/reset forgets them. Prints "listening PORT".
+header, JSON body, t_received); POST /_fake/reset forgets them. Prints
+"listening PORT".
 """
 import argparse
 import base64
 import json
 import os
+import select
+import socket
 import sys
 import threading
 import time
@@ -35,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen_png import JPEG_BYTES, make_png  # noqa: E402
 
 MODES = {"ok", "slow", "fail500", "badbase64", "jpeg", "truncated", "invalidjson",
-         "hang", "close"}
+         "hang", "hangafter", "close"}
 SAMPLERS = ["DPM++ 2M", "DPM++ SDE", "Euler a", "Euler", "LMS", "Heun", "DDIM", "UniPC"]
 MODEL = {
     "title": "v1-5-pruned-emaonly.safetensors [6ce0161689]",
@@ -55,6 +63,8 @@ class State:
         self.flavor = args.flavor
         self.empty_info = False
         self.auth = args.auth
+        self.hang_after = args.hang_after
+        self.txt2img_calls = 0
         self.requests = []
         self.interrupted = threading.Event()
 
@@ -135,9 +145,14 @@ class Handler(BaseHTTPRequestHandler):
                  "authorization": self.headers.get("Authorization"),
                  "content_type": self.headers.get("Content-Type"),
                  "body": body, "t_received": self.t_received, "peer": self.client_address[1]}
+        self.entry = entry
         with STATE.lock:
             STATE.requests.append(entry)
             mode, delay_ms, flavor = STATE.mode, STATE.delay_ms, STATE.flavor
+            if (method, path) == ("POST", "/sdapi/v1/txt2img"):
+                STATE.txt2img_calls += 1
+                if mode == "hangafter":
+                    mode = "hang" if STATE.txt2img_calls > STATE.hang_after else "ok"
         try:
             return self.route(method, path, body, body_ok, raw, mode, delay_ms, flavor)
         finally:
@@ -190,11 +205,29 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.delay_ms = int(req.get("delay_ms", STATE.delay_ms))
                 STATE.flavor = req.get("flavor", STATE.flavor)
                 STATE.empty_info = bool(req.get("empty_info", False))
+                STATE.hang_after = int(req.get("hang_after", STATE.hang_after))
                 if "auth" in req:
                     STATE.auth = req["auth"]
             STATE.interrupted.clear()
             return self.send_json(200, {"mode": mode})
         self.send_json(404, {"error": "no such control route"})
+
+    def hang_until_client_leaves(self):
+        """Never answers; returns once the client has closed the connection
+        (its timeout, or a cancel), noting when in the request's entry."""
+        while True:
+            readable, _, _ = select.select([self.connection], [], [], 0.05)
+            if not readable:
+                continue
+            try:
+                data = self.connection.recv(1, socket.MSG_PEEK)
+            except OSError:
+                data = b""
+            if not data:
+                self.entry["t_closed"] = time.time()
+                self.close_connection = True
+                return
+            time.sleep(0.05)  # bytes of a next request: still hanging
 
     # ---- txt2img ----
     def txt2img(self, req, body_ok, raw, mode, delay_ms, flavor):
@@ -215,8 +248,7 @@ class Handler(BaseHTTPRequestHandler):
             st, obj = webui_error(500, "", "CUDA out of memory. Tried to allocate 2.00 GiB")
             return self.send_json(st, obj)
         if mode == "hang":
-            while True:  # the client's timeout ends this exchange
-                time.sleep(0.5)
+            return self.hang_until_client_leaves()
         if mode == "slow":
             end = time.time() + delay_ms / 1000.0
             while time.time() < end and not STATE.interrupted.is_set():
@@ -284,6 +316,8 @@ def main():
     ap.add_argument("--delay-ms", type=int, default=2000)
     ap.add_argument("--flavor", default="a1111", choices=["a1111", "sdcpp"])
     ap.add_argument("--auth", help="user:pass, like webui's --api-auth")
+    ap.add_argument("--hang-after", type=int, default=0,
+                    help="mode hangafter: txt2img calls answered before every later one hangs")
     args = ap.parse_args()
     STATE = State(args)
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

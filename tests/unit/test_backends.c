@@ -88,6 +88,28 @@ static enum backend_result run(struct sf_backend *b, const struct sf_job *job,
 }
 
 /*
+ * A call that never ends on its own, given the engine's deadline (timeout_ms)
+ * on an endpoint whose timeout_s is 600: it ends transient, not before the
+ * deadline and long before timeout_s, saying so (want). Destroys b.
+ */
+static void ends_at_the_job_deadline(struct sf_backend *b, struct sf_job job, long timeout_ms,
+                                     const char *want)
+{
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    struct sf_image img;
+    char err[1024];
+    job.timeout_ms = timeout_ms;
+    long long t0 = mono_ms();
+    CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
+    long long el = mono_ms() - t0;
+    CHECK(el >= timeout_ms - 100 && el < timeout_ms + 9000);
+    CHECK_HAS(err, want);
+    b->ops->destroy(b);
+}
+
+/*
  * Canceling a job in flight. The canceler thread waits for a condition that
  * shows the backend's work has started (the fake logged the request, the
  * program left its mark), never for a guessed number of milliseconds, then
@@ -332,6 +354,14 @@ static void test_a1111(const struct fake *f)
     CHECK(el >= 900 && el < 10000); /* not before timeout_s; long before never */
     CHECK_HAS(err, "timed out");
     b->ops->destroy(b);
+
+    /* the job's deadline (the engine's, learned from the endpoint's speed)
+     * ends it instead of timeout_s */
+    b = make(a1111_backend_new,
+             cfg = xasprintf("{\"name\": \"gpu1\", \"url\": \"%s\", \"timeout_s\": 600}", f->base),
+             err, sizeof err);
+    free(cfg);
+    ends_at_the_job_deadline(b, job, 1000, "timed out after 1 s");
 
     /* HTTP Basic auth, right and wrong */
     set_mode(f, "{\"mode\": \"ok\", \"auth\": \"alice:s3cret\"}");
@@ -611,6 +641,9 @@ static void test_comfyui(const struct fake *f)
         CHECK(count_requests(f, "/interrupt") == 1);
         b->ops->destroy(b);
     }
+    /* the job's deadline ends it instead of timeout_s */
+    b = comfy(f, "tests/fakes/workflows/sd15_default.json", 600, err, sizeof err);
+    ends_at_the_job_deadline(b, job, 1500, "timed out after 1.5 s");
     set_mode(f, "{\"mode\": \"ok\"}");
 
     /* workflows refused at construction */
@@ -759,6 +792,9 @@ static void test_command(void)
     CHECK(el >= 900 && el < 10000); /* not before timeout_s; long before the 30 s sleep */
     CHECK_HAS(err, "timed out after 1 s: started");
     b->ops->destroy(b);
+    /* the job's deadline ends it instead of timeout_s */
+    b = command("[\"sh\", \"-c\", \"echo started; sleep 30\"]", 600, err, sizeof err);
+    ends_at_the_job_deadline(b, job, 1000, "timed out after 1 s: started");
 
     /* ...and one that ignores SIGTERM gets SIGKILL 3 s later */
     b = command("[\"sh\", \"-c\", \"trap '' TERM; sleep 30\"]", 1, err, sizeof err);
