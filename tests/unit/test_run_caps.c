@@ -66,7 +66,7 @@ int main(void)
     CHECK(create(1, "admin", now_waiting, 0, NULL, &id, &excess) == SF_EQUEUEFULL);
     long long rr = 0;
     struct claimed_item it;
-    CHECK(queue_claim("w1", 30000, &rr, NULL, &it) == 1);
+    CHECK(queue_claim("w1", 30000, &rr, NULL, NULL, 0, &it) == 1);
     CHECK(create(1, "admin", now_waiting, 0, NULL, &id, &excess) == SF_EQUEUEFULL); /* running */
     CHECK(queue_fail(&it, "w1", "boom", 1, 3, 0, NULL) == SF_OK);
     claimed_item_free(&it);
