@@ -107,7 +107,7 @@ for name in "${names[@]}"; do
                 sed 's/^/    /'
             find "$dir/artifacts/$name" -type f -newer "$dir/logs/$name.start" |
                 sed "s|^|    replay: $dir/fuzz_$name |"
-        } >&2
+        }
     fi
 done
 if [ "$secs" -gt 0 ]; then
