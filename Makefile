@@ -108,15 +108,15 @@ $(B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIBOBJS)
 
 fuzzers: $(FUZZERS)
 
-fuzz: deps
-	@sh tools/deps-fuzz.sh
+fuzz:
+	@sh tools/deps.sh fuzz
 	@$(MAKE) --no-print-directory -j$(FUZZ_BUILD_JOBS) MODE=fuzz fuzzers
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tools/fuzz.sh
 
 # CI: every seed replayed, then FUZZ_SMOKE_SECONDS of fuzzing per harness,
 # two at a time, from a fixed seed (docs/testing.md).
-fuzz-smoke: deps
-	@sh tools/deps-fuzz.sh
+fuzz-smoke:
+	@sh tools/deps.sh fuzz
 	@$(MAKE) --no-print-directory -j$(FUZZ_BUILD_JOBS) MODE=fuzz fuzzers
 	@FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) FUZZ_JOBS=2 FUZZ_SEED=1 bash tools/fuzz.sh
 

@@ -85,4 +85,24 @@ static inline int fuzz_utf8(const char *s)
     return j != NULL;
 }
 
+/*
+ * Calls text_of (http_error_text, comfy_describe_rejection: the one-line
+ * reason of an error answer) on body at the buffer sizes the backends use
+ * and smaller: the text must fit, and be one line of valid UTF-8, since it
+ * goes into an item's "error".
+ */
+static inline void fuzz_error_text(void (*text_of)(const char *, size_t, char *, size_t),
+                                   const char *body, size_t len)
+{
+    static const size_t sizes[] = {700, 512, 300, 64, 1};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char text[700];
+        memset(text, 'x', sizeof text);
+        text_of(body, len, text, sizes[i]);
+        FUZZ_ASSERT(strlen(text) < sizes[i]);
+        FUZZ_ASSERT(fuzz_one_line(text));
+        FUZZ_ASSERT(fuzz_utf8(text));
+    }
+}
+
 #endif

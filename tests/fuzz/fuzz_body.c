@@ -67,22 +67,29 @@ static void check_integer(const json_t *row, const char *key, long long min, lon
     FUZZ_ASSERT(x >= min && x <= max && x % multiple == 0);
 }
 
-/* The rule of validate.h: a name or a path relative to the server's LoRA
- * folder (no leading '/' or '\\', no drive letter, no ".." component, no
- * control character). */
-static int inside_lora_folder(const char *ref)
+/* What the LoRA rule is for: resolved against the server's LoRA folder,
+ * the reference never leaves it (not absolute, no drive, never climbs
+ * above the folder), and it is one line. */
+static int stays_in_folder(const char *ref)
 {
-    if (ref[0] == '/' || ref[0] == '\\' || (ref[0] && ref[1] == ':') || !fuzz_one_line(ref))
+    if (ref[0] == '/' || ref[0] == '\\' || strchr(ref, ':') == ref + 1 || !fuzz_one_line(ref))
         return 0;
-    for (const char *p = ref; *p;) {
-        size_t n = strcspn(p, "/\\");
-        if (n == 2 && p[0] == '.' && p[1] == '.')
-            return 0;
-        p += n;
-        if (*p)
-            p++;
+    long depth = 0;
+    const char *seg = ref;
+    for (const char *p = ref;; p++) {
+        if (*p == '/' || *p == '\\' || *p == '\0') {
+            size_t n = (size_t)(p - seg);
+            if (n == 2 && memcmp(seg, "..", 2) == 0)
+                depth--;
+            else if (n > 0 && !(n == 1 && seg[0] == '.'))
+                depth++;
+            if (depth < 0)
+                return 0;
+            if (*p == '\0')
+                return 1;
+            seg = p + 1;
+        }
     }
-    return 1;
 }
 
 static void check_loras(const json_t *loras)
@@ -96,8 +103,8 @@ static void check_loras(const json_t *loras)
         const char *name = json_string_value(json_object_get(l, "name"));
         const char *path = json_string_value(json_object_get(l, "path"));
         FUZZ_ASSERT((name && *name) || (path && *path));
-        FUZZ_ASSERT(!name || inside_lora_folder(name));
-        FUZZ_ASSERT(!path || inside_lora_folder(path));
+        FUZZ_ASSERT(!name || stays_in_folder(name));
+        FUZZ_ASSERT(!path || stays_in_folder(path));
     }
 }
 
