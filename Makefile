@@ -6,11 +6,14 @@
 #   make test       deps + build + unit and black-box tests ("N passed, N failed")
 #   make asan       the same suite against an ASan/UBSan build
 #   make tsan       the same suite against a TSan build
+#   make fuzz       clang libFuzzer harnesses (tests/fuzz/), FUZZ_SECONDS each
+#   make fuzz-smoke the seed corpora replayed, then a few seconds each (CI)
 #   make bench      throughput and latency numbers (printed, never asserted)
 #   make load       hostile connection patterns: floods, trickles (printed)
 #   make chaos      the long crash test (100 kill -9s)
 
 CC      ?= cc
+FUZZ_CC ?= clang
 PKGS    := libmicrohttpd jansson sqlite3 libcurl libpng libcrypto uuid
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
@@ -23,6 +26,11 @@ ifeq ($(MODE),asan)
   OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 else ifeq ($(MODE),tsan)
   OPT := -O1 -g -fsanitize=thread
+else ifeq ($(MODE),fuzz)
+  # clang only: libFuzzer's coverage hooks, with ASan and UBSan.
+  CC  := $(FUZZ_CC)
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+         -fno-sanitize-recover=undefined
 else
   OPT := -O2 -g
 endif
@@ -42,7 +50,7 @@ else
 BIN := $(B)/setforge
 endif
 
-.PHONY: all deps run test unit asan tsan bench load chaos clean
+.PHONY: all deps run test unit asan tsan fuzz fuzz-smoke fuzzers bench load chaos clean
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -87,6 +95,31 @@ tsan: deps
 	@$(MAKE) --no-print-directory MODE=tsan all unit
 	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  SETFORGE_BIN=./build/tsan/setforge UNIT_DIR=build/tsan/tests SF_SLOW=1 bash tests/run.sh
+
+# One harness per tests/fuzz/fuzz_<name>.c, linked with the project's
+# objects (MODE=fuzz) and libFuzzer; tools/fuzz.sh runs them.
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/%)
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+$(B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIBOBJS)
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(LIBOBJS) $(PKG_LIBS)
+
+fuzzers: $(FUZZERS)
+
+fuzz:
+	@sh tools/deps.sh fuzz
+	@$(MAKE) --no-print-directory -j$(FUZZ_BUILD_JOBS) MODE=fuzz fuzzers
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tools/fuzz.sh
+
+# CI: every seed replayed, then FUZZ_SMOKE_SECONDS of fuzzing per harness,
+# two at a time, from a fixed seed (docs/testing.md).
+fuzz-smoke:
+	@sh tools/deps.sh fuzz
+	@$(MAKE) --no-print-directory -j$(FUZZ_BUILD_JOBS) MODE=fuzz fuzzers
+	@FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) FUZZ_JOBS=2 FUZZ_SEED=1 bash tools/fuzz.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all

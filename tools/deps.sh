@@ -1,6 +1,22 @@
 #!/bin/sh
 # Installs the Debian packages setforge needs, only when they are missing.
 # Run as root (or with sudo available); prints what it would install otherwise.
+#   tools/deps.sh        what make, make test, asan and tsan need
+#   tools/deps.sh fuzz   and clang with its compiler-rt (libFuzzer and the
+#                        sanitizer runtimes), for make fuzz
+: "${FUZZ_CC:=clang}"
+# The test for the fuzz packages is the real one: link a trivial fuzzer.
+can_link_fuzzer() {
+    dir=$(mktemp -d) || return 1
+    printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+        'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
+        'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }' \
+        >"$dir/probe.c"
+    "$FUZZ_CC" -fsanitize=fuzzer,address,undefined -o "$dir/probe" "$dir/probe.c" >/dev/null 2>&1
+    rc=$?
+    rm -rf "$dir"
+    return $rc
+}
 missing=""
 need_pkg() { # pkg-config name, Debian package
     pkg-config --exists "$1" 2>/dev/null || missing="$missing $2"
@@ -18,6 +34,9 @@ need_pkg libcrypto libssl-dev
 need_pkg uuid uuid-dev
 # libcsv ships no pkg-config file: look for its header.
 [ -f /usr/include/csv.h ] || missing="$missing libcsv-dev"
+if [ "${1:-}" = fuzz ] && ! can_link_fuzzer; then
+    missing="$missing clang libclang-rt-dev"
+fi
 [ -z "$missing" ] && exit 0
 echo "setforge: installing missing packages:$missing"
 if [ "$(id -u)" = 0 ]; then
@@ -29,4 +48,8 @@ else
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends $missing
+$SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends $missing || exit 1
+if [ "${1:-}" = fuzz ] && ! can_link_fuzzer; then
+    echo "setforge: $FUZZ_CC still cannot link a libFuzzer program" >&2
+    exit 1
+fi

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/bodies.h"
 #include "api/validate.h"
 #include "store/albums.h"
 
@@ -80,18 +81,21 @@ sf_status get_album(struct sf_request *req, struct sf_response *res)
     return res_json(res, 200, album);
 }
 
-/* Validates name/description/is_public over row; SF_OK or the failure. */
-enum album_check { ALBUM_NEW, ALBUM_CHANGE };
+void album_body_fields(const json_t *body, json_t *row, enum album_check what, json_t *fields)
+{
+    if (what == ALBUM_NEW && !json_object_get(body, "name"))
+        json_object_set_new(fields, "name", json_string("is required"));
+    v_string(body, "name", 1, 200, row, fields);
+    v_string(body, "description", 0, 2000, row, fields);
+    v_boolean(body, "is_public", row, fields);
+}
 
+/* Validates name/description/is_public over row; SF_OK or the failure. */
 static sf_status check_album(struct sf_request *req, struct sf_response *res,
                              json_t *row, enum album_check what)
 {
     json_t *fields = json_object();
-    if (what == ALBUM_NEW && !json_object_get(req->json, "name"))
-        json_object_set_new(fields, "name", json_string("is required"));
-    v_string(req->json, "name", 1, 200, row, fields);
-    v_string(req->json, "description", 0, 2000, row, fields);
-    v_boolean(req->json, "is_public", row, fields);
+    album_body_fields(req->json, row, what, fields);
     if (json_object_size(fields))
         return res_invalid_fields(res, fields, "invalid album");
     json_decref(fields);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/bodies.h"
 #include "api/limits.h"
 #include "api/validate.h"
 #include "queue/engine.h"
@@ -80,26 +81,16 @@ static sf_status template_summary(long long id, json_t **out)
     return templates_get(id, TEMPLATE_SUMMARY, out);
 }
 
-sf_status generate_run(struct sf_request *req, struct sf_response *res)
+json_t *generate_body_settings(const json_t *body_in, const json_t *tpl, json_t *fields)
 {
-    sf_status st = generate_admit_call(req, res);
-    if (st != SF_OK)
-        return st;
-    long long tid = req->ids[0];
-    json_t *tpl;
-    st = templates_get(tid, TEMPLATE_WITH_ITEMS, &tpl);
-    if (st != SF_OK)
-        return res_fail(res, st, "batch template %lld not found", tid);
-
     /* "seed": null means the same as no seed: draw one. */
-    json_t *body = json_copy(req->json);
+    json_t *body = json_copy((json_t *)body_in);
     if (json_is_null(json_object_get(body, "seed")))
         json_object_del(body, "seed");
     json_t *v = json_pack("{si sf sI sI}", "steps", 25, "guidance_scale", 7.5,
                           "width", json_integer_value(json_object_get(tpl, "width")),
                           "height", json_integer_value(json_object_get(tpl, "height")));
     json_object_set(v, "loras", json_object_get(tpl, "loras"));
-    json_t *fields = json_object();
     if (!json_object_get(body, "album_name"))
         json_object_set_new(fields, "album_name", json_string("is required"));
     if (!json_object_get(body, "user_theme"))
@@ -113,10 +104,26 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
     v_number(body, "guidance_scale", 0, 30, v, fields);
     v_line(body, "negative_prompt", 0, 2000, v, fields);
     v_loras(body, "loras", v, fields);
+    json_decref(body);
+    return v;
+}
+
+sf_status generate_run(struct sf_request *req, struct sf_response *res)
+{
+    sf_status st = generate_admit_call(req, res);
+    if (st != SF_OK)
+        return st;
+    long long tid = req->ids[0];
+    json_t *tpl;
+    st = templates_get(tid, TEMPLATE_WITH_ITEMS, &tpl);
+    if (st != SF_OK)
+        return res_fail(res, st, "batch template %lld not found", tid);
+
+    json_t *fields = json_object();
+    json_t *v = generate_body_settings(req->json, tpl, fields);
     json_t *items = json_object_get(tpl, "csv_items");
     if (json_object_size(fields) == 0 && json_array_size(items) == 0)
         json_object_set_new(fields, "template", json_string("has no items to generate"));
-    json_decref(body);
     if (json_object_size(fields)) {
         json_decref(v);
         json_decref(tpl);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/bodies.h"
 #include "api/validate.h"
 #include "store/templates.h"
 #include "util/placeholder.h"
@@ -57,15 +58,8 @@ static void import_items(const json_t *body, json_t *row, json_t *fields)
     json_object_set_new(row, "csv_items", parsed);
 }
 
-/*
- * Builds the row to store from the body over current (NULL on create).
- * Returns SF_OK with *row_out (new reference) or the failure.
- */
-static sf_status build_template(struct sf_request *req, struct sf_response *res,
-                                const json_t *current, json_t **row_out)
+json_t *template_body_row(const json_t *body, const json_t *current, json_t *fields)
 {
-    const json_t *body = req->json;
-    json_t *fields = json_object();
     json_t *row = current ? json_deep_copy(current) : template_defaults();
 
     if (!current) {
@@ -93,6 +87,18 @@ static sf_status build_template(struct sf_request *req, struct sf_response *res,
                                json_object_get(row, "csv_columns"), err, sizeof(err)) != SF_OK)
             json_object_set_new(fields, "prompt_template", json_string(err));
     }
+    return row;
+}
+
+/*
+ * Builds the row to store from the body over current (NULL on create).
+ * Returns SF_OK with *row_out (new reference) or the failure.
+ */
+static sf_status build_template(struct sf_request *req, struct sf_response *res,
+                                const json_t *current, json_t **row_out)
+{
+    json_t *fields = json_object();
+    json_t *row = template_body_row(req->json, current, fields);
     if (json_object_size(fields)) {
         json_decref(row);
         return res_invalid_fields(res, fields, "invalid batch template");

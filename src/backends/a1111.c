@@ -20,8 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/answers.h"
 #include "backends/backends_real.h"
 #include "util/base64.h"
+#include "util/oneline.h"
 #include "util/png.h"
 #include "util/xalloc.h"
 
@@ -128,6 +130,52 @@ static long long seed_from_info(const json_t *info, long long requested)
     return seed;
 }
 
+/* The body of a 200 from txt2img (contract in answers.h). Anything
+ * unusable in a 200 means a broken server or proxy, worth another try
+ * (possibly elsewhere), so transient. */
+enum backend_result a1111_read_answer(const char *who, const char *body, size_t len,
+                                      long long requested_seed, struct sf_image *out,
+                                      char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, 0, &jerr);
+    if (!doc) {
+        /* jansson quotes the bytes it stopped at, which need not be UTF-8. */
+        char why[sizeof jerr.text];
+        one_line(jerr.text, strlen(jerr.text), why, sizeof why);
+        snprintf(err, errlen, "%s: response is not valid JSON (%s)", who, why);
+        return BACKEND_TRANSIENT;
+    }
+    const json_t *img = json_array_get(json_object_get(doc, "images"), 0);
+    if (!json_is_string(img)) {
+        snprintf(err, errlen, "%s: response has no image (\"images\" is empty or missing)", who);
+        json_decref(doc);
+        return BACKEND_TRANSIENT;
+    }
+    unsigned char *png;
+    size_t png_len;
+    if (base64_decode(json_string_value(img), json_string_length(img), &png, &png_len) < 0) {
+        snprintf(err, errlen, "%s: response image is not valid base64", who);
+        json_decref(doc);
+        return BACKEND_TRANSIENT;
+    }
+    char perr[256];
+    int w, h;
+    if (png_check(png, png_len, &w, &h, perr, sizeof perr) < 0) {
+        snprintf(err, errlen, "%s: response image: %s", who, perr);
+        free(png);
+        json_decref(doc);
+        return BACKEND_TRANSIENT;
+    }
+    out->png = png;
+    out->png_len = png_len;
+    out->width = w;
+    out->height = h;
+    out->seed = seed_from_info(json_object_get(doc, "info"), requested_seed);
+    json_decref(doc);
+    return BACKEND_OK;
+}
+
 static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_job *job,
                                           struct sf_image *out, char *err, size_t errlen)
 {
@@ -166,44 +214,9 @@ static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_
         return r;
     }
 
-    /* From here on a 200 carries something unusable: a broken server or
-     * proxy, worth another try (possibly elsewhere), so transient. */
-    json_error_t jerr;
-    json_t *doc = json_loadb(resp.body, resp.len, 0, &jerr);
+    r = a1111_read_answer(a->who, resp.body, resp.len, job->seed, out, err, errlen);
     http_response_free(&resp);
-    if (!doc) {
-        snprintf(err, errlen, "%s: response is not valid JSON (%s)", a->who, jerr.text);
-        return BACKEND_TRANSIENT;
-    }
-    const json_t *img = json_array_get(json_object_get(doc, "images"), 0);
-    if (!json_is_string(img)) {
-        snprintf(err, errlen, "%s: response has no image (\"images\" is empty or missing)",
-                 a->who);
-        json_decref(doc);
-        return BACKEND_TRANSIENT;
-    }
-    unsigned char *png;
-    size_t png_len;
-    if (base64_decode(json_string_value(img), json_string_length(img), &png, &png_len) < 0) {
-        snprintf(err, errlen, "%s: response image is not valid base64", a->who);
-        json_decref(doc);
-        return BACKEND_TRANSIENT;
-    }
-    char perr[256];
-    int w, h;
-    if (png_check(png, png_len, &w, &h, perr, sizeof perr) < 0) {
-        snprintf(err, errlen, "%s: response image: %s", a->who, perr);
-        free(png);
-        json_decref(doc);
-        return BACKEND_TRANSIENT;
-    }
-    out->png = png;
-    out->png_len = png_len;
-    out->width = w;
-    out->height = h;
-    out->seed = seed_from_info(json_object_get(doc, "info"), job->seed);
-    json_decref(doc);
-    return BACKEND_OK;
+    return r;
 }
 
 /* Best effort: the engine has already set the cancel flags, which end our

@@ -25,8 +25,10 @@
 
 #include <uuid/uuid.h>
 
+#include "backends/answers.h"
 #include "backends/backends_real.h"
 #include "backends/comfyui_graph.h"
+#include "util/oneline.h"
 #include "util/png.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -85,15 +87,7 @@ static void abandon(const struct comfy *c, const char *prompt_id)
     char err[256];
     int running = 0;
     if (call(c, "GET", "/queue", NULL, 3000, NULL, &resp, err, sizeof err) == BACKEND_OK) {
-        json_t *q = json_loadb(resp.body, resp.len, 0, NULL);
-        size_t i;
-        json_t *entry;
-        json_array_foreach(json_object_get(q, "queue_running"), i, entry) {
-            const char *id = json_string_value(json_array_get(entry, 1));
-            if (id && strcmp(id, prompt_id) == 0)
-                running = 1;
-        }
-        json_decref(q);
+        running = comfy_queue_running(resp.body, resp.len, prompt_id);
         http_response_free(&resp);
     }
     if (running)
@@ -118,9 +112,38 @@ static void inflight_remove(struct comfy *c, const char *id)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* ---- reading answers (contracts in answers.h) ---- */
+
+int comfy_queue_running(const char *body, size_t len, const char *prompt_id)
+{
+    json_t *q = json_loadb(body, len, 0, NULL);
+    int running = 0;
+    size_t i;
+    json_t *entry;
+    json_array_foreach(json_object_get(q, "queue_running"), i, entry) {
+        const char *id = json_string_value(json_array_get(entry, 1));
+        if (id && strcmp(id, prompt_id) == 0)
+            running = 1;
+    }
+    json_decref(q);
+    return running;
+}
+
+int comfy_read_prompt_id(const char *body, size_t len, char *id, size_t idlen)
+{
+    json_t *pr = json_loadb(body, len, 0, NULL);
+    const char *pid = json_string_value(json_object_get(pr, "prompt_id"));
+    int ok = pid && *pid && strlen(pid) <= COMFY_PROMPT_ID_MAX && !strpbrk(pid, "/?#% ") &&
+             strlen(pid) < idlen;
+    if (ok)
+        snprintf(id, idlen, "%s", pid);
+    json_decref(pr);
+    return ok ? 0 : -1;
+}
+
 /* "Prompt outputs failed validation: CheckpointLoaderSimple (node 4): Value
  * not in list: ckpt_name: 'x' not in [...]" from a 400 of /prompt. */
-static void describe_rejection(const char *body, size_t len, char *dst, size_t dstlen)
+void comfy_describe_rejection(const char *body, size_t len, char *dst, size_t dstlen)
 {
     json_t *j = json_loadb(body, len, 0, NULL);
     const json_t *e = json_object_get(j, "error");
@@ -151,13 +174,27 @@ static void describe_rejection(const char *body, size_t len, char *dst, size_t d
                       m ? m : "invalid", d && *d ? ": " : "", d && *d ? d : "");
         free(ids);
     }
-    snprintf(dst, dstlen, "%s", sb.data);
+    one_line(sb.data, sb.len, dst, dstlen);
     sb_free(&sb);
     json_decref(j);
 }
 
+/*
+ * A name the server sent (a node type, a file name), for a message: one
+ * line, valid UTF-8, and short, so that the message fits the engine's
+ * buffer whole (snprintf would cut a long one anywhere, even inside a
+ * character, and an item error that is not UTF-8 drops out of the API).
+ */
+static const char *server_name(const char *s, char *buf, size_t buflen)
+{
+    if (!s)
+        return NULL;
+    one_line(s, strlen(s), buf, buflen);
+    return buf;
+}
+
 /* The verdict of a finished history entry. */
-static enum backend_result judge_failure(const struct comfy *c, const json_t *status,
+static enum backend_result judge_failure(const char *who, const json_t *status,
                                          atomic_int *cancel, char *err, size_t errlen)
 {
     size_t i;
@@ -170,12 +207,16 @@ static enum backend_result judge_failure(const struct comfy *c, const json_t *st
         if (strcmp(kind, "execution_error") == 0) {
             const char *ex = json_string_value(json_object_get(d, "exception_message"));
             const char *typ = json_string_value(json_object_get(d, "exception_type"));
-            const char *nt = json_string_value(json_object_get(d, "node_type"));
-            const char *nid = json_string_value(json_object_get(d, "node_id"));
+            char ntb[100], nidb[40], typb[100];
+            const char *nt = server_name(json_string_value(json_object_get(d, "node_type")), ntb,
+                                         sizeof ntb);
+            const char *nid = server_name(json_string_value(json_object_get(d, "node_id")), nidb,
+                                          sizeof nidb);
             char exl[600];
             http_error_text(ex ? ex : "", ex ? strlen(ex) : 0, exl, sizeof exl);
-            snprintf(err, errlen, "%s: execution error in %s (node %s): %s%s%s", c->who,
-                     nt ? nt : "a node", nid ? nid : "?", typ ? typ : "", typ ? ": " : "",
+            snprintf(err, errlen, "%s: execution error in %s (node %s): %s%s%s", who,
+                     nt ? nt : "a node", nid ? nid : "?",
+                     typ ? server_name(typ, typb, sizeof typb) : "", typ ? ": " : "",
                      ex ? exl : "no message");
             /* Running out of VRAM depends on what else ran; another try (or
              * another GPU) can work. Anything else will fail again. */
@@ -185,14 +226,14 @@ static enum backend_result judge_failure(const struct comfy *c, const json_t *st
         }
         if (strcmp(kind, "execution_interrupted") == 0) {
             if (cancel && atomic_load(cancel)) {
-                snprintf(err, errlen, "%s: canceled", c->who);
+                snprintf(err, errlen, "%s: canceled", who);
                 return BACKEND_CANCELED;
             }
-            snprintf(err, errlen, "%s: the prompt was interrupted on the server", c->who);
+            snprintf(err, errlen, "%s: the prompt was interrupted on the server", who);
             return BACKEND_TRANSIENT;
         }
     }
-    snprintf(err, errlen, "%s: the prompt failed without an error message", c->who);
+    snprintf(err, errlen, "%s: the prompt failed without an error message", who);
     return BACKEND_PERMANENT;
 }
 
@@ -210,10 +251,9 @@ static int nap(long long ms, atomic_int *cancel)
     return cancel && atomic_load(cancel);
 }
 
-/* Downloads the first output image of a finished entry into out. */
-static enum backend_result fetch_image(const struct comfy *c, const json_t *entry,
-                                       long long deadline, const struct sf_job *job,
-                                       struct sf_image *out, char *err, size_t errlen)
+/* The output image to download from a finished entry: the first saved one
+ * ("output"), else the first preview; NULL when there is none. Borrowed. */
+static const json_t *pick_image(const json_t *entry)
 {
     const json_t *pick = NULL;
     const char *k;
@@ -236,13 +276,56 @@ static enum backend_result fetch_image(const struct comfy *c, const json_t *entr
         if (pt && strcmp(pt, "output") == 0)
             break;
     }
-    if (!pick) {
-        snprintf(err, errlen, "%s: the workflow produced no image (no SaveImage node?)", c->who);
-        return BACKEND_PERMANENT;
+    return pick;
+}
+
+enum comfy_progress comfy_read_history(const char *who, const char *body, size_t len,
+                                       const char *prompt_id, atomic_int *cancel,
+                                       json_t **image, enum backend_result *result, char *err,
+                                       size_t errlen)
+{
+    *image = NULL;
+    json_t *h = json_loadb(body, len, 0, NULL);
+    if (!json_is_object(h)) {
+        json_decref(h);
+        snprintf(err, errlen, "%s: history answer is not a JSON object", who);
+        *result = BACKEND_TRANSIENT;
+        return COMFY_FAILED;
     }
+    const json_t *entry = json_object_get(h, prompt_id);
+    const json_t *status = json_object_get(entry, "status");
+    const char *sstr = json_string_value(json_object_get(status, "status_str"));
+    enum comfy_progress p = COMFY_WAITING;
+    if (sstr && strcmp(sstr, "error") == 0) {
+        *result = judge_failure(who, status, cancel, err, errlen);
+        p = COMFY_FAILED;
+    } else if (entry && (json_is_true(json_object_get(status, "completed")) ||
+                         /* Builds before status existed only wrote the entry once done. */
+                         (!status && json_object_size(json_object_get(entry, "outputs"))))) {
+        const json_t *pick = pick_image(entry);
+        if (pick) {
+            *image = json_incref((json_t *)pick);
+            p = COMFY_FINISHED;
+        } else {
+            snprintf(err, errlen, "%s: the workflow produced no image (no SaveImage node?)", who);
+            *result = BACKEND_PERMANENT;
+            p = COMFY_FAILED;
+        }
+    }
+    json_decref(h);
+    return p;
+}
+
+/* Downloads pick (an entry of a history answer's outputs) into out. */
+static enum backend_result fetch_image(const struct comfy *c, const json_t *pick,
+                                       long long deadline, const struct sf_job *job,
+                                       struct sf_image *out, char *err, size_t errlen)
+{
     const char *fn = json_string_value(json_object_get(pick, "filename"));
     const char *sub = json_string_value(json_object_get(pick, "subfolder"));
     const char *typ = json_string_value(json_object_get(pick, "type"));
+    char fnb[200];
+    const char *fn_shown = server_name(fn, fnb, sizeof fnb);
     char *efn = http_url_escape(fn);
     char *esub = http_url_escape(sub ? sub : "");
     char *etyp = http_url_escape(typ ? typ : "output");
@@ -260,14 +343,15 @@ static enum backend_result fetch_image(const struct comfy *c, const json_t *entr
     if (resp.status != 200) {
         char text[300];
         http_error_text(resp.body, resp.len, text, sizeof text);
-        snprintf(err, errlen, "%s: fetching %s: HTTP %ld: %s", c->who, fn, resp.status, text);
+        snprintf(err, errlen, "%s: fetching %s: HTTP %ld: %s", c->who, fn_shown, resp.status,
+                 text);
         http_response_free(&resp);
         return BACKEND_TRANSIENT;
     }
     char perr[256];
     int w, hgt;
     if (png_check((unsigned char *)resp.body, resp.len, &w, &hgt, perr, sizeof perr) < 0) {
-        snprintf(err, errlen, "%s: output image %s: %s", c->who, fn, perr);
+        snprintf(err, errlen, "%s: output image %s: %s", c->who, fn_shown, perr);
         http_response_free(&resp);
         return BACKEND_TRANSIENT;
     }
@@ -316,29 +400,17 @@ static enum backend_result wait_for(struct comfy *c, const char *prompt_id, long
             http_response_free(&resp);
             return BACKEND_TRANSIENT;
         }
-        json_t *h = json_loadb(resp.body, resp.len, 0, NULL);
+        json_t *image;
+        enum comfy_progress p = comfy_read_history(c->who, resp.body, resp.len, prompt_id,
+                                                   job->cancel, &image, &r, err, errlen);
         http_response_free(&resp);
-        if (!json_is_object(h)) {
-            json_decref(h);
-            snprintf(err, errlen, "%s: history answer is not a JSON object", c->who);
-            return BACKEND_TRANSIENT;
-        }
-        const json_t *entry = json_object_get(h, prompt_id);
-        const json_t *status = json_object_get(entry, "status");
-        const char *sstr = json_string_value(json_object_get(status, "status_str"));
-        if (sstr && strcmp(sstr, "error") == 0) {
-            r = judge_failure(c, status, job->cancel, err, errlen);
-            json_decref(h);
+        if (p == COMFY_FAILED)
+            return r;
+        if (p == COMFY_FINISHED) {
+            r = fetch_image(c, image, deadline, job, out, err, errlen);
+            json_decref(image);
             return r;
         }
-        /* Builds before status existed only wrote the entry once done. */
-        if (entry && (json_is_true(json_object_get(status, "completed")) ||
-                      (!status && json_object_size(json_object_get(entry, "outputs"))))) {
-            r = fetch_image(c, entry, deadline, job, out, err, errlen);
-            json_decref(h);
-            return r;
-        }
-        json_decref(h);
         long long wait = delay < deadline - mono_ms() ? delay : deadline - mono_ms();
         if (nap(wait, job->cancel))
             continue; /* reported at the top */
@@ -376,7 +448,7 @@ static enum backend_result comfy_generate(struct sf_backend *b, const struct sf_
     if (resp.status != 200) {
         char text[700];
         if (resp.status == 400)
-            describe_rejection(resp.body, resp.len, text, sizeof text);
+            comfy_describe_rejection(resp.body, resp.len, text, sizeof text);
         else
             http_error_text(resp.body, resp.len, text, sizeof text);
         snprintf(err, errlen, "%s: HTTP %ld: %s", c->who, resp.status, text);
@@ -384,17 +456,13 @@ static enum backend_result comfy_generate(struct sf_backend *b, const struct sf_
         http_response_free(&resp);
         return r;
     }
-    json_t *pr = json_loadb(resp.body, resp.len, 0, NULL);
+    char prompt_id[COMFY_PROMPT_ID_MAX + 1];
+    int have_id = comfy_read_prompt_id(resp.body, resp.len, prompt_id, sizeof prompt_id);
     http_response_free(&resp);
-    const char *pid = json_string_value(json_object_get(pr, "prompt_id"));
-    if (!pid || !*pid || strlen(pid) > 64 || strpbrk(pid, "/?#% ")) {
+    if (have_id < 0) {
         snprintf(err, errlen, "%s: /prompt answered without a usable prompt_id", c->who);
-        json_decref(pr);
         return BACKEND_TRANSIENT;
     }
-    char prompt_id[72];
-    snprintf(prompt_id, sizeof prompt_id, "%s", pid);
-    json_decref(pr);
 
     inflight_add(c, prompt_id);
     r = wait_for(c, prompt_id, deadline, budget_ms, job, out, err, errlen);

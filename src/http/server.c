@@ -417,7 +417,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
  * "%00" stays encoded: a decoded NUL would cut the C string short, and
  * "/api/albums/2%00" must not reach album 2.
  */
-static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+size_t http_unescape(char *s)
 {
     char *w = s;
     for (const char *r = s; *r; r++) {
@@ -431,6 +431,11 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
     }
     *w = '\0';
     return (size_t)(w - s);
+}
+
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    return http_unescape(s);
 }
 
 static void parse_cors(struct sf_server *srv, const char *list)

@@ -36,6 +36,11 @@ int server_start(struct sf_server *srv, const struct sf_config *cfg, const struc
  * everything. */
 void server_stop(struct sf_server *srv);
 
+/* Percent-decodes s in place, as libmicrohttpd is told to do for the path
+ * and for each query key and value; "%00" stays as it is. Returns the new
+ * length. */
+size_t http_unescape(char *s);
+
 /* Wakes the streams of topic (every stream when topic < 0): something they
  * show has changed. Safe from any thread, before and after server_start. */
 void stream_notify(long long topic);

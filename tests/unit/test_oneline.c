@@ -41,6 +41,34 @@ static void test_one_line(void)
     CHECK(one_line("abc", 3, buf, 0) == 0 && buf[0] == 'Z');
 }
 
+/* What comes out is always valid UTF-8, because it ends up in JSON strings
+ * (found by tests/fuzz/fuzz_a1111.c: an answer "{\xc2" gave an error text
+ * that jansson refused, and a failed item then had no "error" at all). */
+static void test_one_line_utf8(void)
+{
+    /* A byte that does not begin a whole character becomes '?'. */
+    CHECK_STR(flat("{\xc2", 2, sizeof buf), "{?");
+    CHECK_STR(flat("caf\xe9 cr\xe8me", 10, sizeof buf), "caf? cr?me"); /* Latin-1 */
+    CHECK_STR(flat("\x89PNG", 4, sizeof buf), "?PNG");
+    CHECK_STR(flat("a\x80\xbf" "b", 4, sizeof buf), "a??b");        /* lone continuations */
+    CHECK_STR(flat("\xc0\xaf", 2, sizeof buf), "??");               /* overlong '/' */
+    CHECK_STR(flat("\xe0\x80\xaf", 3, sizeof buf), "???");          /* overlong */
+    CHECK_STR(flat("\xed\xa0\x80", 3, sizeof buf), "???");          /* a surrogate */
+    CHECK_STR(flat("\xf4\x90\x80\x80", 4, sizeof buf), "????");     /* above U+10FFFF */
+    CHECK_STR(flat("\xe2\x9c", 2, sizeof buf), "??");               /* cut short */
+    CHECK_STR(flat("\xe2\x9c" "a", 3, sizeof buf), "??a");
+    /* Whole characters of every length pass. */
+    CHECK_STR(flat("\xc3\xa9\xe2\x9c\x93\xf0\x9f\x8e\xa8", 9, sizeof buf),
+              "\xc3\xa9\xe2\x9c\x93\xf0\x9f\x8e\xa8");
+    /* Cut between characters, never inside one. */
+    CHECK_STR(flat("ab\xe2\x9c\x93", 5, 5), "ab");
+    CHECK_STR(flat("ab\xe2\x9c\x93", 5, 6), "ab\xe2\x9c\x93");
+    CHECK_STR(flat("a \xc3\xa9", 4, 3), "a");
+    CHECK_STR(flat("a \xc3\xa9", 4, 4), "a\xc3\xa9"); /* the space gives way first */
+    CHECK_STR(flat("a \xc3\xa9", 4, 5), "a \xc3\xa9");
+    CHECK_STR(flat("\xc3\xa9", 2, 2), "");
+}
+
 static const char *etext(const char *body)
 {
     http_error_text(body, body ? strlen(body) : 0, buf, sizeof buf);
@@ -80,11 +108,22 @@ static void test_error_text(void)
     CHECK(strlen(small) == 15);
     http_error_text(page, strlen(page), buf, sizeof buf);
     CHECK(strlen(buf) == sizeof buf - 1);
+    /* A page is shown by its first 300 bytes: the cut may fall inside a
+     * character, which must not make the text invalid UTF-8. */
+    char wide[1000] = "";
+    for (int i = 0; i < 151; i++)
+        strcat(wide, i ? "\xc3\xa9" : "x"); /* byte 300 starts an e-acute */
+    char big[700];
+    http_error_text(wide, strlen(wide), big, sizeof big);
+    CHECK(strlen(big) == 300 && big[298] == '\xa9' && big[299] == '?');
+    http_error_text("{\xc2", 2, big, sizeof big);
+    CHECK_STR(big, "{?");
 }
 
 int main(void)
 {
     test_one_line();
+    test_one_line_utf8();
     test_error_text();
     UNIT_END("oneline");
 }
