@@ -181,9 +181,7 @@ static void *ticker_main(void *arg)
 {
     pthread_mutex_lock(&mu);
     while (!ticker_quit) { /* the loop always starts with mu held */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += 1;
+        struct timespec ts = mono_deadline(1000);
         pthread_cond_timedwait(&ticker_cv, &mu, &ts);
         int64_t now = mono_ms();
         for (struct stream *s = streams; s; s = s->next)
@@ -198,12 +196,8 @@ static void *ticker_main(void *arg)
 
 int stream_ticker_start(void)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_destroy(&ticker_cv);
-    pthread_cond_init(&ticker_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&ticker_cv);
     ticker_quit = 0;
     if (pthread_create(&ticker, NULL, ticker_main, NULL) != 0)
         return -1;

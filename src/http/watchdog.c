@@ -125,9 +125,7 @@ static void *watch_main(void *arg)
 {
     pthread_mutex_lock(&mu);
     while (!quit) { /* the loop always starts with mu held */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += 1;
+        struct timespec ts = mono_deadline(1000);
         pthread_cond_timedwait(&cv, &mu, &ts);
         int64_t now = mono_ms();
         unsigned long n = 0;
@@ -150,12 +148,8 @@ int watchdog_start(int64_t head_ms, int64_t min_body_bps, int64_t grace_ms)
     head_limit_ms = head_ms;
     min_bps = min_body_bps;
     grace = grace_ms;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_destroy(&cv);
-    pthread_cond_init(&cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&cv);
     quit = 0;
     if (pthread_create(&thread, NULL, watch_main, NULL) != 0)
         return -1;

@@ -76,14 +76,7 @@ void engine_sleep(int64_t ms, const unsigned long *seen)
 {
     if (ms < 1)
         ms = 1;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = mono_deadline(ms);
     pthread_mutex_lock(&eng.mu);
     if (!eng.stopping && (!seen || eng.kicks == *seen))
         pthread_cond_timedwait(&eng.cv, &eng.mu, &ts);
@@ -290,11 +283,7 @@ int engine_start(const struct sf_config *cfg, engine_notify_fn notify_fn, char *
 {
     eng.cfg = cfg;
     eng.notify = notify_fn;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&eng.cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&eng.cv);
     unsigned char rnd[6];
     char hex[13];
     random_bytes(rnd, sizeof(rnd));
