@@ -91,6 +91,7 @@ static inline enum backend_result be_result(enum http_outcome o)
     case HTTP_ANSWERED:
         return BACKEND_OK;
     case HTTP_PERMANENT:
+    case HTTP_REFUSED: /* backends are not guarded; permanent if one ever is */
         return BACKEND_PERMANENT;
     case HTTP_CANCELED:
         return BACKEND_CANCELED;

@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,30 @@ struct xfer {
     size_t max_bytes;
     int too_big;
     atomic_int *cancel;
+    const struct http_guard *guard;
+    char refused[256]; /* why the guard refused an address; "" when it did not */
 };
+
+/*
+ * libcurl asks this for every socket it would open, after DNS, with the
+ * address it will connect to: the first connection, each happy-eyeballs
+ * attempt and each redirect hop. A guarded request's refused address gets
+ * no socket, so not one byte is sent to it; libcurl then tries the next
+ * address of the name, if any, and otherwise fails with COULDNT_CONNECT.
+ */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct xfer *x = ud;
+    if (x->guard && purpose == CURLSOCKTYPE_IPCXN) {
+        char rule[160], addr[64];
+        if (net_denied(&a->addr, x->guard->policy, rule, sizeof rule)) {
+            net_addr_text(&a->addr, addr, sizeof addr);
+            snprintf(x->refused, sizeof x->refused, "%s is %s", addr, rule);
+            return CURL_SOCKET_BAD;
+        }
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
 
 static size_t on_write(char *p, size_t size, size_t n, void *ud)
 {
@@ -95,6 +119,7 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 void http_response_free(struct http_response *resp)
 {
     free(resp->body);
+    free(resp->final_url);
     memset(resp, 0, sizeof *resp);
 }
 
@@ -126,6 +151,51 @@ static struct curl_slist *set_method_and_body(CURL *h, const struct http_request
     return hdrs;
 }
 
+/* The options of a guarded request (http_client.h, "Guarded requests"). */
+static void set_guard(CURL *h, const struct http_guard *g)
+{
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    if (g->max_redirects > 0) {
+        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)g->max_redirects);
+    }
+    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    if (g->low_speed_s > 0) {
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, g->low_speed_bps > 0 ? g->low_speed_bps : 1L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, g->low_speed_s);
+    }
+}
+
+/* The sentence of a guard's refusal, or 0 when rc is not one. */
+static int guard_refusal(const struct xfer *x, CURLcode rc, const char *who, char *err,
+                         size_t errlen)
+{
+    if (!x->guard)
+        return 0;
+    if (x->refused[0] && rc == CURLE_COULDNT_CONNECT) {
+        snprintf(err, errlen, "%s: refused: %s; private addresses are off (setting "
+                 "outbound_addresses: all)", who, x->refused);
+        if (x->guard->policy == NET_DENY_127_0_0_1)
+            snprintf(err, errlen, "%s: refused: %s", who, x->refused);
+        return 1;
+    }
+    if (rc == CURLE_UNSUPPORTED_PROTOCOL) {
+        snprintf(err, errlen, "%s: refused: only http and https URLs are allowed", who);
+        return 1;
+    }
+    if (rc == CURLE_TOO_MANY_REDIRECTS) {
+        snprintf(err, errlen, "%s: refused: more than %d redirects", who, x->guard->max_redirects);
+        return 1;
+    }
+    return 0;
+}
+
 enum http_outcome http_client_do(const struct http_request *req, struct http_response *resp,
                                  char *err, size_t errlen)
 {
@@ -147,6 +217,8 @@ enum http_outcome http_client_do(const struct http_request *req, struct http_res
     x.max_bytes = req->max_bytes ? req->max_bytes : HTTP_CLIENT_MAX_BYTES;
     x.too_big = 0;
     x.cancel = req->cancel;
+    x.guard = req->guard;
+    x.refused[0] = '\0';
     long timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 600000L;
     char cerr[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdrs = NULL;
@@ -171,6 +243,10 @@ enum http_outcome http_client_do(const struct http_request *req, struct http_res
 #else
     curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &x);
+    if (req->guard)
+        set_guard(h, req->guard);
     if (req->userpwd) {
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(h, CURLOPT_USERPWD, req->userpwd);
@@ -193,14 +269,24 @@ enum http_outcome http_client_do(const struct http_request *req, struct http_res
      * it must not keep pointers into this call's buffers. */
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, NULL);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, NULL);
 
     const char *detail = cerr[0] ? cerr : curl_easy_strerror(rc);
     enum http_outcome res = HTTP_TRANSIENT;
+    if (rc != CURLE_OK && guard_refusal(&x, rc, who, err, errlen)) {
+        sb_free(&x.sb);
+        return HTTP_REFUSED;
+    }
     switch (rc) {
-    case CURLE_OK:
+    case CURLE_OK: {
+        const char *final = NULL;
+        curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &final);
         resp->status = status;
         resp->body = sb_detach(&x.sb, &resp->len);
+        resp->final_url = xstrdup(final ? final : req->url);
         return HTTP_ANSWERED;
+    }
     case CURLE_ABORTED_BY_CALLBACK:
         snprintf(err, errlen, "%s: canceled", who);
         res = HTTP_CANCELED;
@@ -215,6 +301,12 @@ enum http_outcome http_client_do(const struct http_request *req, struct http_res
             snprintf(err, errlen, "%s: answer larger than %zu bytes", who, x.max_bytes);
         break;
     case CURLE_OPERATION_TIMEDOUT:
+        if (req->guard && req->guard->low_speed_s > 0 && strstr(detail, "too slow")) {
+            snprintf(err, errlen, "%s: too slow (under %ld bytes/s for %ld s)", who,
+                     req->guard->low_speed_bps > 0 ? req->guard->low_speed_bps : 1L,
+                     req->guard->low_speed_s);
+            break;
+        }
         snprintf(err, errlen, "%s: timed out after %.6g s (%s)", who, timeout_ms / 1000.0, detail);
         break;
     case CURLE_COULDNT_CONNECT:
