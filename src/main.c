@@ -21,6 +21,7 @@
 #include "api/api.h"
 #include "http/server.h"
 #include "queue/engine.h"
+#include "queue/scraper.h"
 #include "setforge.h"
 #include "store/db.h"
 #include "store/examples.h"
@@ -254,6 +255,10 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
         cfg->per_ip_limit = per_ip;
     }
 
+    if (scraper_start(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "setforge: %s\n", err);
+        return 1;
+    }
     if (db_checkpointer_start() < 0) {
         fprintf(stderr, "setforge: cannot start the checkpoint thread\n");
         return 1;
@@ -273,6 +278,7 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
     log_info("received signal %d, stopping", sig);
     server_stop(&srv); /* event streams end first, instead of holding it up */
     engine_stop();
+    scraper_stop();
     db_checkpointer_stop();
     db_close_thread();
     return 0;

@@ -54,6 +54,13 @@ sf_status get_image(struct sf_request *req, struct sf_response *res);
 sf_status get_image_file(struct sf_request *req, struct sf_response *res);
 sf_status delete_image(struct sf_request *req, struct sf_response *res);
 
+/* scrapes.c */
+sf_status create_scrape_job(struct sf_request *req, struct sf_response *res);
+sf_status list_scrape_jobs(struct sf_request *req, struct sf_response *res);
+sf_status get_scrape_job(struct sf_request *req, struct sf_response *res);
+sf_status list_scrape_job_items(struct sf_request *req, struct sf_response *res);
+sf_status cancel_scrape_job(struct sf_request *req, struct sf_response *res);
+
 /* metrics.c */
 sf_status get_metrics(struct sf_request *req, struct sf_response *res);
 

@@ -1,5 +1,6 @@
 /*
- * images.c: the /api/images routes, including the PNG itself.
+ * images.c: the /api/images routes, including the file itself (a PNG, or
+ * a scraped image's own type).
  *
  * Files are content-addressed, so a file's ETag is its SHA-256 and it can
  * be cached forever: the same URL never changes content.
@@ -49,8 +50,8 @@ static int etag_matches(const char *header, const char *etag)
 
 sf_status get_image_file(struct sf_request *req, struct sf_response *res)
 {
-    char sha[65];
-    sf_status st = images_sha(req->ids[0], req_scope(req), sha);
+    char sha[65], mime[64];
+    sf_status st = images_file(req->ids[0], req_scope(req), sha, mime);
     if (st != SF_OK)
         return res_fail(res, st, "image %lld not found", req->ids[0]);
     char etag[70];
@@ -64,7 +65,8 @@ sf_status get_image_file(struct sf_request *req, struct sf_response *res)
     free(path);
     if (fd < 0)
         return res_fail(res, SF_EINTERNAL, "the file of image %lld is missing", req->ids[0]);
-    return res_file(res, fd, "image/png");
+    /* generated images are PNG; a scraped one keeps the type its bytes have */
+    return res_file(res, fd, mime[0] ? mime : "image/png");
 }
 
 sf_status delete_image(struct sf_request *req, struct sf_response *res)

@@ -43,6 +43,12 @@ const struct route sf_routes[] = {
     {"POST", "/api/albums/:id/images", ROUTE_ADMIN, BODY_JSON, add_album_images, ROUTE_FRESH},
     {"DELETE", "/api/albums/:id/images/:id", ROUTE_ADMIN, BODY_NONE, remove_album_image, ROUTE_FRESH},
 
+    {"POST", "/api/scrape-jobs", ROUTE_ADMIN, BODY_JSON, create_scrape_job, ROUTE_FRESH},
+    {"GET", "/api/scrape-jobs", ROUTE_ADMIN, BODY_NONE, list_scrape_jobs, ROUTE_FRESH},
+    {"GET", "/api/scrape-jobs/:id", ROUTE_ADMIN, BODY_NONE, get_scrape_job, ROUTE_FRESH},
+    {"GET", "/api/scrape-jobs/:id/items", ROUTE_ADMIN, BODY_NONE, list_scrape_job_items, ROUTE_FRESH},
+    {"POST", "/api/scrape-jobs/:id/cancel", ROUTE_ADMIN, BODY_NONE, cancel_scrape_job, ROUTE_FRESH},
+
     {"GET", "/metrics", ROUTE_PUBLIC, BODY_NONE, get_metrics, ROUTE_FRESH},
 };
 

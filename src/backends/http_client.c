@@ -293,9 +293,12 @@ enum http_outcome http_client_do(const struct http_request *req, struct http_res
         break;
     case CURLE_WRITE_ERROR:
     case CURLE_FILESIZE_EXCEEDED:
-        if (!x.too_big && rc != CURLE_FILESIZE_EXCEEDED)
+        if (!x.too_big && rc != CURLE_FILESIZE_EXCEEDED) {
             snprintf(err, errlen, "%s: %s", who, detail);
-        else if (x.max_bytes % ((size_t)1 << 20) == 0)
+            break;
+        }
+        resp->cut = HTTP_CUT_TOO_LARGE;
+        if (x.max_bytes % ((size_t)1 << 20) == 0)
             snprintf(err, errlen, "%s: answer larger than %zu MiB", who, x.max_bytes >> 20);
         else
             snprintf(err, errlen, "%s: answer larger than %zu bytes", who, x.max_bytes);
@@ -305,12 +308,15 @@ enum http_outcome http_client_do(const struct http_request *req, struct http_res
             snprintf(err, errlen, "%s: too slow (under %ld bytes/s for %ld s)", who,
                      req->guard->low_speed_bps > 0 ? req->guard->low_speed_bps : 1L,
                      req->guard->low_speed_s);
+            resp->cut = HTTP_CUT_TOO_SLOW;
             break;
         }
+        resp->cut = HTTP_CUT_TIMEOUT;
         snprintf(err, errlen, "%s: timed out after %.6g s (%s)", who, timeout_ms / 1000.0, detail);
         break;
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
+        resp->cut = HTTP_CUT_CONNECT;
         snprintf(err, errlen, "%s: cannot connect (%s)", who, detail);
         break;
     case CURLE_GOT_NOTHING:

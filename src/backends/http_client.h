@@ -114,12 +114,23 @@ struct http_request {
     const struct http_guard *guard; /* user-typed URL: the SSRF-safe rules; NULL: trusted */
 };
 
+/* Why an exchange without an answer was cut (http_response.cut), for
+ * callers that count reasons (scrape jobs); the sentence in err says more. */
+enum http_cut {
+    HTTP_CUT_NONE = 0,
+    HTTP_CUT_TOO_LARGE, /* over max_bytes */
+    HTTP_CUT_TOO_SLOW,  /* under the guard's low-speed limit */
+    HTTP_CUT_TIMEOUT,   /* over timeout_ms */
+    HTTP_CUT_CONNECT,   /* no connection (refused, DNS) */
+};
+
 struct http_response {
     long status;           /* HTTP status; 0 when no answer came */
     char *body;            /* malloc'd, NUL-terminated after len bytes; see http_response_free */
     size_t len;
     char content_type[128]; /* the answer's Content-Type, "" when none (cut when longer) */
     char *final_url;       /* malloc'd: the URL that answered (after redirects), or NULL */
+    enum http_cut cut;     /* set when no answer came (HTTP_TRANSIENT) and why is known */
 };
 
 /*

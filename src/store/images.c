@@ -190,3 +190,56 @@ sf_status images_insert_generated(const struct generated_image *g, long long *im
         return SF_OK;
     return rc == SQLITE_DONE ? SF_EINTERNAL : db_status(rc);
 }
+
+static const char SQL_FIND_SHA[] = "SELECT id FROM images WHERE sha256 = ?1 ORDER BY id LIMIT 1";
+static const char SQL_INSERT_SCRAPED[] =
+    "INSERT INTO images (prompt, negative_prompt, width, height, loras, sha256, bytes, "
+    "source_url, mime_type, created_at) VALUES ('', '', ?1, ?2, '[]', ?3, ?4, ?5, ?6, ?7)";
+
+sf_status images_insert_scraped(const struct scraped_image *s, const char *created_at,
+                                long long *image_id, int *existing)
+{
+    sqlite3_stmt *st = db_stmt(SQL_FIND_SHA);
+    db_bind_text(st, 1, s->sha256);
+    int rc = sqlite3_step(st);
+    *existing = rc == SQLITE_ROW;
+    *image_id = *existing ? sqlite3_column_int64(st, 0) : 0;
+    db_done(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_status(rc);
+    if (*existing)
+        return SF_OK;
+    st = db_stmt(SQL_INSERT_SCRAPED);
+    sqlite3_bind_int(st, 1, s->width);
+    sqlite3_bind_int(st, 2, s->height);
+    db_bind_text(st, 3, s->sha256);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)s->bytes);
+    db_bind_text(st, 5, s->source_url);
+    db_bind_text(st, 6, s->mime_type);
+    db_bind_text(st, 7, created_at);
+    rc = sqlite3_step(st);
+    db_done(st);
+    if (rc != SQLITE_DONE)
+        return db_status(rc);
+    *image_id = sqlite3_last_insert_rowid(db_conn());
+    return SF_OK;
+}
+
+static const char SQL_FILE[] = "SELECT sha256, mime_type FROM images WHERE id = ?1 AND "
+                               SQL_IMAGE_VISIBLE(2, "images.id");
+
+sf_status images_file(long long id, enum read_scope scope, char sha[65], char mime[64])
+{
+    sqlite3_stmt *st = db_stmt(SQL_FILE);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, scope == READ_ALL);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        snprintf(sha, 65, "%s", db_col_text(st, 0));
+        snprintf(mime, 64, "%s", db_col_text(st, 1));
+    }
+    db_done(st);
+    if (rc == SQLITE_ROW)
+        return SF_OK;
+    return rc == SQLITE_DONE ? SF_ENOTFOUND : db_status(rc);
+}

@@ -65,6 +65,27 @@ struct generated_image {
  */
 sf_status images_insert_generated(const struct generated_image *g, long long *image_id);
 
+/* An image a scrape job downloaded, its file already stored (borrowed). */
+struct scraped_image {
+    const char *sha256;
+    size_t bytes;
+    int width, height;
+    const char *mime_type; /* "image/png", "image/jpeg", "image/gif", "image/webp" */
+    const char *source_url;
+};
+
+/*
+ * The row of a scraped image, in the caller's open transaction: the same
+ * bytes as an image already stored are that image (*existing = 1, its id),
+ * otherwise a new row with prompt "" and no generation settings.
+ */
+sf_status images_insert_scraped(const struct scraped_image *s, const char *created_at,
+                                long long *image_id, int *existing);
+
+/* The sha256 and MIME type of an image's file (sha 65 bytes, mime 64).
+ * SF_ENOTFOUND, also for an image scope may not see. */
+sf_status images_file(long long id, enum read_scope scope, char sha[65], char mime[64]);
+
 /* 1 when some image row uses the file with this sha256. */
 int images_sha_used(const char *sha);
 

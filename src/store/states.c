@@ -15,6 +15,26 @@ static const char *const run_names[RUN_NSTATES] = {
     [RUN_FAILED] = "failed", [RUN_CANCELED] = "canceled",
 };
 
+static const char *const scrape_names[SCRAPE_NSTATES] = {
+    [SCRAPE_PENDING] = "pending",     [SCRAPE_RUNNING] = "running", [SCRAPE_COMPLETED] = "completed",
+    [SCRAPE_FAILED] = "failed",       [SCRAPE_CANCELED] = "canceled",
+};
+
+static const char *const scrape_item_names[SITEM_NSTATES] = {
+    [SITEM_QUEUED] = "queued", [SITEM_RUNNING] = "running", [SITEM_DONE] = "done",
+    [SITEM_SKIPPED] = "skipped", [SITEM_CANCELED] = "canceled",
+};
+
+const char *scrape_state_name(enum scrape_state s)
+{
+    return (unsigned)s < SCRAPE_NSTATES ? scrape_names[s] : "unknown";
+}
+
+const char *scrape_item_state_name(enum scrape_item_state s)
+{
+    return (unsigned)s < SITEM_NSTATES ? scrape_item_names[s] : "unknown";
+}
+
 const char *item_state_name(enum item_state s)
 {
     return (unsigned)s < ITEM_NSTATES ? item_names[s] : "unknown";
@@ -52,4 +72,17 @@ int run_state_parse(const char *name, enum run_state *out)
 int run_state_is_final(enum run_state s)
 {
     return s == RUN_COMPLETED || s == RUN_FAILED || s == RUN_CANCELED;
+}
+
+int scrape_state_parse(const char *name, enum scrape_state *out)
+{
+    int i = parse(scrape_names, SCRAPE_NSTATES, name);
+    if (i >= 0)
+        *out = (enum scrape_state)i;
+    return i >= 0 ? 0 : -1;
+}
+
+int scrape_state_is_final(enum scrape_state s)
+{
+    return s == SCRAPE_COMPLETED || s == SCRAPE_FAILED || s == SCRAPE_CANCELED;
 }

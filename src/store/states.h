@@ -18,16 +18,30 @@ enum item_state { ITEM_QUEUED, ITEM_RUNNING, ITEM_SUCCEEDED, ITEM_FAILED, ITEM_C
 enum run_state { RUN_QUEUED, RUN_RUNNING, RUN_COMPLETED, RUN_FAILED, RUN_CANCELED };
 #define RUN_NSTATES 5
 
+/* A scrape job (docs/scrape.md): pending until a worker fetches its page,
+ * running while its downloads settle, then completed (at least one image),
+ * failed (none) or canceled. Each download is queued, running (leased),
+ * then done (an image) or skipped (with a reason), or canceled with its job. */
+enum scrape_state { SCRAPE_PENDING, SCRAPE_RUNNING, SCRAPE_COMPLETED, SCRAPE_FAILED, SCRAPE_CANCELED };
+#define SCRAPE_NSTATES 5
+
+enum scrape_item_state { SITEM_QUEUED, SITEM_RUNNING, SITEM_DONE, SITEM_SKIPPED, SITEM_CANCELED };
+#define SITEM_NSTATES 5
+
 /* The stored name of a state ("queued", ...). */
 const char *item_state_name(enum item_state s);
 const char *run_state_name(enum run_state s);
+const char *scrape_state_name(enum scrape_state s);
+const char *scrape_item_state_name(enum scrape_item_state s);
 
 /* Reads a stored name: 0 and *out set, or -1 for an unknown name. */
 int item_state_parse(const char *name, enum item_state *out);
 int run_state_parse(const char *name, enum run_state *out);
+int scrape_state_parse(const char *name, enum scrape_state *out);
 
 /* 1 for completed, failed and canceled: nothing more will happen unless
  * an operator retries. */
 int run_state_is_final(enum run_state s);
+int scrape_state_is_final(enum scrape_state s);
 
 #endif

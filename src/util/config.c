@@ -94,6 +94,12 @@ static const struct setting settings[] = {
     {"queue_capacity_items", SETTING_INT, 0, 100000000, "100000", "most items queued or running at once in all runs, admins' too; above it generate is 503 queue_full (0: no cap)", OFF(queue_capacity_items)},
     {"generate_access", SETTING_CHOICE, 0, 2, "public", "who may call generate: public (anyone), token (any token) or admin (an admin token)", CHOICE(generate_access, generate_access_names)},
     {"outbound_addresses", SETTING_CHOICE, 0, 2, "public", "what scrape jobs and webhooks may connect to: public (no loopback, private, link-local or other special ranges), all (also those: sources on your own network), or test_deny_127_0_0_1 (tests only: refuse just 127.0.0.1)", CHOICE(outbound_addresses, outbound_addresses_names)},
+    {"scrape_parallel", SETTING_INT, 1, 64, "4", "scrape jobs: downloads at once (worker threads; a job's downloads run this many at a time)", OFF(scrape_parallel)},
+    {"scrape_max_image_bytes", SETTING_INT, 1024, 1LL << 30, "20971520", "scrape jobs: largest image kept, in bytes (cut while it streams)", OFF(scrape_max_image_bytes)},
+    {"scrape_max_page_bytes", SETTING_INT, 1024, 1LL << 30, "10485760", "scrape jobs: largest page read, in bytes", OFF(scrape_max_page_bytes)},
+    {"scrape_timeout_s", SETTING_INT, 1, 3600, "60", "scrape jobs: longest a page or image download may take, in seconds", OFF(scrape_timeout_s)},
+    {"scrape_low_speed_bps", SETTING_INT, 1, 1LL << 30, "1024", "scrape jobs: a download slower than this many bytes a second...", OFF(scrape_low_speed_bps)},
+    {"scrape_low_speed_s", SETTING_INT, 1, 3600, "15", "...for this many seconds is cut (a drip-feeding server)", OFF(scrape_low_speed_s)},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

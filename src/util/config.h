@@ -44,6 +44,12 @@ struct sf_config {
     long long queue_capacity_items;
     int generate_access; /* enum generate_access */
     int outbound_addresses; /* enum net_policy (util/netfilter.h) */
+    long long scrape_parallel;        /* scrape jobs: downloads at once (docs/scrape.md) */
+    long long scrape_max_image_bytes;
+    long long scrape_max_page_bytes;
+    long long scrape_timeout_s;
+    long long scrape_low_speed_bps;
+    long long scrape_low_speed_s;
     long long breaker_failures;
     long long breaker_delay_ms;
     long long adaptive_timeout_floor_s;
