@@ -29,6 +29,7 @@ Images:
   /missing.png                     404
   /redirect/<n>.png                302 to /redirect/<n-1>.png; /redirect/0.png is an image
   /to/<port>/<name>.png            302 to http://127.0.0.1:<port>/img/<name>.png
+  /goto?u=<url>                    302 to <url> (file:///etc/passwd, gopher://...)
 """
 import argparse
 import hashlib
@@ -192,6 +193,8 @@ class Handler(BaseHTTPRequestHandler):
             if n <= 0:
                 return self.send(200, "image/png", make_png("redirected"))
             return self.send(302, "text/plain", b"", [("Location", "/redirect/%d.png" % (n - 1))])
+        if p == "/goto":
+            return self.send(302, "text/plain", b"", [("Location", q.get("u", "/"))])
         if p.startswith("/to/"):
             _, _, tport, name = p.split("/", 3)
             return self.send(302, "text/plain", b"",
