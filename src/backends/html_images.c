@@ -29,6 +29,25 @@ static int is_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
 }
 
+/* A copy of url with the bytes no URL may hold raw percent-encoded: space,
+ * controls, non-ASCII and "<>\\^`{|}. They have no meaning in URL syntax,
+ * so the URL stays the same URL (libcurl keeps spaces as they are). */
+static char *encode_unsafe(const char *url)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    struct strbuf sb;
+    sb_init(&sb);
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
+        if (*p <= 0x20 || *p >= 0x7f || strchr("\"<>\\^`{|}", *p)) {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            sb_append(&sb, e, 3);
+        } else {
+            sb_putc(&sb, (char)*p);
+        }
+    }
+    return sb_detach(&sb, NULL);
+}
+
 char *url_resolve(const char *base, const char *ref)
 {
     if (!base || !ref)
@@ -52,7 +71,7 @@ char *url_resolve(const char *base, const char *ref)
         curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) == CURLUE_OK) {
         char *s = NULL;
         if (curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK)
-            out = xstrdup(s);
+            out = encode_unsafe(s);
         curl_free(s);
     }
     curl_free(scheme);

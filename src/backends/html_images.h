@@ -44,7 +44,8 @@ void url_list_free(struct url_list *l);
  * ref resolved against the absolute URL base (RFC 3986 via curl_url):
  * a malloc'd absolute URL without fragment, or NULL when either does not
  * parse or the result's scheme is not http or https. Leading and trailing
- * whitespace of ref is ignored; spaces inside become %20.
+ * whitespace of ref is ignored; spaces, controls, non-ASCII bytes and
+ * "<>\\^`{|} inside are percent-encoded.
  */
 char *url_resolve(const char *base, const char *ref);
 

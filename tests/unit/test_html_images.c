@@ -29,6 +29,8 @@ static void test_resolve(void)
         {"https://other.test/y.jpg#frag", "https://other.test/y.jpg"},
         {"  spaced name.png \n", "http://example.test/a/b/spaced%20name.png"},
         {"?v=2", "http://example.test/a/b/page.html?v=2"},
+        {"a>b <c\"d.png", "http://example.test/a/b/a%3Eb%20%3Cc%22d.png"},
+        {"/im\xc3\xa1genes/x.png", "http://example.test/im%c3%a1genes/x.png"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *got = url_resolve(base, cases[i].ref);
