@@ -68,9 +68,11 @@ sf_status create_scrape_job(struct sf_request *req, struct sf_response *res)
     json_decref(v);
     if (st != SF_OK)
         return res_fail(res, st, "cannot store the scrape job");
-    scraper_kick();
+    /* read back before the kick: the answer is the job as created */
     json_t *job;
-    if ((st = scrapes_get(id, &job)) != SF_OK)
+    st = scrapes_get(id, &job);
+    scraper_kick();
+    if (st != SF_OK)
         return res_fail(res, st, "cannot read the new scrape job back");
     res_header(res, "Location", "/api/scrape-jobs/%lld", id);
     return res_json(res, 202, job);

@@ -290,48 +290,76 @@ static void xml_init_once(void)
     xmlInitParser(); /* once, before threads parse (libxml2's rule) */
 }
 
+struct html_images *html_images_begin(const char *page_url, size_t max, struct url_list *out)
+{
+    pthread_once(&xml_once, xml_init_once);
+    struct walk *w = xcalloc(1, sizeof *w);
+    w->page_url = xstrdup(page_url ? page_url : "");
+    w->max = max;
+    w->out = out;
+    w->set_cap = 64;
+    while (w->set_cap < 2 * (max + out->n) + 2)
+        w->set_cap <<= 1;
+    w->set = xcalloc(w->set_cap, sizeof(uint64_t));
+    for (size_t i = 0; i < out->n; i++) { /* URLs already in out count as kept */
+        uint64_t h = fnv1a64(out->urls[i], strlen(out->urls[i]));
+        size_t k = (size_t)(h ? h : 1) & (w->set_cap - 1);
+        while (w->set[k])
+            k = (k + 1) & (w->set_cap - 1);
+        w->set[k] = h ? h : 1;
+    }
+    htmlSAXHandler sax;
+    memset(&sax, 0, sizeof sax);
+    sax.startElement = on_start;
+    sax.endElement = on_end;
+    w->ctxt = htmlCreatePushParserCtxt(&sax, w, NULL, 0, NULL, XML_CHAR_ENCODING_NONE);
+    if (w->ctxt)
+        htmlCtxtUseOptions(w->ctxt, HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
+                                        HTML_PARSE_NOWARNING | HTML_PARSE_NONET);
+    return (struct html_images *)w;
+}
+
+static int walk_done(const struct walk *w)
+{
+    return !w->ctxt || w->ctxt->disableSAX || w->out->n >= w->max;
+}
+
+int html_images_feed(struct html_images *h, const char *data, size_t len)
+{
+    struct walk *w = (struct walk *)h;
+    /* in slices: a stop at max ends the work early */
+    const size_t slice = 64 * 1024;
+    size_t off = 0;
+    while (off < len && !walk_done(w)) {
+        size_t n = len - off < slice ? len - off : slice;
+        htmlParseChunk(w->ctxt, data + off, (int)n, 0);
+        off += n;
+    }
+    return walk_done(w);
+}
+
+size_t html_images_end(struct html_images *h)
+{
+    struct walk *w = (struct walk *)h;
+    if (w->ctxt) {
+        if (!w->ctxt->disableSAX)
+            htmlParseChunk(w->ctxt, NULL, 0, 1);
+        htmlFreeParserCtxt(w->ctxt);
+    }
+    size_t n = w->out->n;
+    free(w->set);
+    free(w->base);
+    free(w->page_url);
+    free(w);
+    return n;
+}
+
 size_t html_images_extract(const char *data, size_t len, const char *page_url, size_t max,
                            struct url_list *out)
 {
     if (!data || !page_url || out->n >= max)
         return out->n;
-    pthread_once(&xml_once, xml_init_once);
-    struct walk w = {.page_url = xstrdup(page_url), .max = max, .out = out};
-    w.set_cap = 64;
-    while (w.set_cap < 2 * (max + out->n) + 2)
-        w.set_cap <<= 1;
-    w.set = xcalloc(w.set_cap, sizeof(uint64_t));
-    for (size_t i = 0; i < out->n; i++) { /* URLs already in out count as kept */
-        uint64_t h = fnv1a64(out->urls[i], strlen(out->urls[i]));
-        size_t k = (size_t)(h ? h : 1) & (w.set_cap - 1);
-        while (w.set[k])
-            k = (k + 1) & (w.set_cap - 1);
-        w.set[k] = h ? h : 1;
-    }
-
-    htmlSAXHandler sax;
-    memset(&sax, 0, sizeof sax);
-    sax.startElement = on_start;
-    sax.endElement = on_end;
-    w.ctxt = htmlCreatePushParserCtxt(&sax, &w, NULL, 0, NULL, XML_CHAR_ENCODING_NONE);
-    if (w.ctxt) {
-        htmlCtxtUseOptions(w.ctxt, HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
-                                       HTML_PARSE_NOWARNING | HTML_PARSE_NONET);
-        /* In slices: the push parser then never needs the whole page as
-         * one more copy, and a stop at max ends the work early. */
-        const size_t slice = 64 * 1024;
-        size_t off = 0;
-        while (off < len && !w.ctxt->disableSAX && w.out->n < max) {
-            size_t n = len - off < slice ? len - off : slice;
-            htmlParseChunk(w.ctxt, data + off, (int)n, 0);
-            off += n;
-        }
-        if (!w.ctxt->disableSAX)
-            htmlParseChunk(w.ctxt, NULL, 0, 1);
-        htmlFreeParserCtxt(w.ctxt);
-    }
-    free(w.set);
-    free(w.base);
-    free(w.page_url);
-    return out->n;
+    struct html_images *h = html_images_begin(page_url, max, out);
+    html_images_feed(h, data, len);
+    return html_images_end(h);
 }

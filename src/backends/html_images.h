@@ -38,6 +38,14 @@ struct url_list {
 size_t html_images_extract(const char *data, size_t len, const char *page_url, size_t max,
                            struct url_list *out);
 
+/* The same, for a page that arrives in pieces: begin, feed each piece in
+ * order (feed returns 1 once max URLs are kept: nothing more is needed),
+ * end (returns how many URLs out holds; frees the parser). */
+struct html_images;
+struct html_images *html_images_begin(const char *page_url, size_t max, struct url_list *out);
+int html_images_feed(struct html_images *h, const char *data, size_t len);
+size_t html_images_end(struct html_images *h);
+
 void url_list_free(struct url_list *l);
 
 /*

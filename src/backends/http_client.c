@@ -71,6 +71,10 @@ struct xfer {
     int too_big;
     atomic_int *cancel;
     const struct http_guard *guard;
+    int (*sink)(const char *p, size_t n, void *ud);
+    void *sink_ud;
+    size_t sunk;     /* bytes given to the sink */
+    int sink_failed;
     char refused[256]; /* why the guard refused an address; "" when it did not */
 };
 
@@ -99,9 +103,17 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
     size_t len = size * n;
-    if (x->sb.len + len > x->max_bytes) {
+    if (x->sb.len + x->sunk + len > x->max_bytes) {
         x->too_big = 1;
         return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
+    }
+    if (x->sink) {
+        if (x->sink(p, len, x->sink_ud) != 0) {
+            x->sink_failed = 1;
+            return 0;
+        }
+        x->sunk += len;
+        return len;
     }
     sb_append(&x->sb, p, len);
     return len;
@@ -218,6 +230,10 @@ enum http_outcome http_client_do(const struct http_request *req, struct http_res
     x.too_big = 0;
     x.cancel = req->cancel;
     x.guard = req->guard;
+    x.sink = req->sink;
+    x.sink_ud = req->sink_ud;
+    x.sunk = 0;
+    x.sink_failed = 0;
     x.refused[0] = '\0';
     long timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 600000L;
     char cerr[CURL_ERROR_SIZE] = "";
@@ -284,6 +300,8 @@ enum http_outcome http_client_do(const struct http_request *req, struct http_res
         curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &final);
         resp->status = status;
         resp->body = sb_detach(&x.sb, &resp->len);
+        if (x.sink)
+            resp->len = x.sunk;
         resp->final_url = xstrdup(final ? final : req->url);
         return HTTP_ANSWERED;
     }
@@ -293,6 +311,10 @@ enum http_outcome http_client_do(const struct http_request *req, struct http_res
         break;
     case CURLE_WRITE_ERROR:
     case CURLE_FILESIZE_EXCEEDED:
+        if (x.sink_failed) {
+            snprintf(err, errlen, "%s: the answer could not be kept", who);
+            break;
+        }
         if (!x.too_big && rc != CURLE_FILESIZE_EXCEEDED) {
             snprintf(err, errlen, "%s: %s", who, detail);
             break;

@@ -112,6 +112,13 @@ struct http_request {
     atomic_int *cancel;          /* the exchange ends when it becomes non-zero; may be NULL */
     const char *who;             /* starts every message, e.g. "a1111 gpu0"; NULL: "http" */
     const struct http_guard *guard; /* user-typed URL: the SSRF-safe rules; NULL: trusted */
+    /* Optional: the answer's bytes go to sink as they arrive instead of into
+     * resp->body (which stays "", resp->len counts them), so a large answer
+     * costs no memory (scrape jobs write downloads to a file). max_bytes
+     * still applies. A sink that returns non-zero ends the exchange
+     * (HTTP_TRANSIENT, "... the answer could not be kept"). */
+    int (*sink)(const char *p, size_t n, void *ud);
+    void *sink_ud;
 };
 
 /* Why an exchange without an answer was cut (http_response.cut), for

@@ -33,8 +33,14 @@
 /* Interrupted downloads are tried again this many times in all. */
 #define SCRAPE_MAX_ATTEMPTS 3
 
+/* The first bytes of a download, read back to judge it: more than any PNG,
+ * GIF or WebP header, and room for JPEG metadata segments before the
+ * start-of-frame marker that holds the size. */
+#define HEAD_BYTES (256 * 1024)
+
 struct slot {
     pthread_t thread;
+    unsigned char *head;   /* HEAD_BYTES, this thread's */
     atomic_int cancel;     /* set by scraper_cancel_job and scraper_stop */
     atomic_llong job_id;   /* the job this thread works on now, 0: none */
 };
@@ -53,7 +59,14 @@ static struct {
 
 static atomic_int sc_stopping; /* mirrors sc.stopping for the request loops */
 
-static void request_for(struct http_request *req, struct slot *s, const char *url, size_t max_bytes)
+/* The client's sink: a download goes to its file as it arrives. */
+static int to_file(const char *p, size_t n, void *ud)
+{
+    return imagefile_writer_write(ud, p, n);
+}
+
+static void request_for(struct http_request *req, struct slot *s, const char *url, size_t max_bytes,
+                        struct imagefile_writer *w)
 {
     static const char *const headers[] = {
         "Accept: text/html,application/xhtml+xml,image/png,image/jpeg,image/gif,image/webp;q=0.9,*/*;q=0.5",
@@ -67,6 +80,8 @@ static void request_for(struct http_request *req, struct slot *s, const char *ur
     req->cancel = &s->cancel;
     req->who = "scrape";
     req->guard = &sc.guard;
+    req->sink = to_file;
+    req->sink_ud = w;
 }
 
 /* The reason slug of a request that got no answer. */
@@ -105,8 +120,9 @@ static enum image_kind ctype_kind(const char *ctype)
  * slug and a sentence. The Content-Type must be image/(png|jpeg|gif|webp)
  * and the bytes that format.
  */
-static int judge_image(const struct http_response *resp, enum image_kind *kind, int *w, int *h,
-                       const char **reason, char *err, size_t errlen)
+static int judge_image(const struct http_response *resp, const unsigned char *head, size_t headlen,
+                       enum image_kind *kind, int *w, int *h, const char **reason, char *err,
+                       size_t errlen)
 {
     *reason = "not_an_image";
     if (!content_type_is_image(resp->content_type)) {
@@ -115,7 +131,7 @@ static int judge_image(const struct http_response *resp, enum image_kind *kind, 
         return -1;
     }
     enum image_kind said = ctype_kind(resp->content_type);
-    *kind = image_head((const unsigned char *)resp->body, resp->len, w, h);
+    *kind = image_head(head, headlen, w, h);
     if (*kind == IMAGE_UNKNOWN) {
         snprintf(err, errlen, "Content-Type is %s but the bytes are not a readable PNG, JPEG, "
                  "GIF or WebP image", resp->content_type);
@@ -129,51 +145,84 @@ static int judge_image(const struct http_response *resp, enum image_kind *kind, 
     return 0;
 }
 
-/* Stores the bytes (held until released) and fills img. */
-static sf_status store_image(const struct http_response *resp, enum image_kind kind, int w, int h,
-                             char sha[65], struct scraped_image *img, char *err, size_t errlen)
+/* Judges the downloaded file; when it is an image, stores it (held until
+ * released: *sha set) and fills img. 0 stored, -1 with a reason slug and a
+ * sentence. The writer is consumed either way. */
+static int keep_image(struct slot *s, struct imagefile_writer *fw, const struct http_response *resp,
+                      char sha[65], struct scraped_image *img, const char **reason, char *err,
+                      size_t errlen)
 {
-    sf_status s = imagefile_store_held(sc.cfg->data_dir, resp->body, resp->len, sha, err, errlen);
-    if (s != SF_OK)
-        return s;
+    long got = imagefile_writer_read(fw, 0, s->head, HEAD_BYTES);
+    enum image_kind kind;
+    int w, h;
+    if (judge_image(resp, s->head, got > 0 ? (size_t)got : 0, &kind, &w, &h, reason, err,
+                    errlen) < 0) {
+        imagefile_writer_abort(fw);
+        return -1;
+    }
+    size_t bytes = imagefile_writer_size(fw);
+    if (imagefile_writer_commit_held(fw, sha, err, errlen) != SF_OK) {
+        *reason = "store_failed";
+        return -1;
+    }
     img->sha256 = sha;
-    img->bytes = resp->len;
+    img->bytes = bytes;
     img->width = w;
     img->height = h;
     img->mime_type = image_kind_mime(kind);
     img->source_url = resp->final_url;
-    return SF_OK;
+    return 0;
+}
+
+/* Feeds the downloaded page to the extractor in slices read back from its
+ * file: neither the page nor a tree of it is ever whole in memory. */
+static void extract_from_file(struct slot *s, struct imagefile_writer *fw, const char *page_url,
+                              size_t max, struct url_list *out)
+{
+    struct html_images *h = html_images_begin(page_url, max, out);
+    size_t off = 0;
+    long n;
+    while ((n = imagefile_writer_read(fw, off, s->head, HEAD_BYTES)) > 0) {
+        if (html_images_feed(h, (const char *)s->head, (size_t)n))
+            break;
+        off += (size_t)n;
+    }
+    html_images_end(h);
 }
 
 static void do_page(struct slot *s, struct scrape_page_claim *pc)
 {
+    char err[512] = "";
+    struct imagefile_writer *fw = imagefile_writer_open(sc.cfg->data_dir, err, sizeof err);
+    if (!fw) { /* the disk: the lease runs out and another try comes */
+        log_warn("scrape job %lld: %s", pc->job_id, err);
+        return;
+    }
     struct http_request req;
     size_t cap = (size_t)(sc.cfg->scrape_max_page_bytes > sc.cfg->scrape_max_image_bytes
                               ? sc.cfg->scrape_max_page_bytes
                               : sc.cfg->scrape_max_image_bytes);
-    request_for(&req, s, pc->url, cap);
+    request_for(&req, s, pc->url, cap, fw);
     struct http_response resp;
-    char err[512] = "";
     enum http_outcome o = http_client_do(&req, &resp, err, sizeof err);
-    if (o == HTTP_CANCELED)
-        return; /* canceled (nothing to record) or stopping (rescued at the next start) */
     sf_status st = SF_OK;
-    if (o != HTTP_ANSWERED) {
+    if (o == HTTP_CANCELED) {
+        /* canceled (nothing to record) or stopping (rescued at the next start) */
+        imagefile_writer_abort(fw);
+    } else if (o != HTTP_ANSWERED) {
+        imagefile_writer_abort(fw);
         st = scrapes_page_failed(pc->job_id, sc.owner, err);
     } else if (resp.status < 200 || resp.status > 299) {
+        imagefile_writer_abort(fw);
         snprintf(err, sizeof err, "scrape: the page answered HTTP %ld", resp.status);
         st = scrapes_page_failed(pc->job_id, sc.owner, err);
     } else if (content_type_is_image(resp.content_type)) {
-        enum image_kind kind;
-        int w, h;
+        /* the URL is an image: this answer is the job's one download */
         const char *reason;
         char sha[65], why[400];
         struct scraped_image img;
-        if (judge_image(&resp, &kind, &w, &h, &reason, why, sizeof why) < 0) {
+        if (keep_image(s, fw, &resp, sha, &img, &reason, why, sizeof why) < 0) {
             snprintf(err, sizeof err, "scrape: the URL is not a usable image: %s", why);
-            st = scrapes_page_failed(pc->job_id, sc.owner, err);
-        } else if (store_image(&resp, kind, w, h, sha, &img, why, sizeof why) != SF_OK) {
-            snprintf(err, sizeof err, "scrape: cannot store the image: %s", why);
             st = scrapes_page_failed(pc->job_id, sc.owner, err);
         } else {
             const char *urls[1] = {resp.final_url};
@@ -182,7 +231,8 @@ static void do_page(struct slot *s, struct scrape_page_claim *pc)
         }
     } else {
         struct url_list l = {0};
-        html_images_extract(resp.body, resp.len, resp.final_url, (size_t)pc->max_images, &l);
+        extract_from_file(s, fw, resp.final_url, (size_t)pc->max_images, &l);
+        imagefile_writer_abort(fw);
         st = scrapes_page_done(pc->job_id, sc.owner, resp.final_url, (const char *const *)l.urls,
                                l.n, NULL);
         url_list_free(&l);
@@ -194,32 +244,37 @@ static void do_page(struct slot *s, struct scrape_page_claim *pc)
 
 static void do_item(struct slot *s, struct scrape_item_claim *ic)
 {
-    struct http_request req;
-    request_for(&req, s, ic->url, (size_t)sc.cfg->scrape_max_image_bytes);
-    struct http_response resp;
     char err[512] = "";
-    enum http_outcome o = http_client_do(&req, &resp, err, sizeof err);
     sf_status st;
+    struct imagefile_writer *fw = imagefile_writer_open(sc.cfg->data_dir, err, sizeof err);
+    if (!fw) {
+        log_warn("scrape job %lld: %s", ic->job_id, err);
+        scrapes_item_release(ic, sc.owner);
+        return;
+    }
+    struct http_request req;
+    request_for(&req, s, ic->url, (size_t)sc.cfg->scrape_max_image_bytes, fw);
+    struct http_response resp;
+    enum http_outcome o = http_client_do(&req, &resp, err, sizeof err);
     if (o == HTTP_CANCELED) {
+        imagefile_writer_abort(fw);
         /* stopping: back to the queue; canceled: the row already says so */
         st = atomic_load(&sc_stopping) ? scrapes_item_release(ic, sc.owner) : SF_OK;
     } else if (o != HTTP_ANSWERED) {
+        imagefile_writer_abort(fw);
         st = scrapes_item_skipped(ic, sc.owner, failure_reason(o, &resp), err);
     } else if (resp.status < 200 || resp.status > 299) {
+        imagefile_writer_abort(fw);
         char reason[32];
         snprintf(reason, sizeof reason, "http_%ld", resp.status);
         snprintf(err, sizeof err, "scrape: HTTP %ld", resp.status);
         st = scrapes_item_skipped(ic, sc.owner, reason, err);
     } else {
-        enum image_kind kind;
-        int w, h;
         const char *reason;
-        char sha[65], why[400];
+        char sha[65];
         struct scraped_image img;
-        if (judge_image(&resp, &kind, &w, &h, &reason, why, sizeof why) < 0) {
-            st = scrapes_item_skipped(ic, sc.owner, reason, why);
-        } else if (store_image(&resp, kind, w, h, sha, &img, why, sizeof why) != SF_OK) {
-            st = scrapes_item_skipped(ic, sc.owner, "store_failed", why);
+        if (keep_image(s, fw, &resp, sha, &img, &reason, err, sizeof err) < 0) {
+            st = scrapes_item_skipped(ic, sc.owner, reason, err);
         } else {
             long long image_id;
             st = scrapes_item_done(ic, sc.owner, &img, &image_id);
@@ -312,6 +367,8 @@ int scraper_start(const struct sf_config *cfg, char *err, size_t errlen)
         log_info("scrape jobs: put back %d interrupted page or image downloads", n);
     sc.nslots = (int)cfg->scrape_parallel;
     sc.slots = xcalloc((size_t)sc.nslots, sizeof *sc.slots);
+    for (int i = 0; i < sc.nslots; i++)
+        sc.slots[i].head = xmalloc(HEAD_BYTES);
     for (int i = 0; i < sc.nslots; i++) {
         if (pthread_create(&sc.slots[i].thread, NULL, scrape_thread, &sc.slots[i]) != 0) {
             snprintf(err, errlen, "scrape jobs: cannot start a thread");
@@ -336,6 +393,8 @@ void scraper_stop(void)
         atomic_store(&sc.slots[i].cancel, 1);
     for (int i = 0; i < sc.nslots; i++)
         pthread_join(sc.slots[i].thread, NULL);
+    for (int i = 0; i < sc.nslots; i++)
+        free(sc.slots[i].head);
     free(sc.slots);
     sc.slots = NULL;
     sc.nslots = 0;

@@ -228,6 +228,145 @@ fail:;
     return resource ? SF_EUNAVAILABLE : SF_EINTERNAL;
 }
 
+/* ---- files written as they arrive --------------------------------------- */
+
+struct imagefile_writer {
+    int fd;
+    char *data_dir;
+    char *tmp_path; /* a named temp file when O_TMPFILE is not supported */
+    struct sha256_stream hash;
+    size_t len;
+};
+
+struct imagefile_writer *imagefile_writer_open(const char *data_dir, char *err, size_t errlen)
+{
+    char *root = xasprintf("%s/images", data_dir);
+    /* the fallback's temp files sit in a two-letter directory, where
+     * imagefile_sweep_temps looks for leftovers at start-up */
+    char *fallback_dir = xasprintf("%s/images/00", data_dir);
+    struct imagefile_writer *w = NULL;
+    if (mkdir_p_durable(fallback_dir, 0755) != 0) {
+        snprintf(err, errlen, "cannot create directory %s: %s", fallback_dir, strerror(errno));
+        goto out;
+    }
+    w = xcalloc(1, sizeof *w);
+    w->fd = open(root, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+    if (w->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+        w->tmp_path = xasprintf("%s/.tmp-XXXXXX", fallback_dir);
+        w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
+        if (w->fd >= 0)
+            fchmod(w->fd, 0644);
+    }
+    if (w->fd < 0) {
+        snprintf(err, errlen, "cannot create a temporary file in %s: %s", root, strerror(errno));
+        free(w->tmp_path);
+        free(w);
+        w = NULL;
+        goto out;
+    }
+    w->data_dir = xstrdup(data_dir);
+    sha256_stream_begin(&w->hash);
+out:
+    free(root);
+    free(fallback_dir);
+    return w;
+}
+
+int imagefile_writer_write(struct imagefile_writer *w, const void *data, size_t len)
+{
+    if (write_all(w->fd, data, len) != 0)
+        return -1;
+    sha256_stream_update(&w->hash, data, len);
+    w->len += len;
+    return 0;
+}
+
+long imagefile_writer_read(struct imagefile_writer *w, size_t off, void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = pread(w->fd, buf, len, (off_t)off);
+    while (n < 0 && errno == EINTR);
+    return (long)n;
+}
+
+size_t imagefile_writer_size(const struct imagefile_writer *w)
+{
+    return w->len;
+}
+
+void imagefile_writer_abort(struct imagefile_writer *w)
+{
+    if (!w)
+        return;
+    close(w->fd);
+    if (w->tmp_path)
+        unlink(w->tmp_path);
+    sha256_stream_free(&w->hash);
+    free(w->tmp_path);
+    free(w->data_dir);
+    free(w);
+}
+
+sf_status imagefile_writer_commit_held(struct imagefile_writer *w, char sha_out[65], char *err,
+                                       size_t errlen)
+{
+    char hex[65];
+    sha256_stream_hex(&w->hash, hex);
+    hold(hex);
+    char *dir = xasprintf("%s/images/%.2s", w->data_dir, hex);
+    char *final = xasprintf("%s/%s.png", dir, hex);
+    sf_status result = SF_OK;
+    struct stat st;
+    if (mkdir_p_durable(dir, 0755) != 0) {
+        snprintf(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    /* already there: the name is the content (see store_bytes) */
+    if (stat(final, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size == w->len)
+        goto done;
+    if (fsync(w->fd) != 0) {
+        snprintf(err, errlen, "cannot sync a downloaded image: %s", strerror(errno));
+        goto fail;
+    }
+    if (w->tmp_path) {
+        if (rename(w->tmp_path, final) != 0) {
+            snprintf(err, errlen, "cannot rename %s to %s: %s", w->tmp_path, final, strerror(errno));
+            goto fail;
+        }
+        free(w->tmp_path);
+        w->tmp_path = NULL;
+    } else {
+        /* an O_TMPFILE file gets its name through /proc (linkat with
+         * AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH); a name taken
+         * meanwhile by the same bytes is as good */
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", w->fd);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot link %s: %s", final, strerror(errno));
+            goto fail;
+        }
+    }
+    if (fsync_dir(dir) != 0) {
+        snprintf(err, errlen, "cannot sync directory %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    goto done;
+fail:;
+    int e = errno;
+    result = e == EMFILE || e == ENFILE || e == ENOSPC || e == EDQUOT || e == ENOMEM
+                 ? SF_EUNAVAILABLE
+                 : SF_EINTERNAL;
+    imagefile_release(hex);
+done:
+    if (result == SF_OK)
+        memcpy(sha_out, hex, 65);
+    free(dir);
+    free(final);
+    imagefile_writer_abort(w);
+    return result;
+}
+
 sf_status imagefile_store(const char *data_dir, const void *data, size_t len,
                           char sha_out[65], char *err, size_t errlen)
 {

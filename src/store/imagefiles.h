@@ -33,6 +33,29 @@ sf_status imagefile_store(const char *data_dir, const void *data, size_t len,
 sf_status imagefile_store_held(const char *data_dir, const void *data, size_t len,
                                char sha_out[65], char *err, size_t errlen);
 
+/*
+ * A file written as its bytes arrive (a scrape job's download), hashed on
+ * the way, so that no download is ever held whole in memory. It is an
+ * unnamed file (O_TMPFILE) in the image tree until committed: a killed
+ * process leaves nothing behind. Commit makes it durable and links it
+ * under its SHA-256 (held, like imagefile_store_held); abort drops it.
+ * read gives bytes back (the head to judge, a page to parse).
+ */
+struct imagefile_writer;
+struct imagefile_writer *imagefile_writer_open(const char *data_dir, char *err, size_t errlen);
+/* 0, or -1 (errno set) when the bytes cannot be written. */
+int imagefile_writer_write(struct imagefile_writer *w, const void *data, size_t len);
+/* Up to len bytes from offset off; returns how many, -1 on error. */
+long imagefile_writer_read(struct imagefile_writer *w, size_t off, void *buf, size_t len);
+/* Bytes written so far. */
+size_t imagefile_writer_size(const struct imagefile_writer *w);
+/* Stores the file (see imagefile_store_held) and frees w, whatever the
+ * outcome. SF_OK with sha_out set, SF_EUNAVAILABLE or SF_EINTERNAL. */
+sf_status imagefile_writer_commit_held(struct imagefile_writer *w, char sha_out[65], char *err,
+                                       size_t errlen);
+/* Drops the file and frees w (NULL is fine). */
+void imagefile_writer_abort(struct imagefile_writer *w);
+
 /* Ends the hold of imagefile_store_held (the row has committed, or will
  * never be written). */
 void imagefile_release(const char *sha);

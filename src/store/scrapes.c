@@ -522,8 +522,14 @@ static const char SQL_COUNTERS[] =
     "UPDATE scrape_jobs SET images_scraped = images_scraped + ?2, "
     "images_skipped = images_skipped + ?3 WHERE id = ?1";
 static const char SQL_DUPLICATE[] =
-    "SELECT position FROM scrape_items WHERE job_id = ?1 AND image_id = ?2 AND status = 'done' "
+    "SELECT id, position FROM scrape_items WHERE job_id = ?1 AND image_id = ?2 AND status = 'done' "
     "LIMIT 1";
+static const char SQL_DEMOTE[] =
+    "UPDATE scrape_items SET status = 'skipped', reason = 'duplicate', error = ?2, image_id = NULL "
+    "WHERE id = ?1";
+static const char SQL_DEMOTED[] =
+    "UPDATE scrape_jobs SET images_scraped = images_scraped - 1, "
+    "images_skipped = images_skipped + 1 WHERE id = ?1";
 static const char SQL_RELEASE[] =
     "UPDATE scrape_items SET status = 'queued', lease_owner = NULL, lease_expires_ms = NULL, "
     "attempts = max(attempts - 1, 0) WHERE id = ?1 AND status = 'running' AND lease_owner = ?2";
@@ -599,25 +605,53 @@ sf_status scrapes_item_done(const struct scrape_item_claim *c, const char *owner
     char now[32];
     now_rfc3339(now);
     long long id;
-    int existing, changed;
+    int existing, changed = 0;
     s = images_insert_scraped(img, now, &id, &existing);
-    int dup_of = -1;
+    int dup_pos = -1;
+    long long dup_item = 0;
     if (s == SF_OK && existing) {
         sqlite3_stmt *st = db_stmt(SQL_DUPLICATE);
         sqlite3_bind_int64(st, 1, c->job_id);
         sqlite3_bind_int64(st, 2, id);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            dup_of = sqlite3_column_int(st, 0);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            dup_item = sqlite3_column_int64(st, 0);
+            dup_pos = sqlite3_column_int(st, 1);
+        }
         db_done(st);
     }
-    if (s == SF_OK && dup_of >= 0) {
-        char *err = xasprintf("the same bytes as image %lld (position %d)", id, dup_of);
+    if (s == SF_OK && dup_pos > c->position) {
+        /* downloads finish in any order, but the first one in page order
+         * keeps the image: the later one becomes the duplicate */
+        char *err = xasprintf("the same bytes as image %lld (position %d)", id, c->position);
+        sqlite3_stmt *st = db_stmt(SQL_DEMOTE);
+        sqlite3_bind_int64(st, 1, dup_item);
+        db_bind_text(st, 2, err);
+        int rc = sqlite3_step(st);
+        db_done(st);
+        free(err);
+        if (rc == SQLITE_DONE) {
+            st = db_stmt(SQL_DEMOTED);
+            sqlite3_bind_int64(st, 1, c->job_id);
+            rc = sqlite3_step(st);
+            db_done(st);
+        }
+        if (rc != SQLITE_DONE)
+            s = db_status(rc);
+        dup_pos = -1;
+    }
+    if (s == SF_OK && dup_pos >= 0) {
+        char *err = xasprintf("the same bytes as image %lld (position %d)", id, dup_pos);
         s = settle(c->item_id, c->job_id, owner, SITEM_SKIPPED, "duplicate", err, 0, now, &changed);
         free(err);
     } else if (s == SF_OK) {
         s = settle(c->item_id, c->job_id, owner, SITEM_DONE, NULL, NULL, id, now, &changed);
         if (s == SF_OK && changed)
             *image_id = id;
+    }
+    if (s == SF_OK && !changed) { /* no longer ours (canceled): change nothing */
+        db_rollback();
+        *image_id = 0;
+        return SF_OK;
     }
     return commit_or_rollback(s);
 }

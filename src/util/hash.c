@@ -32,6 +32,38 @@ void sha256_hex(const void *data, size_t len, char out[65])
     hex_encode(raw, 32, out);
 }
 
+void sha256_stream_begin(struct sha256_stream *s)
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(c);
+        c = NULL;
+    }
+    s->ctx = c;
+}
+
+void sha256_stream_update(struct sha256_stream *s, const void *data, size_t len)
+{
+    if (s->ctx)
+        EVP_DigestUpdate(s->ctx, data, len);
+}
+
+void sha256_stream_hex(struct sha256_stream *s, char out[65])
+{
+    unsigned char raw[32] = {0};
+    unsigned int n = 32;
+    if (s->ctx)
+        EVP_DigestFinal_ex(s->ctx, raw, &n);
+    hex_encode(raw, 32, out);
+    sha256_stream_free(s);
+}
+
+void sha256_stream_free(struct sha256_stream *s)
+{
+    EVP_MD_CTX_free(s->ctx);
+    s->ctx = NULL;
+}
+
 uint64_t fnv1a64(const void *data, size_t len)
 {
     const unsigned char *p = data;

@@ -20,6 +20,17 @@ void sha256_hex(const void *data, size_t len, char out[65]);
 /* 64-bit FNV-1a of len bytes (offset basis 0xcbf29ce484222325, prime
  * 0x100000001b3); data may be NULL when len is 0. Stable across builds and
  * machines: the procedural backend's pictures depend on it. */
+/* SHA-256 of bytes that arrive in pieces (a download written as it
+ * streams): begin, update any number of times, then hex (which ends it). */
+struct sha256_stream {
+    void *ctx; /* libcrypto's EVP_MD_CTX */
+};
+void sha256_stream_begin(struct sha256_stream *s);
+void sha256_stream_update(struct sha256_stream *s, const void *data, size_t len);
+void sha256_stream_hex(struct sha256_stream *s, char out[65]);
+/* Ends a stream without its digest (safe after hex, and twice). */
+void sha256_stream_free(struct sha256_stream *s);
+
 uint64_t fnv1a64(const void *data, size_t len);
 /* Fills buf with len bytes from the OS CSPRNG; 0 on success, -1 on failure. */
 int random_bytes(void *buf, size_t len);
