@@ -59,6 +59,7 @@ def main():
         one(port, 1000, 100)
         one(port, 500, 1024)
         one(port, 100, 10240)
+        one(port, 20000, 1)  # a page of 20,000 images (~800 KB of HTML), cut at 1,000
     finally:
         fake.terminate()
         fake.wait()
