@@ -12,10 +12,14 @@
  *     http_client.h with a guard: the outbound_addresses policy, 3
  *     redirects, a low-speed limit, the time and byte limits of the scrape_*
  *     settings); a refusal is recorded, never skipped silently.
- *   - a download is checked (Content-Type image/..., magic bytes of PNG,
- *     JPEG, GIF or WebP that agree with it, the header's width and height:
- *     util/imagehead.h), stored content-addressed (store/imagefiles.h, held
- *     until its row commits) and settled in one transaction.
+ *   - an answer streams into an unnamed file in the image tree (the
+ *     client's sink and store/imagefiles.h's writer, hashed on the way), so
+ *     memory does not grow with the page or the image; a page is then
+ *     parsed from that file in slices, an image judged by its first bytes
+ *     (Content-Type image/..., magic bytes of PNG, JPEG, GIF or WebP that
+ *     agree with it, the header's width and height: util/imagehead.h),
+ *     linked under its SHA-256 (held until its row commits) and settled in
+ *     one transaction.
  *   - leases, no heartbeat: a lease lasts scrape_timeout_s plus a minute,
  *     longer than any one request may take, so a live thread never loses
  *     one. At start-up the leases of a dead process are put back

@@ -13,8 +13,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TS_RE, Daemon, check, eq, expect_error, expect_json, run, snippet, test,  # noqa: E402
-                     wait_for)
+from harness import (TS_RE, Daemon, check, eq, expect_error, expect_json, expect_status, run, snippet,  # noqa: E402
+                     test, wait_for)
 from fakeweb import FakeWeb  # noqa: E402
 
 D = None
@@ -168,6 +168,10 @@ def mixed_page_every_rule_and_every_reason():
     eq(types["/img/linked.jpg"], "image/jpeg")
     eq(types["/img/anim.gif"], "image/gif")
     eq(types["/img/og.png"], "image/png")
+    # the album is public, so are its images; it is listed as a scrape album
+    expect_status(D.get("/api/images/%d" % by["/img/og.png"]["image_id"], token=None), 200)
+    albums = expect_json(D.get("/api/albums?source_type=scrape&per_page=100", token=None), 200)["albums"]
+    check(j["album_id"] in [a["id"] for a in albums], "listed with source_type=scrape")
     im = expect_json(D.get("/api/images/%d" % by["/img/linked.jpg"]["image_id"]), 200)
     eq((im["width"], im["height"], im["prompt"]), (40, 30, ""))
     im = expect_json(D.get("/api/images/%d" % by["/img/pic.webp"]["image_id"]), 200)
@@ -244,6 +248,10 @@ def pages_that_fail_the_job():
 def cancel_stops_a_job_and_conflicts_after():
     jid = create(WEB.url("/page/slow.html?n=40&delay_ms=400"), "slow", 100)["id"]
     wait_job(jid, cond=lambda j: j["images_scraped"] >= 1)
+    # before the job ends its images are in no album: admins only (visibility.md)
+    first = [i for i in items(jid) if i["status"] == "done"][0]
+    expect_status(D.get("/api/images/%d" % first["image_id"], token=None), 404)
+    expect_status(D.get("/api/images/%d" % first["image_id"], token="admin"), 200)
     c = expect_json(D.post("%s/%d/cancel" % (J, jid)), 200)
     eq(c["status"], "canceled")
     expect_error(D.post("%s/%d/cancel" % (J, jid)), 409)
