@@ -98,6 +98,7 @@ static inline char *fetch(const struct fake *f, const char *method, const char *
         fprintf(stderr, "fetch %s: %s\n", path, err);
         return NULL;
     }
+    free(rs.final_url); /* the caller owns only the body */
     return rs.body;
 }
 
