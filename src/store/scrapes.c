@@ -507,12 +507,17 @@ sf_status scrapes_page_failed(long long job_id, const char *owner, const char *e
 
 /* ---- downloads ---------------------------------------------------------- */
 
+/* The queued download first, through the (status, job_id, position) index
+ * (settled rows pile up over time and are never read here), else one whose
+ * lease ran out (its owner hung). */
 static const char SQL_CLAIM_ITEM[] =
     "UPDATE scrape_items SET status = 'running', lease_owner = ?1, lease_expires_ms = ?2, "
     "attempts = attempts + 1 "
-    "WHERE id = (SELECT i.id FROM scrape_items i JOIN scrape_jobs j ON j.id = i.job_id "
-    "WHERE j.status = 'running' AND (i.status = 'queued' OR (i.status = 'running' "
-    "AND coalesce(i.lease_expires_ms, 0) < ?3)) ORDER BY i.job_id, i.position LIMIT 1) "
+    "WHERE id = coalesce((SELECT i.id FROM scrape_items i JOIN scrape_jobs j ON j.id = i.job_id "
+    "WHERE i.status = 'queued' AND j.status = 'running' ORDER BY i.job_id, i.position LIMIT 1), "
+    "(SELECT i.id FROM scrape_items i JOIN scrape_jobs j ON j.id = i.job_id "
+    "WHERE i.status = 'running' AND coalesce(i.lease_expires_ms, 0) < ?3 AND j.status = 'running' "
+    "ORDER BY i.job_id, i.position LIMIT 1)) "
     "RETURNING id, job_id, position, url";
 static const char SQL_SETTLE[] =
     "UPDATE scrape_items SET status = ?3, reason = ?4, error = ?5, image_id = ?6, "
