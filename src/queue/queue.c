@@ -67,6 +67,11 @@ static const char SQL_CLAIM[] =
     "WHERE item IS NOT NULL "
     "ORDER BY prio DESC, rid <= ?5, rid LIMIT 1) "
     "RETURNING id, run_id, item_index, attempts, prompt, seed";
+const char *queue_claim_sql(void)
+{
+    return SQL_CLAIM;
+}
+
 static const char SQL_RUN_PARAMS[] =
     "SELECT negative_prompt, steps, guidance_scale, width, height, loras FROM runs WHERE id = ?1";
 static const char SQL_RUN_START[] =

@@ -48,6 +48,9 @@ void claimed_item_free(struct claimed_item *it);
 int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run, const char *endpoint,
                 const char *const *up, int nup, struct claimed_item *out);
 
+/* The claim's statement, for the tests and bench that read its plan. */
+const char *queue_claim_sql(void);
+
 /*
  * Records a finished image: the file (already stored) gets its row, the item
  * is succeeded and linked. Idempotent per (run, item). Like every change
