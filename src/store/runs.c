@@ -196,7 +196,9 @@ sf_status runs_get(long long id, enum read_scope scope, int parallelism, json_t 
     db_done(st);
 
     json_t *eta = json_null();
-    if (active && moving) {
+    if (active && !moving) {
+        /* null: stopped */
+    } else if (active) {
         st = db_stmt(SQL_MEAN);
         sqlite3_bind_int64(st, 1, id);
         int known = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
