@@ -24,5 +24,9 @@ SELECT json(CASE WHEN (SELECT sql FROM sqlite_schema WHERE type = 'table' AND na
 ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0
     CHECK (priority BETWEEN -100 AND 100);
 
+-- The claim walks the drawable runs in its order, highest priority first,
+-- and stops at the first with a due item (queue/queue.c, SQL_CLAIM).
+CREATE INDEX runs_claim ON runs (priority DESC, id) WHERE status IN ('queued', 'running');
+
 -- The queue-wide pause (POST /api/queue/pause) is the meta row
 -- 'queue_paused'; no schema needed.

@@ -43,30 +43,47 @@ void claimed_item_free(struct claimed_item *it)
 /*
  * The next item, unless the whole queue is paused (the meta row of
  * store/settings.h, read in the claim's own transaction, so no claim
- * commits after the pause did): from the runs that may be drawn (queued or
- * running; not paused, not final), the highest priority first; within that level the
- * first run after ?5 (the round robin's position), wrapping around to the
- * lowest id; within the run, its first due item in item order. Each run's
- * candidate is one search of run_items_queue (status, run_id, item_index),
- * and the runs come from runs_status, so a claim costs one search per
- * drawable run, whatever the number of items queued (docs/run-controls.md
- * has the query plan and figures).
+ * commits after the pause did). It comes from the runs that may be drawn
+ * (queued or running: not paused, not final): the highest priority that
+ * has a due item ("top"); within that level, the first run after ?5 (the
+ * round robin's position) that has one, else top itself (the wrap-around);
+ * within the run, its first due item in item order.
+ *
+ * Why this shape: each step walks an index in the order it wants and stops
+ * at the first hit. The runs come from runs_claim (priority DESC, id; only
+ * drawable runs), a run's due item from run_items_queue (status, run_id,
+ * item_index). So a claim costs a few index searches however many items
+ * and runs are queued; ordering all drawable runs by a computed key instead
+ * cost 1.6 ms with 1,000 runs (docs/run-controls.md has the figures).
+ * INDEXED BY: without statistics the planner prefers runs_status and sorts
+ * every drawable run; and should runs_claim ever go missing, the statement
+ * fails to prepare rather than quietly turning slow.
+ *
+ * CLAIM_DUE(r) is run r's first due item this endpoint may take (?6 its
+ * name, ?7 the endpoints up, as JSON): one it has not failed on, or any
+ * once every endpoint up has failed it.
  */
+#define CLAIM_DUE(r)                                                                            \
+    "(SELECT i.id FROM run_items i WHERE i.status = 'queued' AND i.run_id = " r " "             \
+    "AND i.not_before_ms <= ?4 AND (?6 IS NULL OR i.failed_endpoints IS NULL "                 \
+    "OR NOT EXISTS (SELECT 1 FROM json_each(i.failed_endpoints) WHERE value = ?6) "             \
+    "OR NOT EXISTS (SELECT 1 FROM json_each(?7) AS up WHERE up.value NOT IN "                   \
+    "(SELECT value FROM json_each(i.failed_endpoints)))) ORDER BY i.item_index LIMIT 1)"
+#define CLAIM_DRAWABLE(r) r ".status IN ('queued', 'running')"
 static const char SQL_CLAIM[] =
+    "WITH top AS (SELECT r.id, r.priority FROM runs r INDEXED BY runs_claim WHERE "
+    CLAIM_DRAWABLE("r") " "
+    "AND NOT EXISTS (SELECT 1 FROM meta WHERE key = '" SETTING_QUEUE_PAUSED "') "
+    "AND " CLAIM_DUE("r.id") " IS NOT NULL ORDER BY r.priority DESC, r.id LIMIT 1), "
+    "pick AS (SELECT coalesce((SELECT n.id FROM runs n INDEXED BY runs_claim WHERE "
+    CLAIM_DRAWABLE("n") " AND n.priority = (SELECT priority FROM top) AND n.id > ?5 "
+    "AND " CLAIM_DUE("n.id") " IS NOT NULL ORDER BY n.id LIMIT 1), "
+    "(SELECT id FROM top)) AS run_id) "
     "UPDATE run_items SET status = 'running', attempts = attempts + 1, lease_owner = ?1, "
     "lease_expires_ms = ?2, started_at = ?3, started_ms = ?4 "
-    "WHERE id = (SELECT item FROM (SELECT r.id AS rid, r.priority AS prio, "
-    "(SELECT i.id FROM run_items i WHERE i.status = 'queued' AND i.run_id = r.id "
-    "AND i.not_before_ms <= ?4 AND (?6 IS NULL OR i.failed_endpoints IS NULL "
-    "OR NOT EXISTS (SELECT 1 FROM json_each(i.failed_endpoints) WHERE value = ?6) "
-    "OR NOT EXISTS (SELECT 1 FROM json_each(?7) AS up WHERE up.value NOT IN "
-    "(SELECT value FROM json_each(i.failed_endpoints)))) "
-    "ORDER BY i.item_index LIMIT 1) AS item "
-    "FROM runs r WHERE r.status IN ('queued', 'running') "
-    "AND NOT EXISTS (SELECT 1 FROM meta WHERE key = '" SETTING_QUEUE_PAUSED "')) "
-    "WHERE item IS NOT NULL "
-    "ORDER BY prio DESC, rid <= ?5, rid LIMIT 1) "
+    "WHERE id = (SELECT " CLAIM_DUE("pick.run_id") " FROM pick) "
     "RETURNING id, run_id, item_index, attempts, prompt, seed";
+
 const char *queue_claim_sql(void)
 {
     return SQL_CLAIM;
