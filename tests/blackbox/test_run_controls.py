@@ -227,6 +227,7 @@ def queue_pause_and_resume():
     try:
         set_queue(FAST, True)  # idempotent
         eq(queue_state(FAST)["paused"], True, "health shows the pause")
+        check("setforge_queue_paused 1\n" in FAST.get("/metrics").text, "metrics show the pause")
         tid = make_template(FAST, 3, "qpause")
         rid = start(FAST, tid)["id"]
         r = get_run(FAST, rid)
@@ -240,6 +241,7 @@ def queue_pause_and_resume():
     finally:
         set_queue(FAST, False)
     set_queue(FAST, False)  # idempotent
+    check("setforge_queue_paused 0\n" in FAST.get("/metrics").text, "metrics after resume")
     eq(wait_run(FAST, rid)["status"], "completed", "after resume")
 
 
