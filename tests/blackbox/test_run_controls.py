@@ -2,6 +2,7 @@
 its priority (on generate and PATCH /api/runs/<id>), the queue-wide pause, start_paused,
 and all of it across a restart; the error answers of every new route."""
 
+import contextlib
 import http.client
 import json
 import os
@@ -53,6 +54,16 @@ def set_queue(d, paused):
     j = expect_json(d.post("/api/queue/%s" % ("pause" if paused else "resume")), 200)
     eq(j["queue"]["paused"], paused, "queue.paused in the answer")
     return j
+
+
+@contextlib.contextmanager
+def queue_paused(d):
+    """The queue paused for the block's duration (resumed however the block ends)."""
+    set_queue(d, True)
+    try:
+        yield
+    finally:
+        set_queue(d, False)
 
 
 def item_states(d, rid):
@@ -127,8 +138,7 @@ def paused_run_finishes_its_items_in_flight_and_claims_nothing_more():
 
 @test
 def pause_shows_on_a_live_stream():
-    SLOW.post("/api/queue/pause")
-    try:
+    with queue_paused(SLOW):
         tid = make_template(SLOW, 2, "live")
         rid = start(SLOW, tid)["id"]
         conn = http.client.HTTPConnection("127.0.0.1", SLOW.port, timeout=bound(10))
@@ -147,21 +157,16 @@ def pause_shows_on_a_live_stream():
         eq(j["run"]["status"], "canceled", "cancel of a paused run")
         eq(get_run(SLOW, rid)["canceled_items"], 2, "canceled items")
         eq(status_events(SLOW, rid)[-1]["status"], "canceled", "last status event")
-    finally:
-        set_queue(SLOW, False)
 
 
 @test
 def paused_before_its_first_item_resumes_to_queued():
-    set_queue(FAST, True)
-    try:
+    with queue_paused(FAST):
         tid = make_template(FAST, 2, "early")
         rid = start(FAST, tid)["id"]
         expect_json(FAST.post("/api/runs/%d/pause" % rid), 200)
         eq(expect_json(FAST.post("/api/runs/%d/resume" % rid), 200)["run"]["status"], "queued",
            "a run never started resumes to queued")
-    finally:
-        set_queue(FAST, False)
     eq(wait_run(FAST, rid)["status"], "completed", "after the queue resumed")
 
 
@@ -173,14 +178,11 @@ def priority_10_run_behind_a_1000_item_run_finishes_first():
     tid_big = make_template(FAST, 1000, "big")
     tid_small = make_template(FAST, 3, "small")
     # queued together while the queue is paused, so the order of the claims is the whole test
-    set_queue(FAST, True)
-    try:
+    with queue_paused(FAST):
         big = start(FAST, tid_big)
         eq(big["priority"], 0, "default priority")
         small = start(FAST, tid_small, priority=10)
         eq(small["priority"], 10, "priority of generate")
-    finally:
-        set_queue(FAST, False)
     s = wait_run(FAST, small["id"], timeout=60)
     eq(s["status"], "completed", "the priority-10 run")
     b = get_run(FAST, big["id"])
@@ -195,8 +197,7 @@ def priority_10_run_behind_a_1000_item_run_finishes_first():
 @test
 def patch_priority_of_a_queued_run_takes_effect_at_the_next_claim():
     tid = make_template(FAST, 4, "patch")
-    set_queue(FAST, True)
-    try:
+    with queue_paused(FAST):
         first = start(FAST, tid)["id"]
         second = start(FAST, tid)["id"]
         j = expect_json(patch(FAST, second, {"priority": 5}), 200)
@@ -204,8 +205,6 @@ def patch_priority_of_a_queued_run_takes_effect_at_the_next_claim():
         eq(get_run(FAST, second)["priority"], 5, "GET after PATCH")
         eq(expect_json(patch(FAST, second, {"priority": -100}), 200)["run"]["priority"], -100, "lowest")
         eq(expect_json(patch(FAST, second, {"priority": 100}), 200)["run"]["priority"], 100, "highest")
-    finally:
-        set_queue(FAST, False)
     for rid in (first, second):
         eq(wait_run(FAST, rid)["status"], "completed", "run %d" % rid)
     check(max(started_ms(FAST, second)) <= min(started_ms(FAST, first)),
@@ -223,8 +222,7 @@ def queue_pause_and_resume():
     h = queue_state(FAST)
     eq(set(h), {"queued", "running", "paused"}, "queue keys of /api/health")
     eq(h["paused"], False, "not paused at start")
-    set_queue(FAST, True)
-    try:
+    with queue_paused(FAST):
         set_queue(FAST, True)  # idempotent
         eq(queue_state(FAST)["paused"], True, "health shows the pause")
         check("setforge_queue_paused 1\n" in FAST.get("/metrics").text, "metrics show the pause")
@@ -238,8 +236,6 @@ def queue_pause_and_resume():
         check(not wait_for_maybe(lambda: get_run(FAST, rid)["status"] != "queued", 0.5),
               "claimed while paused")
         eq(queue_state(FAST)["queued"], 3, "queued items while paused")
-    finally:
-        set_queue(FAST, False)
     set_queue(FAST, False)  # idempotent
     check("setforge_queue_paused 0\n" in FAST.get("/metrics").text, "metrics after resume")
     eq(wait_run(FAST, rid)["status"], "completed", "after resume")
@@ -309,16 +305,13 @@ def wrong_state_is_409():
     eq(wait_run(FAST, rid)["status"], "completed", "run")
     expect_error(FAST.post("/api/runs/%d/pause" % rid), 409, "conflict", mentions="completed")
     expect_error(FAST.post("/api/runs/%d/resume" % rid), 409, "conflict", mentions="paused")
-    set_queue(FAST, True)
-    try:
+    with queue_paused(FAST):
         q = start(FAST, tid)["id"]
         expect_error(FAST.post("/api/runs/%d/resume" % q), 409, "conflict", mentions="queued")
         expect_json(FAST.post("/api/runs/%d/pause" % q), 200)
         expect_error(FAST.post("/api/runs/%d/pause" % q), 409, "conflict", mentions="paused")
         expect_json(FAST.post("/api/runs/%d/cancel" % q), 200)
         expect_error(FAST.post("/api/runs/%d/resume" % q), 409, "conflict", mentions="canceled")
-    finally:
-        set_queue(FAST, False)
 
 
 @test
@@ -341,8 +334,7 @@ def controls_need_an_admin_token():
 @test
 def bad_bodies_are_400_naming_the_field():
     tid = make_template(FAST, 1, "bodies")
-    set_queue(FAST, True)
-    try:
+    with queue_paused(FAST):
         rid = start(FAST, tid)["id"]
         for body in ({"priority": "high"}, {"priority": 1.5}, {"priority": 101}, {"priority": -101},
                      {"priority": True}, {"priority": None}, {}, {"prio": 3}):
@@ -364,8 +356,6 @@ def bad_bodies_are_400_naming_the_field():
         eq(mine["priority"], -5, "a user may put a run behind")
         expect_error(FAST.get("/api/runs?status=resting"), 400, "invalid_request", field="status",
                      mentions="resting")
-    finally:
-        set_queue(FAST, False)
 
 
 def setup():
