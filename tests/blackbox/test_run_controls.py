@@ -288,6 +288,42 @@ def pauses_and_priorities_survive_a_restart():
         d.cleanup()
 
 
+@test
+def queue_pause_lets_items_in_flight_finish():
+    tid = make_template(SLOW, 6, "qflight")
+    rid = start(SLOW, tid)["id"]
+    wait_for(lambda: "running" in item_states(SLOW, rid), 10, "an item of run %d in flight" % rid)
+    with queue_paused(SLOW):
+        wait_for(lambda: "running" not in item_states(SLOW, rid), 15, "the items in flight settling")
+        r = get_run(SLOW, rid)
+        check(r["completed_items"] >= 1 and r["status"] == "running", "recorded, run not paused: %s" % r)
+        eq(r["eta_s"], None, "no ETA while the queue is paused")
+        eq(queue_state(SLOW)["running"], 0, "nothing running")
+        done = r["completed_items"]
+        check(not wait_for_maybe(lambda: get_run(SLOW, rid)["completed_items"] != done, 0.5),
+              "drawn while paused")
+    eq(wait_run(SLOW, rid, timeout=60)["status"], "completed", "after resume")
+
+
+@test
+def a_paused_run_killed_with_items_in_flight_stays_paused():
+    d = Daemon(extra_args=["--workers", "2", "--procedural-delay-ms", "600000", "--generate-rate", "0"])
+    try:
+        tid = make_template(d, 4, "crash")
+        rid = start(d, tid, priority=-3)["id"]
+        wait_for(lambda: item_states(d, rid).count("running") == 2, 10, "two items in flight")
+        expect_json(d.post("/api/runs/%d/pause" % rid), 200)
+        d.kill9()
+        d.start()
+        r = get_run(d, rid)
+        eq((r["status"], r["priority"], r["completed_items"]), ("paused", -3, 0), "after kill -9")
+        eq(item_states(d, rid), ["queued"] * 4, "the items in flight were put back")
+        eq(queue_state(d)["running"], 0, "nothing drawn after the restart")
+        expect_json(d.post("/api/runs/%d/cancel" % rid), 200)
+    finally:
+        d.cleanup()
+
+
 # ---------------------------------------------------------------- errors
 
 
