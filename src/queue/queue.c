@@ -11,9 +11,10 @@
  * Each change also appends to run_events, the log that Server-Sent Events
  * replay from (Last-Event-ID), so a client never misses a step.
  *
- * The statements here change run_items and runs, the queue's own tables;
- * images, album links and events are written by store/ functions that work
- * inside the transaction opened here. States are named in store/states.h.
+ * The statements here change run_items and runs, the queue's own tables
+ * (the claim also reads the queue-wide pause, a meta row, in its own
+ * transaction); images, album links and events are written by store/
+ * functions that work inside the transaction opened here. States are named in store/states.h.
  */
 #include "queue/queue.h"
 
@@ -128,7 +129,7 @@ static int event_item(long long item_id, const char *now)
     return runs_event_item(item_id, now) == SF_OK ? 0 : -1;
 }
 
-static int claim_after(const char *owner, int64_t lease_ms, long long after, const char *endpoint,
+static int claim_next(const char *owner, int64_t lease_ms, long long after, const char *endpoint,
                        const char *up, const char *now, struct claimed_item *out)
 {
     int64_t t = now_unix_ms();
@@ -180,7 +181,7 @@ int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run, const ch
     char now[32];
     now_rfc3339(now);
     char *up_json = endpoint ? names_json(up, nup) : NULL;
-    int got = claim_after(owner, lease_ms, *rr_run, endpoint, up_json, now, out);
+    int got = claim_next(owner, lease_ms, *rr_run, endpoint, up_json, now, out);
     free(up_json);
     if (got <= 0) {
         db_rollback();
@@ -691,7 +692,7 @@ static sf_status change_run(long long run_id, unsigned from, const char *sql, in
     now_rfc3339(now);
     sqlite3_stmt *st = db_stmt(sql);
     sqlite3_bind_int64(st, 1, run_id);
-    if (sqlite3_bind_parameter_count(st) >= 2)
+    if (sqlite3_bind_parameter_count(st) >= 2) /* the priority's ?2 */
         sqlite3_bind_int(st, 2, value);
     int ok = sqlite3_step(st) == SQLITE_DONE;
     db_done(st);
