@@ -92,6 +92,9 @@ int runs_events(long long run_id, long long *last_id, int limit, run_event_fn fn
 /* Appends the run's status event (its state and counters now), or the
  * item's event (its state and the run's progress), in the caller's open
  * transaction: the one writer of run_events. */
+/* Who tells the store how many worker slots an ETA is spread over (0
+ * while the queue is paused): the engine, wired by main.c. Until set, 1. */
+void runs_eta_source(int (*parallelism)(void));
 sf_status runs_event_status(long long run_id, const char *now);
 sf_status runs_event_item(long long item_id, const char *now);
 
