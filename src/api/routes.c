@@ -42,6 +42,7 @@ const struct route sf_routes[] = {
     {"DELETE", "/api/albums/:id", ROUTE_ADMIN, BODY_NONE, delete_album, ROUTE_FRESH},
     {"POST", "/api/albums/:id/images", ROUTE_ADMIN, BODY_JSON, add_album_images, ROUTE_FRESH},
     {"DELETE", "/api/albums/:id/images/:id", ROUTE_ADMIN, BODY_NONE, remove_album_image, ROUTE_FRESH},
+    {"GET", "/api/albums/:id/download.zip", ROUTE_PUBLIC, BODY_NONE, download_album_zip, ROUTE_FRESH},
 
     {"GET", "/metrics", ROUTE_PUBLIC, BODY_NONE, get_metrics, ROUTE_FRESH},
 };
