@@ -31,6 +31,7 @@
 
 #include "store/albums.h"
 #include "store/imagefiles.h"
+#include "store/runs.h"
 #include "util/filename.h"
 #include "util/log.h"
 #include "util/zipstream.h"
@@ -341,69 +342,66 @@ static long pull(void *ctx, char *buf, size_t max)
     return (long)n;
 }
 
-sf_status download_album_zip(struct sf_request *req, struct sf_response *res)
-{
-    long long album_id = req->ids[0];
-    json_t *album;
-    sf_status st = albums_get(album_id, req_scope(req), &album);
-    if (st != SF_OK)
-        return res_fail(res, st, "album %lld not found", album_id);
-    long long max_pos;
-    if ((st = albums_max_position(album_id, &max_pos)) != SF_OK) {
-        json_decref(album);
-        return res_fail(res, st, "cannot read the album's images");
-    }
+/* What is being zipped: an album or a run's images. */
+struct zip_source {
+    const char *kind; /* the manifest's key for header */
+    json_t *header;   /* stolen: the album, or the run */
+    const char *name; /* the name to save as (borrowed from header) */
+    char fallback[40];
+    long long max_pos; /* the highest position a row may have */
+    sf_status (*each)(long long id, enum read_scope scope,
+                      int (*fn)(const json_t *row, void *ctx), void *ctx);
+};
 
+/* The snapshot, then the response; src->header is released. */
+static sf_status send_zip(struct sf_request *req, struct sf_response *res, long long id,
+                          struct zip_source *src)
+{
     struct zip_job *j = xcalloc(1, sizeof(*j));
     j->data_dir = req->cfg->data_dir;
     j->fd = -1;
     j->group_pos = -1;
-    j->width = digits(max_pos + 1);
+    j->width = digits(src->max_pos + 1);
     j->now = time(NULL);
     sb_init(&j->out);
     j->json = spool_open(j->data_dir);
     j->csv = spool_open(j->data_dir);
+    sf_status st = SF_OK;
     if (!j->json || !j->csv) {
-        json_decref(album);
-        job_free(j);
         res_header(res, "Retry-After", "1");
-        return res_fail(res, SF_EUNAVAILABLE, "cannot make the zip's manifests now (out of files or space)");
+        st = res_fail(res, SF_EUNAVAILABLE, "cannot make the zip's manifests now (out of files or space)");
+        goto fail;
     }
-    json_object_del(album, "preview_images");
-    json_object_del(album, "image_count"); /* what is in this zip is "images" */
-    fputs("{\"album\":", j->json);
-    json_dumpf(album, j->json, JSON_COMPACT);
+    fprintf(j->json, "{\"%s\":", src->kind);
+    json_dumpf(src->header, j->json, JSON_COMPACT | JSON_REAL_PRECISION(15));
     fputs(",\"images\":[\n", j->json);
     for (size_t c = 0; c < NCSV; c++)
         fprintf(j->csv, "%s%s", c ? "," : "", csv_columns[c]);
     fputs("\r\n", j->csv);
 
-    st = albums_each_image(album_id, req_scope(req), on_row, j);
+    st = src->each(id, req_scope(req), on_row, j);
+    if (st != SF_OK) {
+        st = res_fail(res, st, "cannot read the images of %s %lld", src->kind, id);
+        goto fail;
+    }
     fputs("\n]}\n", j->json);
-    if (st != SF_OK || fflush(j->json) != 0 || fflush(j->csv) != 0 || ferror(j->json) ||
-        ferror(j->csv)) {
-        json_decref(album);
-        job_free(j);
-        if (st != SF_OK)
-            return res_fail(res, st, "cannot read the images of album %lld", album_id);
-        return res_fail(res, SF_EUNAVAILABLE, "cannot write the zip's manifests (out of space?)");
+    if (fflush(j->json) != 0 || fflush(j->csv) != 0 || ferror(j->json) || ferror(j->csv)) {
+        st = res_fail(res, SF_EUNAVAILABLE, "cannot write the zip's manifests (out of space?)");
+        goto fail;
     }
     char err[256];
     j->zip = zipstream_new(&j->out, err, sizeof(err));
     if (!j->zip) {
-        json_decref(album);
-        job_free(j);
-        return res_fail(res, SF_EINTERNAL, "%s", err);
+        st = res_fail(res, SF_EINTERNAL, "%s", err);
+        goto fail;
     }
     if (j->skipped)
-        log_info("download: album %lld: %zu images deleted while the zip began, left out",
-                 album_id, j->skipped);
+        log_info("download: %s %lld: %zu images deleted as the zip began, left out", src->kind, id,
+                 j->skipped);
 
-    char fallback[40], disposition[1000];
-    snprintf(fallback, sizeof(fallback), "album_%lld", album_id);
-    filename_disposition(json_string_value(json_object_get(album, "name")), ".zip", fallback,
-                         disposition, sizeof(disposition));
-    json_decref(album);
+    char disposition[1000];
+    filename_disposition(src->name, ".zip", src->fallback, disposition, sizeof(disposition));
+    json_decref(src->header);
     st = res_callback(res, "application/zip", pull, j, job_free);
     if (st != SF_OK)
         return st;
@@ -411,4 +409,53 @@ sf_status download_album_zip(struct sf_request *req, struct sf_response *res)
     res_header(res, "Cache-Control", "no-store");
     res_header(res, "X-Content-Type-Options", "nosniff");
     return SF_OK;
+
+fail:
+    json_decref(src->header);
+    job_free(j);
+    return st;
+}
+
+sf_status download_album_zip(struct sf_request *req, struct sf_response *res)
+{
+    long long id = req->ids[0];
+    struct zip_source src = {.kind = "album", .each = albums_each_image};
+    sf_status st = albums_get(id, req_scope(req), &src.header);
+    if (st != SF_OK)
+        return res_fail(res, st, "album %lld not found", id);
+    if ((st = albums_max_position(id, &src.max_pos)) != SF_OK) {
+        json_decref(src.header);
+        return res_fail(res, st, "cannot read the album's images");
+    }
+    json_object_del(src.header, "preview_images");
+    json_object_del(src.header, "image_count"); /* what is in this zip is "images" */
+    src.name = json_string_value(json_object_get(src.header, "name"));
+    snprintf(src.fallback, sizeof(src.fallback), "album_%lld", id);
+    return send_zip(req, res, id, &src);
+}
+
+sf_status download_run_zip(struct sf_request *req, struct sf_response *res)
+{
+    long long id = req->ids[0];
+    json_t *run;
+    sf_status st = runs_get(id, req_scope(req), 1, &run);
+    if (st != SF_OK)
+        return res_fail(res, st, "run %lld not found", id);
+    /* The run's settings, not its errors (texts for the operator) nor its
+     * progress estimates. */
+    static const char *const keep[] = {
+        "id", "template_id", "album_id", "album_name", "user_theme", "status", "total_items",
+        "completed_items", "failed_items", "canceled_items", "steps", "seed", "width", "height",
+        "guidance_scale", "negative_prompt", "loras", "created_at", "started_at", "completed_at"};
+    struct zip_source src = {.kind = "run", .each = runs_each_image, .header = json_object()};
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        json_t *v = json_object_get(run, keep[i]);
+        if (v)
+            json_object_set(src.header, keep[i], v);
+    }
+    json_decref(run);
+    src.max_pos = json_integer_value(json_object_get(src.header, "total_items")) - 1;
+    src.name = json_string_value(json_object_get(src.header, "album_name"));
+    snprintf(src.fallback, sizeof(src.fallback), "run_%lld", id);
+    return send_zip(req, res, id, &src);
 }

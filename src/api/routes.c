@@ -29,6 +29,7 @@ const struct route sf_routes[] = {
     {"GET", "/api/runs/:id/events", ROUTE_PUBLIC, BODY_NONE, stream_run_events, ROUTE_FRESH},
     {"POST", "/api/runs/:id/cancel", ROUTE_ADMIN, BODY_NONE, cancel_run, ROUTE_FRESH},
     {"POST", "/api/runs/:id/retry", ROUTE_ADMIN, BODY_NONE, retry_run, ROUTE_FRESH},
+    {"GET", "/api/runs/:id/download.zip", ROUTE_PUBLIC, BODY_NONE, download_run_zip, ROUTE_FRESH},
 
     {"GET", "/api/images", ROUTE_PUBLIC, BODY_NONE, list_images, ROUTE_CACHED},
     {"GET", "/api/images/:id", ROUTE_PUBLIC, BODY_NONE, get_image, ROUTE_CACHED},

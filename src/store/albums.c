@@ -143,26 +143,10 @@ sf_status albums_images(long long album_id, const struct page *pg,
     return images_collect(st, rows_out);
 }
 
-/* The item is cut out of the template's items by SQLite (json_extract
- * parses csv_items once per statement, not once per row); its first
- * column's value is taken in C, since a column name may hold any text. */
 static const char SQL_EACH_IMAGE[] =
-    "SELECT " IMAGE_COLS("i.") ", ai.position, i.backend, "
-    "json_extract(t.csv_items, '$[' || i.item_index || ']'), json_extract(t.csv_columns, '$[0]') "
-    "FROM album_images ai JOIN images i ON i.id = ai.image_id "
-    "LEFT JOIN runs r ON r.id = i.run_id LEFT JOIN batch_templates t ON t.id = r.template_id "
-    "WHERE ai.album_id = ?1 AND " SQL_IMAGE_VISIBLE(2, "i.id") " ORDER BY ai.position, ai.image_id";
-
-static json_t *item_key(sqlite3_stmt *st, int col)
-{
-    if (sqlite3_column_type(st, col) == SQLITE_NULL || sqlite3_column_type(st, col + 1) == SQLITE_NULL)
-        return json_null();
-    json_t *item = json_loads(db_col_text(st, col), JSON_DECODE_ANY, NULL);
-    json_t *v = json_object_get(item, db_col_text(st, col + 1));
-    json_t *key = json_is_string(v) ? json_incref(v) : json_null();
-    json_decref(item);
-    return key;
-}
+    "SELECT " IMAGE_SET_COLS("ai.position") " FROM album_images ai JOIN images i ON i.id = ai.image_id "
+    IMAGE_SET_JOINS "WHERE ai.album_id = ?1 AND " SQL_IMAGE_VISIBLE(2, "i.id")
+    " ORDER BY ai.position, ai.image_id";
 
 sf_status albums_each_image(long long album_id, enum read_scope scope,
                             int (*each)(const json_t *row, void *ctx), void *ctx)
@@ -170,23 +154,7 @@ sf_status albums_each_image(long long album_id, enum read_scope scope,
     sqlite3_stmt *st = db_stmt(SQL_EACH_IMAGE);
     sqlite3_bind_int64(st, 1, album_id);
     sqlite3_bind_int(st, 2, scope == READ_ALL);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *row = image_row_json(st, 0);
-        json_object_set_new(row, "position", json_integer(sqlite3_column_int64(st, IMAGE_NCOLS)));
-        json_object_set_new(row, "backend", sqlite3_column_type(st, IMAGE_NCOLS + 1) == SQLITE_NULL
-                                                ? json_null()
-                                                : json_string(db_col_text(st, IMAGE_NCOLS + 1)));
-        json_object_set_new(row, "key", item_key(st, IMAGE_NCOLS + 2));
-        int stop = each(row, ctx);
-        json_decref(row);
-        if (stop) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    db_done(st);
-    return rc == SQLITE_DONE ? SF_OK : db_status(rc);
+    return images_each_set_row(st, each, ctx);
 }
 
 static const char SQL_MAX_POSITION[] =

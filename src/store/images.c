@@ -55,6 +55,41 @@ sf_status images_collect(sqlite3_stmt *st, json_t **rows_out)
     return SF_OK;
 }
 
+/* The value of the item's first column, taken in C since a column name
+ * may hold any text (a JSON path would have to quote it). */
+static json_t *item_key(sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL || sqlite3_column_type(st, col + 1) == SQLITE_NULL)
+        return json_null();
+    json_t *item = json_loads(db_col_text(st, col), JSON_DECODE_ANY, NULL);
+    json_t *v = json_object_get(item, db_col_text(st, col + 1));
+    json_t *key = json_is_string(v) ? json_incref(v) : json_null();
+    json_decref(item);
+    return key;
+}
+
+sf_status images_each_set_row(sqlite3_stmt *st, int (*each)(const json_t *row, void *ctx),
+                              void *ctx)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row = image_row_json(st, 0);
+        json_object_set_new(row, "position", json_integer(sqlite3_column_int64(st, IMAGE_NCOLS)));
+        json_object_set_new(row, "backend", sqlite3_column_type(st, IMAGE_NCOLS + 1) == SQLITE_NULL
+                                                ? json_null()
+                                                : json_string(db_col_text(st, IMAGE_NCOLS + 1)));
+        json_object_set_new(row, "key", item_key(st, IMAGE_NCOLS + 2));
+        int stop = each(row, ctx);
+        json_decref(row);
+        if (stop) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    db_done(st);
+    return rc == SQLITE_DONE ? SF_OK : db_status(rc);
+}
+
 static const char SQL_GET[] =
     "SELECT " IMAGE_COLS("") " FROM images WHERE id = ?1 AND " SQL_IMAGE_VISIBLE(2, "images.id");
 

@@ -25,9 +25,10 @@ import zipfile
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Daemon, bound, check, eq, expect_error, expect_json, now_ts, run, test, wait_for, wait_run
+from harness import SLOWDOWN, Daemon, bound, check, eq, expect_error, expect_json, now_ts, run, test, wait_for, wait_run
 
 D = None
+SLOW = None  # a procedural endpoint that takes its time: runs stay running
 BIG = 2000
 BIG_ALBUM = None  # id
 BIG_IMAGES = None  # image ids in album order
@@ -100,14 +101,19 @@ def peak_rss_kib():
         return int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1))
 
 
-def download(aid, token=None, path=None, after_first=None):
-    """Streams the zip into path (a new temp file by default): (status,
-    headers, path, bytes). after_first(): called once 1 MiB has arrived."""
-    conn = http.client.HTTPConnection("127.0.0.1", D.port, timeout=bound(60))
-    headers = {"Authorization": "Bearer " + D.tok(token)} if token else {}
-    conn.request("GET", "/api/albums/%d/download.zip" % aid, headers=headers)
+def download(aid, token=None, after_first=None):
+    return download_path("/api/albums/%d/download.zip" % aid, token=token, after_first=after_first)
+
+
+def download_path(url, token=None, after_first=None, daemon=None):
+    """Streams the zip at url into a new file: (status, headers, path,
+    bytes). after_first(): called once 1 MiB has arrived."""
+    d = daemon or D
+    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=bound(60))
+    headers = {"Authorization": "Bearer " + d.tok(token)} if token else {}
+    conn.request("GET", url, headers=headers)
     r = conn.getresponse()
-    path = path or os.path.join(D.dir, "dl-%d-%d.zip" % (aid, RNG.randrange(1 << 30)))
+    path = os.path.join(d.dir, "dl-%d.zip" % RNG.randrange(1 << 30))
     total = 0
     called = False
     with open(path, "wb") as f:
@@ -222,6 +228,50 @@ def run_album_named_by_first_column():
     eq((m["images"][0]["position"], m["images"][0]["key"], m["images"][0]["backend"]), (1, "Aries", "procedural"),
        "manifest position, key and backend")
     eq(m["images"][0]["item_index"], 0, "item index")
+    # the run's own zip: the same images, under the same names
+    status, _, rpath, _ = download_path("/api/runs/%d/download.zip" % rid)
+    eq(status, 200, "run zip")
+    unzip_t(rpath)
+    rz = zipfile.ZipFile(rpath)
+    eq(rz.namelist(), zipfile.ZipFile(path).namelist(), "run zip = album zip")
+    rm = json.loads(rz.read("manifest.json"))
+    eq((rm["run"]["id"], rm["run"]["status"]), (rid, "completed"), "run manifest")
+    check("error_message" not in rm["run"], "no operator texts in the manifest")
+    # a private album hides its run's zip too (docs/visibility.md)
+    expect_json(D.put("/api/albums/%d" % aid, {"name": "Zodiac", "is_public": False}), 200)
+    expect_error(D.get("/api/runs/%d/download.zip" % rid), 404, "not_found")
+    expect_error(D.get("/api/albums/%d/download.zip" % aid), 404, "not_found")
+    status, _, _, _ = download_path("/api/runs/%d/download.zip" % rid, token="admin")
+    eq(status, 200, "admin")
+    expect_json(D.put("/api/albums/%d" % aid, {"name": "Zodiac", "is_public": True}), 200)
+    expect_error(D.get("/api/runs/999999/download.zip"), 404, "not_found")
+
+
+@test
+def running_run_holds_what_is_done():
+    """A run still drawing has no album yet; its zip holds the images done
+    when the download began, and says how far the run was."""
+    zodiac = [t for t in expect_json(SLOW.get("/api/batch-templates"), 200)["templates"]
+              if t["name"] == "Zodiac Signs"][0]
+    r = SLOW.post("/api/batch-templates/%d/generate" % zodiac["id"],
+                  {"album_name": "slow", "user_theme": "ink", "width": 64, "height": 64})
+    rid = expect_json(r, 202)["run"]["id"]
+    wait_run(SLOW, rid, timeout=60, cond=lambda run: run["completed_items"] >= 2)
+    status, _, path, _ = download_path("/api/runs/%d/download.zip" % rid, daemon=SLOW)
+    expect_json(SLOW.post("/api/runs/%d/cancel" % rid), 200)
+    eq(status, 200, "status")
+    unzip_t(path)
+    z = zipfile.ZipFile(path)
+    m = json.loads(z.read("manifest.json"))
+    n = len(m["images"])
+    eq(n, m["run"]["completed_items"], "the images done at the snapshot (one read for both)")
+    check(2 <= n < 12 and m["run"]["status"] == "running", "a part of a running run: %d, %s"
+          % (n, m["run"]["status"]))
+    eq(m["run"]["album_id"], None, "no album yet")
+    for i in m["images"]:
+        eq(hashlib.sha256(z.read(i["file"])).hexdigest(),
+           expect_json(SLOW.get("/api/images/%d" % i["id"]), 200)["sha256"], "image %d" % i["id"])
+    eq([i["file"] for i in m["images"]][:2], ["01_aries.png", "02_taurus.png"], "names")
 
 
 @test
@@ -316,8 +366,10 @@ def delete_mid_stream():
 
 
 def setup():
-    global D, BIG_ALBUM, BIG_IMAGES
+    global D, SLOW, BIG_ALBUM, BIG_IMAGES
     D = Daemon(examples=True, extra_args=["--generate-rate", "0", "--workers", "2"])
+    SLOW = Daemon(examples=True, extra_args=["--generate-rate", "0", "--workers", "1",
+                                             "--procedural-delay-ms", str(300 * SLOWDOWN)])
     t = time.time()
     csv = "card\n" + "".join("Card %d\n" % i for i in range(BIG))
     tid = expect_json(D.post("/api/batch-templates", {"name": "big", "prompt_template": "{card}", "csv": csv}),
@@ -329,9 +381,10 @@ def setup():
 
 
 def teardown(_):
-    if D:
-        D.stop()
-        D.cleanup()
+    for d in (D, SLOW):
+        if d:
+            d.stop()
+            d.cleanup()
 
 
 if __name__ == "__main__":
