@@ -21,22 +21,20 @@
 /*
  * The columns of an image in a set to be downloaded (an album, a run's
  * images): IMAGE_COLS, then its position (an SQL expression), the endpoint
- * that drew it, its template item and the template's first column. The
- * statement selects FROM the images as "i" followed by IMAGE_SET_JOINS.
- * The item is cut out of the template's items by SQLite (json_extract
- * parses csv_items once per statement, not once per row).
+ * that drew it and its run's template. The statement selects FROM the
+ * images as "i" followed by IMAGE_SET_JOINS.
  */
-#define IMAGE_SET_COLS(position)                                                \
-    IMAGE_COLS("i.") ", " position ", i.backend, "                              \
-    "json_extract(t.csv_items, '$[' || i.item_index || ']'), json_extract(t.csv_columns, '$[0]')"
-#define IMAGE_SET_JOINS                                                         \
-    " LEFT JOIN runs r ON r.id = i.run_id LEFT JOIN batch_templates t ON t.id = r.template_id "
+#define IMAGE_SET_COLS(position) IMAGE_COLS("i.") ", " position ", i.backend, r.template_id"
+#define IMAGE_SET_JOINS " LEFT JOIN runs r ON r.id = i.run_id "
 
 /*
  * Steps st (bound; IMAGE_SET_COLS) to the end and resets it, calling
- * each(row, ctx) with every image as the API shows it plus "position", "backend" (or
- * null) and "key" (the value of the item's first column, or null); row is
- * borrowed for the call. Stops early, with SF_OK, when each returns non-zero.
+ * each(row, ctx) with every image as the API shows it plus "position",
+ * "backend" (or null) and "key" (the value of the first column of its
+ * template's item, or null: no run item, or the template no longer has the
+ * item); row is borrowed for the call. Each template's items are read once
+ * per call, not once per row. Stops early, with SF_OK, when each returns
+ * non-zero.
  */
 sf_status images_each_set_row(sqlite3_stmt *st, int (*each)(const json_t *row, void *ctx),
                               void *ctx);

@@ -194,7 +194,10 @@ def big_album_streams_with_flat_memory():
     print("# zip of %d images: %.1f MiB in %.2fs; daemon peak RSS %d KiB before, %d KiB after (+%d KiB)"
           % (BIG, total / 1048576.0, took, before, after, after - before), flush=True)
     check(total > BIG * 45000, "the zip holds the files (%d bytes)" % total)
-    check(after - before < 64 * 1024, "peak RSS grew by %d KiB" % (after - before))
+    # Under ASan (SF_SLOW) freed memory sits in a quarantine of up to 256 MiB,
+    # so every small allocation of the snapshot (~25 KiB per image there, +50
+    # MiB in all) shows in the peak; the release build grows by ~2 MiB.
+    check(after - before < 64 * 1024 * SLOWDOWN, "peak RSS grew by %d KiB" % (after - before))
     unzip_t(path)
     files = check_against_api(path, BIG_ALBUM)
     eq(len(files), BIG, "every image")
@@ -363,6 +366,30 @@ def delete_mid_stream():
     eq(len(zipfile.ZipFile(path2).namelist()), BIG + 1, "gone from the next zip")
     os.unlink(path)
     os.unlink(path2)
+
+
+@test
+def client_leaves_mid_stream():
+    """A client that goes away half-way ends the download: its holds end, so
+    an image deleted meanwhile loses its file, and the daemon serves on."""
+    victim = BIG_IMAGES[-2]
+    sha = expect_json(D.get("/api/images/%d" % victim, token="admin"), 200)["sha256"]
+    conn = http.client.HTTPConnection("127.0.0.1", D.port, timeout=bound(60))
+    conn.request("GET", "/api/albums/%d/download.zip" % BIG_ALBUM)
+    r = conn.getresponse()
+    eq(r.status, 200, "status")
+    got = 0
+    while got < 1 << 20:
+        got += len(r.read(65536))
+    expect_json(D.delete("/api/images/%d" % victim), 200)
+    check(os.path.exists(file_path(sha)), "held while the download is open")
+    conn.sock.shutdown(2)
+    conn.close()
+    wait_for(lambda: not os.path.exists(file_path(sha)), 30, "the file removed once the client left")
+    status, _, path, _ = download(BIG_ALBUM)
+    eq(status, 200, "the next download")
+    unzip_t(path)
+    os.unlink(path)
 
 
 def setup():
