@@ -239,14 +239,20 @@ static int open_entry(struct zip_job *j)
         j->fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
         free(path);
         struct stat st;
-        if (j->fd < 0 || fstat(j->fd, &st) < 0) {
-            /* Held, so only someone else's hand removes it: leave it out
+        if (j->fd < 0 && errno == ENOENT) {
+            /* Held, so only someone else's hand removed it: leave it out
              * rather than cut the download short. */
-            log_warn("download: image file %s cannot be opened; left out of the zip", f->sha);
+            log_warn("download: image file %s is missing; left out of the zip", f->sha);
+            return 1;
+        }
+        if (j->fd < 0 || fstat(j->fd, &st) < 0) {
+            /* Out of descriptors, or unreadable: cutting the download is
+             * honest, a zip quietly missing an image is not. */
+            log_warn("download: cannot open image file %s: %s", f->sha, strerror(errno));
             if (j->fd >= 0)
                 close(j->fd);
             j->fd = -1;
-            return 1;
+            return -1;
         }
         j->left = (long long)st.st_size;
         mtime = st.st_mtime;

@@ -8,6 +8,7 @@ RSS (VmHWM) is printed before and after the big download: a daemon that built
 the zip in memory would grow by the zip's size.
 """
 
+import csv
 import hashlib
 import http.client
 import io
@@ -168,7 +169,7 @@ def check_against_api(path, aid, token="admin"):
     for i in imgs:
         eq(hashlib.sha256(z.read(i["file"])).hexdigest(), i["sha256"], "sha256 of %s" % i["file"])
         eq(z.getinfo(i["file"]).compress_type, zipfile.ZIP_STORED, "PNG stored")
-    csvrows = list(__import__("csv").DictReader(io.StringIO(z.read("manifest.csv").decode("utf-8"), newline="")))
+    csvrows = list(csv.DictReader(io.StringIO(z.read("manifest.csv").decode("utf-8"), newline="")))
     eq(len(csvrows), len(imgs), "CSV rows")
     for c, i in zip(csvrows, imgs):
         eq((c["file"], int(c["image_id"]), c["prompt"], c["negative_prompt"], c["sha256"], c["size"]),
@@ -298,6 +299,25 @@ def collisions_and_images_without_items():
     unzip_t(path)
     files = check_against_api(path, aid)
     eq(files, ["1_toile_a.png", "1_toile_a_2.png", "2_b.png", "3_image_%d.png" % loose[0]], "names")
+
+
+@test
+def file_missing_on_disk():
+    """A row whose file is gone (removed by hand) is left out of the zip and
+    its manifests; the rest is whole."""
+    aid, ids = make_album(3, side=16, name="holey")
+    sha = expect_json(D.get("/api/images/%d" % ids[1]), 200)["sha256"]
+    os.unlink(file_path(sha))
+    status, _, path, _ = download(aid)
+    eq(status, 200, "status")
+    unzip_t(path)
+    z = zipfile.ZipFile(path)
+    m = json.loads(z.read("manifest.json"))
+    eq([i["id"] for i in m["images"]], [ids[0], ids[2]], "the image without a file left out")
+    eq(z.namelist(), ["manifest.json", "manifest.csv", "1_image_%d.png" % ids[0], "3_image_%d.png" % ids[2]],
+       "entries")
+    rows = list(csv.reader(io.StringIO(z.read("manifest.csv").decode(), newline="")))
+    eq([r[2] for r in rows], ["image_id", str(ids[0]), str(ids[2])], "CSV rows")
 
 
 # ---------------------------------------------------------------- who may download
