@@ -37,6 +37,16 @@ sf_status res_body(struct sf_response *res, int http_status,
     return SF_OK;
 }
 
+/* Answers 200 with a libmicrohttpd response made by one of the helpers. */
+static sf_status res_mhd(struct sf_response *res, struct MHD_Response *r, const char *content_type)
+{
+    if (content_type)
+        MHD_add_response_header(r, "Content-Type", content_type);
+    res->mhd_response = r;
+    res->http_status = 200;
+    return SF_OK;
+}
+
 sf_status res_file(struct sf_response *res, int fd, const char *content_type)
 {
     struct stat sb;
@@ -52,11 +62,7 @@ sf_status res_file(struct sf_response *res, int fd, const char *content_type)
         close(fd);
         return res_fail(res, SF_EINTERNAL, "cannot answer with the file");
     }
-    if (content_type)
-        MHD_add_response_header(r, "Content-Type", content_type);
-    res->mhd_response = r;
-    res->http_status = 200;
-    return SF_OK;
+    return res_mhd(res, r, content_type);
 }
 
 /* A pulled body (res_callback) as libmicrohttpd's content reader. */
@@ -99,11 +105,7 @@ sf_status res_callback(struct sf_response *res, const char *content_type, res_pu
         pulled_free(p);
         return res_fail(res, SF_EINTERNAL, "cannot answer with a generated body");
     }
-    if (content_type)
-        MHD_add_response_header(r, "Content-Type", content_type);
-    res->mhd_response = r;
-    res->http_status = 200;
-    return SF_OK;
+    return res_mhd(res, r, content_type);
 }
 
 void res_header(struct sf_response *res, const char *name, const char *fmt, ...)

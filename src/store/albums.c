@@ -151,10 +151,7 @@ static const char SQL_EACH_IMAGE[] =
 sf_status albums_each_image(long long album_id, enum read_scope scope,
                             int (*each)(const json_t *row, void *ctx), void *ctx)
 {
-    sqlite3_stmt *st = db_stmt(SQL_EACH_IMAGE);
-    sqlite3_bind_int64(st, 1, album_id);
-    sqlite3_bind_int(st, 2, scope == READ_ALL);
-    return images_each_set_row(st, each, ctx);
+    return images_each_in_set(SQL_EACH_IMAGE, album_id, scope, each, ctx);
 }
 
 static const char SQL_MAX_POSITION[] =

@@ -98,9 +98,12 @@ static json_t *template_keys(struct template_keys **cache, long long template_id
     return k->keys;
 }
 
-sf_status images_each_set_row(sqlite3_stmt *st, int (*each)(const json_t *row, void *ctx),
-                              void *ctx)
+sf_status images_each_in_set(const char *sql, long long id, enum read_scope scope,
+                             int (*each)(const json_t *row, void *ctx), void *ctx)
 {
+    sqlite3_stmt *st = db_stmt(sql);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, scope == READ_ALL);
     struct template_keys *cache = NULL;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -28,16 +28,16 @@
 #define IMAGE_SET_JOINS " LEFT JOIN runs r ON r.id = i.run_id "
 
 /*
- * Steps st (bound; IMAGE_SET_COLS) to the end and resets it, calling
- * each(row, ctx) with every image as the API shows it plus "position",
+ * Runs sql (IMAGE_SET_COLS; ?1 the set's id, ?2 1 for READ_ALL) to the
+ * end, calling each(row, ctx) with every image as the API shows it plus "position",
  * "backend" (or null) and "key" (the value of the first column of its
  * template's item, or null: no run item, or the template no longer has the
  * item); row is borrowed for the call. Each template's items are read once
  * per call, not once per row. Stops early, with SF_OK, when each returns
  * non-zero.
  */
-sf_status images_each_set_row(sqlite3_stmt *st, int (*each)(const json_t *row, void *ctx),
-                              void *ctx);
+sf_status images_each_in_set(const char *sql, long long id, enum read_scope scope,
+                             int (*each)(const json_t *row, void *ctx), void *ctx);
 
 /* A new JSON object from the IMAGE_COLS starting at column col0 of st. */
 json_t *image_row_json(sqlite3_stmt *st, int col0);

@@ -519,8 +519,5 @@ static const char SQL_EACH_IMAGE[] =
 sf_status runs_each_image(long long run_id, enum read_scope scope,
                           int (*each)(const json_t *row, void *ctx), void *ctx)
 {
-    sqlite3_stmt *st = db_stmt(SQL_EACH_IMAGE);
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_int(st, 2, scope == READ_ALL);
-    return images_each_set_row(st, each, ctx);
+    return images_each_in_set(SQL_EACH_IMAGE, run_id, scope, each, ctx);
 }
