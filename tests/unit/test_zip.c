@@ -168,6 +168,41 @@ static void test_disposition(void)
     CHECK(strstr(out, "%E2%99%A5.zip") != NULL);
 }
 
+/* Whatever the bytes, a slug is [a-z0-9_-] with no '_' at either end,
+ * and a Content-Disposition is printable ASCII whose quoted name holds no
+ * quote or backslash and whose filename* holds only attr-chars and %XX. */
+static void test_names_any_bytes(void)
+{
+    srand(12);
+    int bad = 0;
+    for (int round = 0; round < 20000; round++) {
+        char in[80];
+        size_t n = (size_t)(rand() % 79);
+        for (size_t i = 0; i < n; i++)
+            in[i] = (char)(rand() % 255 + 1);
+        in[n] = '\0';
+        char slug[64], disp[160];
+        size_t len = filename_slug(in, 60, slug, sizeof(slug));
+        bad += len != strlen(slug) || len > 60 || (len && (slug[0] == '_' || slug[len - 1] == '_'));
+        for (size_t i = 0; i < len; i++)
+            bad += !((slug[i] >= 'a' && slug[i] <= 'z') || (slug[i] >= '0' && slug[i] <= '9') ||
+                     slug[i] == '_' || slug[i] == '-');
+        filename_disposition(in, ".zip", "album_1", disp, sizeof(disp));
+        const char *q1 = strchr(disp, '"'), *q2 = q1 ? strchr(q1 + 1, '"') : NULL;
+        const char *star = strstr(disp, "filename*=UTF-8''");
+        bad += !q1 || !q2 || !star || star < q2;
+        for (const char *p = disp; *p; p++)
+            bad += (unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e;
+        for (const char *p = q1 ? q1 + 1 : disp; q2 && p < q2; p++)
+            bad += *p == '\\';
+        for (const char *p = star ? star + 17 : disp; star && *p; p++)
+            bad += !(strchr("!#$&+-.^_`|~%", *p) || (*p >= 'a' && *p <= 'z') ||
+                     (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'));
+        bad += strcmp(disp + strlen(disp) - 4, ".zip") != 0;
+    }
+    CHECK(bad == 0);
+}
+
 static int exec1(const char *sql)
 {
     return sqlite3_exec(db_conn(), sql, NULL, NULL, NULL);
@@ -218,6 +253,7 @@ int main(void)
     test_zipstream();
     test_slug();
     test_disposition();
+    test_names_any_bytes();
 
     char dir[] = "/tmp/sf-zip-XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
