@@ -125,6 +125,51 @@ static void test_zipstream(void)
     sb_free(&all);
 }
 
+/* More than 65,535 entries need the ZIP64 end records; libarchive writes
+ * them on its own. Read back by libarchive's reader and, when it is there,
+ * by unzip (another implementation). */
+static void test_zip64_entry_count(void)
+{
+    struct strbuf out;
+    sb_init(&out);
+    char err[256], path[] = "/tmp/sf-zip64-XXXXXX";
+    struct zipstream *z = zipstream_new(&out, err, sizeof(err));
+    int fd = mkstemp(path), ok = z && fd >= 0;
+    for (int i = 0; ok && i < 70000; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "%05d.png", i);
+        ok = zipstream_entry(z, name, 3, ZIP_STORE, 0) == 0 && zipstream_write(z, "abc", 3) == 0 &&
+             write(fd, out.data, out.len) == (ssize_t)out.len;
+        out.len = 0;
+    }
+    ok = ok && zipstream_finish(z) == 0 && write(fd, out.data, out.len) == (ssize_t)out.len;
+    CHECK(ok);
+    zipstream_free(z);
+    if (fd >= 0)
+        close(fd);
+    FILE *f = fopen(path, "rb");
+    struct strbuf all;
+    sb_init(&all);
+    char buf[65536];
+    size_t n;
+    while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+        sb_append(&all, buf, n);
+    if (f)
+        fclose(f);
+    char names[64], got[8];
+    size_t gotlen = 0;
+    CHECK(read_back(all.data, all.len, names, sizeof(names), "69999.png", got, sizeof(got), &gotlen) == 70000);
+    CHECK(gotlen == 3 && memcmp(got, "abc", 3) == 0);
+    if (access("/usr/bin/unzip", X_OK) == 0) {
+        char *cmd = xasprintf("unzip -tq %s >/dev/null 2>&1", path);
+        CHECK(system(cmd) == 0);
+        free(cmd);
+    }
+    unlink(path);
+    sb_free(&all);
+    sb_free(&out);
+}
+
 static void test_slug(void)
 {
     char out[64];
@@ -251,6 +296,7 @@ static void test_holds(const char *data_dir)
 int main(void)
 {
     test_zipstream();
+    test_zip64_entry_count();
     test_slug();
     test_disposition();
     test_names_any_bytes();
