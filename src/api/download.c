@@ -1,14 +1,16 @@
 /*
  * download.c: GET /api/albums/:id/download.zip, an album taken home as one
- * zip file, written while it is sent (docs/download.md).
+ * zip file, written while it is sent, and GET /api/runs/:id/download.zip,
+ * the images a run has made so far (a running run has no album yet).
+ * docs/download.md.
  *
  * The handler takes a snapshot: inside the request's one read snapshot it
- * reads the album's rows that the caller may see (req_scope: an image the
+ * reads the set's rows that the caller may see (req_scope: an image the
  * caller may not see is never in the zip), holds each image file so that a
  * delete cannot remove it before it is sent (store/imagefiles.c), names the
  * entries, and writes manifest.json and manifest.csv into two unlinked
- * temporary files. What stays in memory per image is its entry name, digest
- * and size. Then the body is pulled (res_callback): each pull adds the next
+ * temporary files. What stays in memory per image is its entry name and
+ * digest. Then the body is pulled (res_callback): each pull adds the next
  * piece of the archive (a local header, 64 KiB of a file, a data
  * descriptor, at the end the central directory) through util/zipstream.c,
  * so memory stays flat whatever the album's size, and no database work
