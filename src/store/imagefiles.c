@@ -105,10 +105,10 @@ void imagefile_remove_if_unused(const char *data_dir, const char *sha)
 {
     pthread_mutex_lock(&holds_mu);
     struct hold *h = hold_find(sha);
-    if (h && !h->deferred_dir)
-        h->deferred_dir = xstrdup(data_dir); /* the last release decides */
-    else
+    if (!h)
         remove_unused_locked(data_dir, sha);
+    else if (!h->deferred_dir)
+        h->deferred_dir = xstrdup(data_dir); /* the last release decides */
     pthread_mutex_unlock(&holds_mu);
 }
 

@@ -266,6 +266,8 @@ static void test_holds(const char *data_dir)
     CHECK(imagefile_hold_existing(data_dir, sha, &size) == 0);
     imagefile_remove_if_unused(data_dir, sha);
     CHECK(stat(path, &st) == 0);
+    imagefile_remove_if_unused(data_dir, sha); /* a second row with these bytes */
+    CHECK(stat(path, &st) == 0);
     imagefile_release(sha);
     CHECK(stat(path, &st) == 0);
     imagefile_release(sha);
