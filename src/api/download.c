@@ -266,10 +266,16 @@ static int open_entry(struct zip_job *j)
     return 0;
 }
 
-/* The entry j->next is sent: its descriptor and its hold end. */
+/* The entry j->next is sent: its descriptor and its hold end. A spool is
+ * closed once sent, so for most of the download it costs one descriptor
+ * besides its socket, as util/fdlimit.h counts a connection sending a file. */
 static void close_entry(struct zip_job *j)
 {
-    if (j->next >= 2) {
+    if (j->next < 2) {
+        FILE **spool = j->next == 0 ? &j->json : &j->csv;
+        fclose(*spool);
+        *spool = NULL;
+    } else {
         struct zip_file *f = &j->files[j->next - 2];
         if (j->fd >= 0)
             close(j->fd);

@@ -134,6 +134,25 @@ def download_path(url, token=None, after_first=None, daemon=None):
     return r.status, hdrs, path, total
 
 
+def open_data_files(d=None):
+    """The daemon's descriptors on files of its data directory (images being
+    sent, the unlinked manifest spools)."""
+    d = d or D
+    out = []
+    for fd in os.listdir("/proc/%d/fd" % d.proc.pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (d.proc.pid, fd))
+        except OSError:
+            continue
+        if target.startswith(os.path.realpath(d.data_dir)) or target.startswith(d.data_dir):
+            out.append(target)
+    return out
+
+
+def no_open_data_files():
+    wait_for(lambda: not open_data_files(), 10, lambda: "data files still open: %r" % open_data_files())
+
+
 def unzip_t(path):
     p = subprocess.run(["unzip", "-t", "-q", path], capture_output=True, text=True)
     check(p.returncode == 0, "unzip -t %s: %s %s" % (path, p.stdout[-500:], p.stderr[-500:]))
@@ -203,6 +222,7 @@ def big_album_streams_with_flat_memory():
     # MiB in all) shows in the peak; the release build grows by ~2 MiB.
     check(after - before < 64 * 1024 * SLOWDOWN, "peak RSS grew by %d KiB" % (after - before))
     unzip_t(path)
+    no_open_data_files()
     files = check_against_api(path, BIG_ALBUM)
     eq(len(files), BIG, "every image")
     width = len(str(BIG))
@@ -406,9 +426,13 @@ def client_leaves_mid_stream():
         got += len(r.read(65536))
     expect_json(D.delete("/api/images/%d" % victim), 200)
     check(os.path.exists(file_path(sha)), "held while the download is open")
+    # past the manifests: their spools are closed, one image file is open
+    files = open_data_files()
+    check(len(files) <= 1 and not any("deleted" in f for f in files), "open while sending: %r" % files)
     conn.sock.shutdown(2)
     conn.close()
     wait_for(lambda: not os.path.exists(file_path(sha)), 30, "the file removed once the client left")
+    no_open_data_files()
     status, _, path, _ = download(BIG_ALBUM)
     eq(status, 200, "the next download")
     unzip_t(path)
