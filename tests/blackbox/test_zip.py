@@ -455,10 +455,16 @@ def setup():
 
 
 def teardown(_):
+    """A clean exit: under ASan a leak (a download's job, a hold) makes it
+    non-zero."""
+    bad = []
     for d in (D, SLOW):
         if d:
-            d.stop()
+            rc = d.stop()
+            if rc != 0:
+                bad.append("daemon exited %s: %s" % (rc, d.stderr_text()[-3000:]))
             d.cleanup()
+    check(not bad, "\n".join(bad))
 
 
 if __name__ == "__main__":
