@@ -1,4 +1,5 @@
-"""Black-box tests of GET /api/albums/<id>/download.zip (docs/download.md).
+"""Black-box tests of GET /api/albums/<id>/download.zip and /api/runs/<id>/download.zip
+(docs/download.md).
 
 The big album (2,000 images of ~48 KiB, ~94 MiB) is written straight into the
 database and the image tree (rows, files and album links the way the engine
@@ -16,11 +17,9 @@ import json
 import os
 import random
 import re
-import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 import zlib
