@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "store/db.h"
+#include "store/images.h"
 #include "store/states.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -575,4 +576,14 @@ sf_status runs_queue_depth(long long *queued, long long *running, const char **w
     db_done(st);
     *why = rc == SQLITE_ROW ? NULL : sqlite3_errstr(rc);
     return rc == SQLITE_ROW ? SF_OK : db_status(rc);
+}
+
+static const char SQL_EACH_IMAGE[] =
+    "SELECT " IMAGE_SET_COLS("i.item_index") " FROM images i" IMAGE_SET_JOINS
+    "WHERE i.run_id = ?1 AND " SQL_IMAGE_VISIBLE(2, "i.id") " ORDER BY i.item_index, i.id";
+
+sf_status runs_each_image(long long run_id, enum read_scope scope,
+                          int (*each)(const json_t *row, void *ctx), void *ctx)
+{
+    return images_each_in_set(SQL_EACH_IMAGE, run_id, scope, each, ctx);
 }
