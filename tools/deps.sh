@@ -32,6 +32,9 @@ need_pkg libcurl libcurl4-openssl-dev
 need_pkg libpng libpng-dev
 need_pkg libcrypto libssl-dev
 need_pkg uuid uuid-dev
+need_pkg libarchive libarchive-dev
+# unzip: the zip tests check the archives with unzip -t.
+command -v unzip >/dev/null 2>&1 || missing="$missing unzip"
 need_pkg libxml-2.0 libxml2-dev
 # libcsv ships no pkg-config file: look for its header.
 [ -f /usr/include/csv.h ] || missing="$missing libcsv-dev"
