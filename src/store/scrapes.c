@@ -692,6 +692,11 @@ static const char SQL_WORN_OUT[] =
 static const char SQL_RESCUE_ITEMS[] =
     "UPDATE scrape_items SET status = 'queued', lease_owner = NULL, lease_expires_ms = NULL "
     "WHERE status = 'running' AND (lease_owner IS NOT ?1 OR coalesce(lease_expires_ms, 0) < ?2)";
+static const char SQL_WORN_PAGES[] =
+    "UPDATE scrape_jobs SET status = 'failed', completed_at = ?4, lease_owner = NULL, "
+    "lease_expires_ms = NULL, error_message = 'scrape: the page was interrupted too many times "
+    "(the daemon stopped while reading it)' WHERE status = 'running' AND page_fetched = 0 "
+    "AND (lease_owner IS NOT ?1 OR coalesce(lease_expires_ms, 0) < ?2) AND attempts >= ?3";
 static const char SQL_RESCUE_PAGES[] =
     "UPDATE scrape_jobs SET lease_owner = NULL, lease_expires_ms = 0 WHERE status = 'running' "
     "AND page_fetched = 0 AND (lease_owner IS NOT ?1 OR coalesce(lease_expires_ms, 0) < ?2)";
@@ -733,11 +738,15 @@ int scrapes_rescue(const char *owner, int max_attempts)
     free(worn);
     free(owners);
     int n = 0;
-    const char *sqls[] = {SQL_RESCUE_ITEMS, SQL_RESCUE_PAGES};
-    for (int k = 0; k < 2 && s == SF_OK; k++) {
+    const char *sqls[] = {SQL_RESCUE_ITEMS, SQL_WORN_PAGES, SQL_RESCUE_PAGES};
+    for (int k = 0; k < 3 && s == SF_OK; k++) {
         st = db_stmt(sqls[k]);
         db_bind_text(st, 1, owner);
         sqlite3_bind_int64(st, 2, t);
+        if (sqls[k] == SQL_WORN_PAGES) {
+            sqlite3_bind_int(st, 3, max_attempts);
+            db_bind_text(st, 4, now);
+        }
         int rc = sqlite3_step(st);
         db_done(st);
         if (rc != SQLITE_DONE)

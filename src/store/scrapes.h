@@ -111,7 +111,8 @@ sf_status scrapes_item_release(const struct scrape_item_claim *c, const char *ow
 
 /* Puts back the leases owner does not hold (at start-up: their owner is
  * dead) and the expired ones; a download already tried max_attempts times
- * is skipped as "interrupted". Returns how many were put back, or -1. */
+ * is skipped as "interrupted", a page the job fails. Returns how many were
+ * put back or given up, or -1. */
 int scrapes_rescue(const char *owner, int max_attempts);
 
 /* 1 when the job is pending or running (workers check it between steps). */

@@ -151,6 +151,16 @@ static void a_dead_owner_is_rescued(void)
     }
     CHECK(unit_scalar("SELECT reason = 'interrupted' FROM scrape_items WHERE job_id = ?1", id) == 1);
     CHECK(strcmp(status(id), "failed") == 0);
+
+    /* a page interrupted three times fails its job */
+    id = job("http://s.test/crashy.html", 5);
+    for (int i = 0; i < 3; i++) {
+        CHECK(scrapes_claim_page("dead", 60000, &pc) == 1 && pc.job_id == id);
+        scrape_page_claim_free(&pc);
+        CHECK(scrapes_rescue("alive", 3) == 1);
+    }
+    CHECK(strcmp(status(id), "failed") == 0);
+    CHECK(scrapes_claim_page("alive", 60000, &pc) == 0);
 }
 
 static void the_writer(const char *dir)
