@@ -14,6 +14,7 @@
 #include "queue/engine.h"
 #include "store/db.h"
 #include "store/runs.h"
+#include "store/scrapes.h"
 #include "util/xalloc.h"
 
 static void gauge_head(struct strbuf *sb, const char *name, const char *help, const char *type)
@@ -36,6 +37,23 @@ static void state_counts(struct strbuf *sb)
             if (items[i])
                 sb_printf(sb, "setforge_items{status=\"%s\"} %lld\n",
                           item_state_name((enum item_state)i), items[i]);
+}
+
+static void scrape_counts(struct strbuf *sb)
+{
+    long long jobs[SCRAPE_NSTATES], items[SITEM_NSTATES];
+    if (scrapes_counts(jobs, items) != SF_OK)
+        return;
+    gauge_head(sb, "setforge_scrape_jobs", "Scrape jobs by status.", "gauge");
+    for (int i = 0; i < SCRAPE_NSTATES; i++)
+        if (jobs[i])
+            sb_printf(sb, "setforge_scrape_jobs{status=\"%s\"} %lld\n",
+                      scrape_state_name((enum scrape_state)i), jobs[i]);
+    gauge_head(sb, "setforge_scrape_downloads", "Scrape job downloads by status.", "gauge");
+    for (int i = 0; i < SITEM_NSTATES; i++)
+        if (items[i])
+            sb_printf(sb, "setforge_scrape_downloads{status=\"%s\"} %lld\n",
+                      scrape_item_state_name((enum scrape_item_state)i), items[i]);
 }
 
 static void engine_numbers(struct strbuf *sb)
@@ -116,6 +134,7 @@ sf_status get_metrics(struct sf_request *req, struct sf_response *res)
     struct strbuf sb;
     sb_init(&sb);
     state_counts(&sb);
+    scrape_counts(&sb);
     engine_numbers(&sb);
     http_numbers(&sb, req);
     size_t len;

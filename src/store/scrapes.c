@@ -770,3 +770,31 @@ int scrapes_active(long long job_id)
     db_done(st);
     return yes;
 }
+
+static const char SQL_JOB_COUNTS[] = "SELECT status, count(*) FROM scrape_jobs GROUP BY status";
+static const char SQL_ITEM_COUNTS[] = "SELECT status, count(*) FROM scrape_items GROUP BY status";
+
+sf_status scrapes_counts(long long jobs[SCRAPE_NSTATES], long long items[SITEM_NSTATES])
+{
+    memset(jobs, 0, SCRAPE_NSTATES * sizeof jobs[0]);
+    memset(items, 0, SITEM_NSTATES * sizeof items[0]);
+    sqlite3_stmt *st = db_stmt(SQL_JOB_COUNTS);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        enum scrape_state s;
+        if (scrape_state_parse(db_col_text(st, 0), &s) == 0)
+            jobs[s] = sqlite3_column_int64(st, 1);
+    }
+    db_done(st);
+    if (rc != SQLITE_DONE)
+        return db_status(rc);
+    st = db_stmt(SQL_ITEM_COUNTS);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = db_col_text(st, 0);
+        for (int i = 0; i < SITEM_NSTATES; i++)
+            if (name && strcmp(name, scrape_item_state_name((enum scrape_item_state)i)) == 0)
+                items[i] = sqlite3_column_int64(st, 1);
+    }
+    db_done(st);
+    return rc == SQLITE_DONE ? SF_OK : db_status(rc);
+}

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "store/images.h"
+#include "store/states.h"
 #include "util/pagination.h"
 #include "util/status.h"
 
@@ -52,6 +53,10 @@ sf_status scrapes_items(long long job_id, const struct page *pg, json_t **rows_o
  * is filed when some images are in). SF_ENOTFOUND; SF_ECONFLICT when the
  * job has already finished. */
 sf_status scrapes_cancel(long long id);
+
+/* Jobs and downloads by state (indexed by enum scrape_state and
+ * enum scrape_item_state), for /metrics. */
+sf_status scrapes_counts(long long jobs[SCRAPE_NSTATES], long long items[SITEM_NSTATES]);
 
 /* ---- the runner's side (queue/scraper.c) ---------------------------------- */
 

@@ -182,6 +182,10 @@ def mixed_page_every_rule_and_every_reason():
     log = WEB.log()
     eq(log.count("/redirect/5.png"), 1)
     eq(log.count("/redirect/1.png"), 1, "reached only by the chain of 2")
+    # /metrics counts jobs and downloads by status
+    m = D.get("/metrics").text
+    check('setforge_scrape_jobs{status="completed"}' in m and 'setforge_scrape_downloads{status="skipped"}' in m,
+          "metrics: %s" % [ln for ln in m.splitlines() if "scrape" in ln])
 
 
 @test
