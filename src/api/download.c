@@ -40,7 +40,7 @@
 
 #define ZIP_PIECE (64 * 1024)
 #define KEY_SLUG_MAX 60
-#define NAME_LEN 96 /* position (<= 19 digits), '_', slug or "image_<id>", suffix, ".png" */
+#define NAME_LEN 100 /* position (<= 19 digits), '_', slug or "image_<id>", suffix, ".webp" */
 
 struct zip_file {
     char name[NAME_LEN];
@@ -148,6 +148,7 @@ static void csv_row(FILE *f, const json_t *row)
 }
 
 /* Names the row's entry: "<position>_<key>.png", or "<position>_image_<id>.png"
+ * (.jpg, .gif or .webp for a scraped image of that type)
  * without a key, with "_2", "_3"... when an earlier image at the same
  * position has the name already (positions differ otherwise, and the
  * prefix has one width, so names of different positions never meet). */
@@ -162,11 +163,18 @@ static void name_file(struct zip_job *j, const json_t *row, long long pos, char 
         j->group_pos = pos;
         j->group_start = j->nfiles;
     }
+    /* the file's own type: a scraped image may be a JPEG, GIF or WebP */
+    static const struct { const char *mime, *ext; } exts[] = {
+        {"image/jpeg", ".jpg"}, {"image/gif", ".gif"}, {"image/webp", ".webp"}};
+    const char *mime = json_string_value(json_object_get(row, "mime_type")), *ext = ".png";
+    for (size_t e = 0; mime && e < sizeof(exts) / sizeof(exts[0]); e++)
+        if (strcmp(mime, exts[e].mime) == 0)
+            ext = exts[e].ext;
     for (int n = 1;; n++) {
         char suffix[24] = "";
         if (n > 1)
             snprintf(suffix, sizeof(suffix), "_%d", n);
-        snprintf(out, NAME_LEN, "%0*lld_%s%s.png", j->width, pos + 1, slug, suffix);
+        snprintf(out, NAME_LEN, "%0*lld_%s%s%s", j->width, pos + 1, slug, suffix, ext);
         int taken = 0;
         for (size_t i = j->group_start; i < j->nfiles && !taken; i++)
             taken = strcmp(j->files[i].name, out) == 0;

@@ -39,6 +39,8 @@ json_t *image_row_json(sqlite3_stmt *st, int c)
     json_object_set_new(o, "sha256", json_string(db_col_text(st, c + 11)));
     json_object_set_new(o, "bytes", json_integer(sqlite3_column_int64(st, c + 12)));
     json_object_set_new(o, "created_at", json_string(db_col_text(st, c + 13)));
+    /* generated images are PNG; a scraped one keeps its type (scrape.md) */
+    json_object_set_new(o, "mime_type", json_string(db_col_text(st, c + 14)));
     json_object_set_new(o, "url", json_sprintf("/api/images/%lld/file", id));
     return o;
 }

@@ -9,8 +9,10 @@ finished download again.
 The daemon runs with outbound_addresses=all: the web site is a local fake
 (tests/fakes/fake_web.py on 127.0.0.1). test_scrape_ssrf.py covers the guard."""
 
+import io
 import os
 import sys
+import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (SLOWDOWN, TS_RE, Daemon, check, eq, expect_error, expect_json, expect_status, run, snippet,  # noqa: E402
@@ -175,7 +177,13 @@ def mixed_page_every_rule_and_every_reason():
     albums = expect_json(D.get("/api/albums?source_type=scrape&per_page=100", token=None), 200)["albums"]
     check(j["album_id"] in [a["id"] for a in albums], "listed with source_type=scrape")
     im = expect_json(D.get("/api/images/%d" % by["/img/linked.jpg"]["image_id"]), 200)
-    eq((im["width"], im["height"], im["prompt"]), (40, 30, ""))
+    eq((im["width"], im["height"], im["prompt"], im["mime_type"]), (40, 30, "", "image/jpeg"))
+    # the album's zip names each file by its own type
+    r = D.get("/api/albums/%d/download.zip" % j["album_id"], timeout=60)
+    eq(r.status, 200)
+    names = zipfile.ZipFile(io.BytesIO(r.body)).namelist()
+    exts = sorted(os.path.splitext(n)[1] for n in names if not n.startswith("manifest"))
+    eq(exts, sorted([".png"] * 8 + [".webp", ".jpg", ".gif"]), "entries: %s" % names)
     im = expect_json(D.get("/api/images/%d" % by["/img/pic.webp"]["image_id"]), 200)
     eq((im["width"], im["height"]), (7, 8))
     # the redirect chain of 5 stopped after 3 hops: /redirect/1 and /0 never asked
