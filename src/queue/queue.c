@@ -25,6 +25,7 @@
 #include "store/images.h"
 #include "store/runs.h"
 #include "store/states.h"
+#include "store/webhooks.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -257,6 +258,9 @@ static int maybe_finish(long long run_id, const char *now)
     if (rc != SQLITE_DONE)
         return -1;
     if (rs.completed > 0 && file_album(run_id, &rs, now) < 0)
+        return -1;
+    /* The end's webhook, owed from the same commit (docs/webhooks.md). */
+    if (webhooks_queue_run_end(run_id, now) != SF_OK)
         return -1;
     return event_status(run_id, now) < 0 ? -1 : 0;
 }
@@ -571,6 +575,7 @@ sf_status queue_cancel_run(long long run_id)
     rs.canceled += n;
     /* Images made before the cancel are kept and filed like any run's. */
     ok = ok && (rs.completed == 0 || file_album(run_id, &rs, now) == 0);
+    ok = ok && webhooks_queue_run_end(run_id, now) == SF_OK;
     ok = ok && event_status(run_id, now) == 0;
     return finish_tx(ok);
 }

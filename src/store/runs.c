@@ -10,6 +10,7 @@
 
 #include "store/db.h"
 #include "store/states.h"
+#include "store/webhooks.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -43,8 +44,8 @@ static const char SQL_IDEM_FIND[] =
 static const char SQL_INSERT[] =
     "INSERT INTO runs (template_id, album_name, user_theme, status, total_items, steps, seed, "
     "width, height, guidance_scale, negative_prompt, loras, idempotency_key, request_hash, "
-    "creator, created_at) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-    "?13, ?14, ?15)";
+    "creator, created_at, callback_url) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, "
+    "?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 /* Items of queued and running runs not settled yet, in all runs and in
  * those without a creator: from the runs' counters (kept in the same
  * transactions as the items' states), so one index search of the active
@@ -200,6 +201,8 @@ sf_status runs_get(long long id, enum read_scope scope, int parallelism, json_t 
         eta = json_integer(0);
     }
     json_object_set_new(run, "eta_s", eta);
+    json_t *hook = webhooks_run_json(id);
+    json_object_set_new(run, "webhook", hook ? hook : json_null());
     *out = run;
     return SF_OK;
 }
@@ -295,6 +298,7 @@ static sf_status insert_run(const struct run_spec *spec, long long *run_id)
     db_bind_text(st, 13, spec->request_hash);
     db_bind_text(st, 14, spec->creator);
     db_bind_text(st, 15, now);
+    db_bind_text(st, 16, spec->callback_url);
     int rc = sqlite3_step(st);
     db_done(st);
     if (rc != SQLITE_DONE)
