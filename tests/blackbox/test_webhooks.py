@@ -319,6 +319,39 @@ def a_restart_between_attempts_does_not_lose_the_delivery():
         d.cleanup()
 
 
+@test
+def an_attempt_cut_by_a_stop_or_a_crash_is_sent_again_with_the_same_id():
+    """A receiver that never answers: SIGTERM interrupts the attempt (the daemon does
+    not wait out webhook_timeout_ms), kill -9 loses it; both times the delivery stays
+    pending and the next start sends it again, with the same webhook-id (at least once)."""
+    rec = Receiver(mode="hang").start()
+    d = Daemon(extra_args=["--outbound-addresses", "all", "--generate-rate", "0", "--webhook-timeout-ms", "600000",
+                           "--access-log", "false"], env={"SETFORGE_WEBHOOK_SECRET": SECRET})
+    try:
+        tid = make_template(d, 1)
+        rid = gen_ok(d, tid, callback_url=rec.url)["id"]
+        wait_for(lambda: len(rec.log()) >= 1, 30, "the first attempt reaching the receiver")
+        eq(d.stop(), 0, "exit status of a stop during an attempt")
+        d.start()
+        wait_for(lambda: len(rec.log()) >= 2, 30, "the attempt sent again after the restart")
+        d.kill9()
+        expect_status_204(http_request(rec.port, "POST", "/_mode/ok", timeout=5))
+        d.start()
+        hook = wait_webhook(d, rid, lambda h: h["status"] == "delivered", "delivered after the crash")
+        got = rec.log()
+        eq(len(got), 3, "attempts received: hung, hung, answered")
+        for g in got:
+            check_verified(g, "attempt")
+        eq({g["id"] for g in got}, {hook["webhook_id"]}, "one webhook-id")
+        eq(hook["attempts"], 1, "only the answered attempt was recorded")
+    finally:
+        d.cleanup()
+
+
+def expect_status_204(r):
+    eq(r.status, 204, "receiver mode change")
+
+
 # ---------------------------------------------------------------- the guard
 
 

@@ -9,6 +9,7 @@
 //     MODE ok (default): 204 to a delivery that verifies, 400 otherwise
 //          fail500: 500 to everything (the delivery is still recorded)
 //          redirect: 307 to /elsewhere
+//          hang: never answers (the delivery is still recorded)
 //   GET  /_log        {"deliveries": [{id, timestamp, signature, verified,
 //                     verify_error, payload, content_type, answered}]}
 //   POST /_mode/NAME  switches the mode
@@ -62,6 +63,7 @@ const server = http.createServer((req, res) => {
     else if (mode === "redirect") rec.answered = 307;
     else rec.answered = rec.verified ? 204 : 400;
     deliveries.push(rec);
+    if (mode === "hang") return;
     if (rec.answered === 307) res.writeHead(307, { location: "/elsewhere" });
     else res.writeHead(rec.answered, { "content-type": "text/plain" });
     res.end(rec.answered === 500 ? "receiver is failing on purpose" : "");
@@ -70,4 +72,5 @@ const server = http.createServer((req, res) => {
 server.listen(Number(port), "127.0.0.1", () => {
   console.log("listening " + server.address().port);
 });
-process.on("SIGTERM", () => server.close(() => process.exit(0)));
+// Hanging requests would hold close() up: exit at once.
+process.on("SIGTERM", () => process.exit(0));
