@@ -6,7 +6,9 @@
  * comparison of three numbers with total_items, never a count over
  * thousands of rows. When the last item settles, the same transaction sets
  * the run's final status and files its images into a new album, in item
- * order (album position = item index).
+ * order (album position = item index), and, when the run named a
+ * callback_url, queues its webhook delivery (store/webhooks.h), so a crash
+ * can never end a run without owing its webhook.
  *
  * Each change also appends to run_events, the log that Server-Sent Events
  * replay from (Last-Event-ID), so a client never misses a step.
