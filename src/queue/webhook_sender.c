@@ -65,8 +65,11 @@ static int judge_answer(const struct http_response *r, char *err, size_t errlen)
     return -1;
 }
 
-/* One attempt of d: records it, or leaves it pending when stopping cut it. */
-static void attempt(struct webhook_due *d)
+/* One attempt of d: records it, or leaves it pending when stopping cut it.
+ * -1 when the attempt could not be recorded (the row is still due: the
+ * caller waits before taking it again, so a database that refuses writes
+ * does not turn into a stream of POSTs). */
+static int attempt(struct webhook_due *d)
 {
     const struct sf_config *cfg = snd.cfg;
     long long ts = now_unix_ms() / 1000;
@@ -92,7 +95,7 @@ static void attempt(struct webhook_due *d)
     char err[512] = "";
     enum http_outcome out = http_client_do(&req, &resp, err, sizeof(err));
     if (out == HTTP_CANCELED)
-        return; /* stopping: not an attempt; sent again at the next start */
+        return 0; /* stopping: not an attempt; sent again at the next start */
     long status = out == HTTP_ANSWERED ? resp.status : 0;
     int ok = out == HTTP_ANSWERED && judge_answer(&resp, err, sizeof(err)) == 0;
     http_response_free(&resp);
@@ -111,12 +114,12 @@ static void attempt(struct webhook_due *d)
         /* Not recorded: the row is unchanged, so it is tried again (and
          * may arrive twice, with the same webhook-id). */
         log_warn("webhooks: cannot record attempt %d of %s", made, d->webhook_id);
-        return;
+        return -1;
     }
     if (ok) {
         atomic_fetch_add(&snd.delivered, 1);
         log_info("webhooks: %s delivered (attempt %d)", d->webhook_id, made);
-        return;
+        return 0;
     }
     atomic_fetch_add(&snd.failed_attempts, 1);
     if (next) {
@@ -126,6 +129,7 @@ static void attempt(struct webhook_due *d)
         atomic_fetch_add(&snd.gave_up, 1);
         log_warn("webhooks: %s failed after %d attempts: %s", d->webhook_id, made, err);
     }
+    return 0;
 }
 
 static int stopping(unsigned long *kicks)
@@ -146,12 +150,13 @@ static void *sender_main(void *arg)
     unsigned long seen;
     while (!stopping(&seen)) {
         struct webhook_due d;
-        while (!stopping(NULL) && webhooks_next_due(now_unix_ms(), &d) == 1) {
-            attempt(&d);
+        int stuck = 0; /* an attempt could not be recorded: wait before the next */
+        while (!stuck && !stopping(NULL) && webhooks_next_due(now_unix_ms(), &d) == 1) {
+            stuck = attempt(&d) < 0;
             webhook_due_free(&d);
         }
         int64_t due = webhooks_earliest_due(), wait = IDLE_MS;
-        if (due > 0) {
+        if (due > 0 && !stuck) {
             int64_t until = due - now_unix_ms();
             wait = until < 1 ? 1 : until < IDLE_MS ? until : IDLE_MS;
         }
