@@ -15,6 +15,7 @@
 #include "queue/webhook_sender.h"
 #include "store/db.h"
 #include "store/runs.h"
+#include "store/webhooks.h"
 #include "util/xalloc.h"
 
 static void gauge_head(struct strbuf *sb, const char *name, const char *help, const char *type)
@@ -123,6 +124,9 @@ static void webhook_numbers(struct strbuf *sb)
     sb_printf(sb, "setforge_webhook_deliveries_total{result=\"failed_attempt\"} %lu\n",
               ws.failed_attempts);
     sb_printf(sb, "setforge_webhook_deliveries_total{result=\"gave_up\"} %lu\n", ws.gave_up);
+    gauge_head(sb, "setforge_webhook_pending", "Run webhook deliveries owed (not delivered nor given up yet).",
+               "gauge");
+    sb_printf(sb, "setforge_webhook_pending %lld\n", webhooks_pending_count());
 }
 
 sf_status get_metrics(struct sf_request *req, struct sf_response *res)

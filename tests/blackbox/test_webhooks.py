@@ -104,7 +104,8 @@ def wait_webhook(d, rid, cond, what, timeout=30):
 
 def metric(d, result):
     text = expect_json_text(d.get("/metrics", token="admin"))
-    key = 'setforge_webhook_deliveries_total{result="%s"} ' % result
+    key = ('setforge_webhook_deliveries_total{result="%s"} ' % result) if result != "pending" \
+        else "setforge_webhook_pending "
     for line in text.splitlines():
         if line.startswith(key):
             return int(line[len(key):])
@@ -305,6 +306,7 @@ def a_restart_between_attempts_does_not_lose_the_delivery():
         rid = gen_ok(d, tid, callback_url=url)["id"]
         first = wait_webhook(d, rid, lambda h: h["attempts"] >= 1, "a failed attempt")
         eq(first["status"], "pending", "pending when the daemon stops")
+        eq(metric(d, "pending"), 1, "setforge_webhook_pending")
         d.stop()
         rec = Receiver(port=port).start()
         d.start()
@@ -312,6 +314,7 @@ def a_restart_between_attempts_does_not_lose_the_delivery():
         got = rec.log()
         eq(len(got), 1, "deliveries")
         check_verified(got[0], "delivery after a restart")
+        eq(metric(d, "pending"), 0, "setforge_webhook_pending once delivered")
         eq((got[0]["id"], hook["webhook_id"]), (first["webhook_id"], first["webhook_id"]),
            "the webhook-id survives the restart")
         check_secret_hidden(d)
