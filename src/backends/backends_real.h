@@ -95,6 +95,8 @@ static inline enum backend_result be_result(enum http_outcome o)
         return BACKEND_PERMANENT;
     case HTTP_CANCELED:
         return BACKEND_CANCELED;
+    case HTTP_UNDELIVERED:
+        return BACKEND_UNDELIVERED;
     case HTTP_TRANSIENT:
         break;
     }

@@ -27,9 +27,13 @@
  *                   judges the status (a 404 is an error for a backend and
  *                   "no such page" for a scraper).
  *   HTTP_TRANSIENT  no usable answer, and the same request may work later
- *                   or elsewhere: connection refused, DNS failure, timeout,
- *                   connection dropped mid-answer, an answer over the byte
- *                   cap, no curl handle.
+ *                   or elsewhere: timeout, connection dropped mid-answer,
+ *                   an answer over the byte cap, no curl handle.
+ *   HTTP_UNDELIVERED no byte of the request reached a server: connection
+ *                   refused, no such host, no connection before the
+ *                   timeout. Sending it again, here or elsewhere, costs
+ *                   the server nothing (the engine does not count it as an
+ *                   attempt).
  *   HTTP_PERMANENT  the request can never work as given: a malformed URL or
  *                   a scheme other than http and https.
  *   HTTP_CANCELED   *cancel was set before or during the exchange.
@@ -39,6 +43,14 @@
  * becomes BACKEND_TRANSIENT once judged), and webhooks or a scraper should
  * not include the backend interface to make a request. Backends map the
  * three failure classes one to one (be_result() in backends_real.h).
+ *
+ * A request body is sent once. libcurl re-sends a request on a fresh
+ * connection when a kept-alive one dies before any answer byte arrives; for
+ * a txt2img POST that is a second GPU job when the server died after
+ * reading the first (a GPU minute is not idempotent). The body is therefore
+ * given through a read callback whose rewind is refused once a byte was
+ * handed over: such an exchange ends as HTTP_TRANSIENT, "connection lost
+ * mid-request", and the server has seen the body once.
  *
  * Cancellation goes through libcurl's progress callback, which runs often
  * while bytes flow and about once a second while the server is silent: a
@@ -84,6 +96,7 @@
 enum http_outcome {
     HTTP_ANSWERED = 0, /* an answer with some status: the caller judges it */
     HTTP_TRANSIENT,    /* no answer; may work later or elsewhere */
+    HTTP_UNDELIVERED,  /* no answer, and the request never left: may be sent again freely */
     HTTP_PERMANENT,    /* cannot work as given (bad URL, scheme) */
     HTTP_CANCELED,     /* *cancel was set */
     HTTP_REFUSED,      /* a guarded request's URL, scheme, redirect or address is refused */

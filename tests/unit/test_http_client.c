@@ -116,9 +116,13 @@ static void test_failures(void)
     CHECK_HAS(err, "t: bad URL");
     rq.url = "http://";
     CHECK(http_client_do(&rq, &rs, err, sizeof err) == HTTP_PERMANENT);
+    /* Nothing listens: the request never left, which costs nobody anything. */
     rq.url = "http://127.0.0.1:1/";
-    CHECK(http_client_do(&rq, &rs, err, sizeof err) == HTTP_TRANSIENT);
+    CHECK(http_client_do(&rq, &rs, err, sizeof err) == HTTP_UNDELIVERED);
     CHECK_HAS(err, "t: cannot connect");
+    rq = (struct http_request){.method = "POST", .url = "http://127.0.0.1:1/sdapi/v1/txt2img",
+                               .body = "{}", .body_len = 2, .who = "t"};
+    CHECK(http_client_do(&rq, &rs, err, sizeof err) == HTTP_UNDELIVERED);
     CHECK(rs.body == NULL);
 
     /* A server that never answers: the timeout, as transient. */
@@ -133,6 +137,36 @@ static void test_failures(void)
     CHECK(ask(&rq, "/sdapi/v1/txt2img", &rs) == HTTP_TRANSIENT);
     CHECK_HAS(err, "mid-answer");
     set_mode(&fk, "{\"mode\": \"ok\"}");
+}
+
+/*
+ * A server that dies after reading a POST, on a kept-alive connection:
+ * libcurl would send the request again on a new connection (it does so
+ * when no answer byte came back). The body must reach the server once: a
+ * txt2img POST is a GPU job. Without the refused rewind the fake logs two.
+ */
+static void test_post_never_sent_twice(void)
+{
+    struct http_response rs;
+    struct http_request rq = {.who = "t"};
+    CHECK(ask(&rq, "/sdapi/v1/sd-models", &rs) == HTTP_ANSWERED); /* opens the connection */
+    http_response_free(&rs);
+    set_mode(&fk, "{\"mode\": \"drop\"}");
+    int before = count_requests(&fk, "/sdapi/v1/txt2img");
+    rq = (struct http_request){.method = "POST", .body = "{\"prompt\": \"once\"}", .body_len = 18,
+                               .timeout_ms = 10000, .who = "t"};
+    enum http_outcome o = ask(&rq, "/sdapi/v1/txt2img", &rs);
+    if (o != HTTP_TRANSIENT)
+        fprintf(stderr, "  outcome %d status %ld err %s\n", (int)o, rs.status, err);
+    CHECK(o == HTTP_TRANSIENT);
+    CHECK_HAS(err, "t: connection lost mid-request");
+    CHECK(count_requests(&fk, "/sdapi/v1/txt2img") == before + 1);
+    set_mode(&fk, "{\"mode\": \"ok\"}");
+    /* The next request gets a new connection and an answer. */
+    rq = (struct http_request){.method = "POST", .body = "{\"prompt\": \"x\"}", .body_len = 15,
+                               .who = "t"};
+    CHECK(ask(&rq, "/sdapi/v1/txt2img", &rs) == HTTP_ANSWERED && rs.status == 200);
+    http_response_free(&rs);
 }
 
 static void test_probe_and_escape(void)
@@ -273,6 +307,7 @@ int main(void)
         test_probe_and_escape();
         test_keep_alive();
         test_guard();
+        test_post_never_sent_twice();
     }
     fake_stop(&fk);
     UNIT_END("http_client");
