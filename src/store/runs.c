@@ -101,13 +101,6 @@ static const char SQL_FINAL[] =
     "+ canceled_items >= total_items AND NOT EXISTS (SELECT 1 FROM run_events e "
     "WHERE e.run_id = ?1 AND e.id > ?2) FROM runs WHERE id = ?1";
 
-static json_t *nullable_text(sqlite3_stmt *st, int col)
-{
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
-        return json_null();
-    return json_string(db_col_text(st, col));
-}
-
 static json_t *run_json(sqlite3_stmt *st)
 {
     json_t *o = json_object();
@@ -135,9 +128,9 @@ static json_t *run_json(sqlite3_stmt *st)
     json_object_set_new(o, "negative_prompt", json_string(db_col_text(st, 15)));
     json_object_set_new(o, "loras", loras ? loras : json_array());
     json_object_set_new(o, "created_at", json_string(db_col_text(st, 17)));
-    json_object_set_new(o, "started_at", nullable_text(st, 18));
-    json_object_set_new(o, "completed_at", nullable_text(st, 19));
-    json_object_set_new(o, "error_message", nullable_text(st, 20));
+    json_object_set_new(o, "started_at", db_col_json_text(st, 18));
+    json_object_set_new(o, "completed_at", db_col_json_text(st, 19));
+    json_object_set_new(o, "error_message", db_col_json_text(st, 20));
     json_object_set_new(o, "progress", json_real(total ? (double)done / (double)total : 1.0));
     return o;
 }
@@ -398,11 +391,11 @@ sf_status runs_items(long long run_id, enum read_scope scope, const struct page 
         json_object_set_new(o, "seed", json_integer(sqlite3_column_int64(st, 2)));
         json_object_set_new(o, "status", json_string(db_col_text(st, 3)));
         json_object_set_new(o, "attempts", json_integer(sqlite3_column_int(st, 4)));
-        json_object_set_new(o, "error", nullable_text(st, 5));
+        json_object_set_new(o, "error", db_col_json_text(st, 5));
         json_object_set_new(o, "image_id", sqlite3_column_type(st, 6) == SQLITE_NULL
                                                ? json_null()
                                                : json_integer(sqlite3_column_int64(st, 6)));
-        json_object_set_new(o, "endpoint", nullable_text(st, 7));
+        json_object_set_new(o, "endpoint", db_col_json_text(st, 7));
         json_object_set_new(o, "duration_ms", sqlite3_column_type(st, 8) == SQLITE_NULL
                                                   ? json_null()
                                                   : json_integer(sqlite3_column_int64(st, 8)));

@@ -128,12 +128,6 @@ sf_status webhooks_record_attempt(long long id, long http_status, const char *er
     return rc == SQLITE_DONE ? SF_OK : db_status(rc);
 }
 
-static json_t *text_or_null(sqlite3_stmt *st, int col)
-{
-    return sqlite3_column_type(st, col) == SQLITE_NULL ? json_null()
-                                                        : json_string(db_col_text(st, col));
-}
-
 json_t *webhooks_run_json(long long run_id)
 {
     sqlite3_stmt *st = db_stmt(SQL_RUN_WEBHOOK);
@@ -144,14 +138,14 @@ json_t *webhooks_run_json(long long run_id)
         if (has_delivery || sqlite3_column_type(st, 0) != SQLITE_NULL) {
             o = json_object();
             /* the delivery's own URL: the run's could only differ if edited by hand */
-            json_object_set_new(o, "url", text_or_null(st, has_delivery ? 9 : 0));
+            json_object_set_new(o, "url", db_col_json_text(st, has_delivery ? 9 : 0));
             json_object_set_new(o, "status", has_delivery ? json_string(db_col_text(st, 1))
                                                           : json_string("waiting"));
-            json_object_set_new(o, "webhook_id", text_or_null(st, 2));
+            json_object_set_new(o, "webhook_id", db_col_json_text(st, 2));
             json_object_set_new(o, "attempts", json_integer(sqlite3_column_int(st, 3)));
-            json_object_set_new(o, "last_error", text_or_null(st, 4));
-            json_object_set_new(o, "last_attempt_at", text_or_null(st, 5));
-            json_object_set_new(o, "next_attempt_at", text_or_null(st, 6));
+            json_object_set_new(o, "last_error", db_col_json_text(st, 4));
+            json_object_set_new(o, "last_attempt_at", db_col_json_text(st, 5));
+            json_object_set_new(o, "next_attempt_at", db_col_json_text(st, 6));
             json_t *log = has_delivery ? json_loads(db_col_text(st, 7), 0, NULL) : NULL;
             json_object_set_new(o, "attempts_log", log ? log : json_array());
         }
