@@ -81,9 +81,11 @@ static int attempt(struct webhook_due *d)
     snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %lld", ts);
     snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s", sig);
     const char *headers[] = {h_id, h_ts, h_sig, NULL};
+    /* No redirects: a redirect is a failed attempt (docs/webhooks.md). No
+     * low-speed cut: a receiver may think for a while before it answers,
+     * and webhook_timeout_ms already bounds a drip. */
     struct http_guard guard = {.policy = (enum net_policy)cfg->outbound_addresses,
-                               .max_redirects = 0, /* a redirect is a failed attempt */
-                               .low_speed_bps = 1, .low_speed_s = 5};
+                               .max_redirects = 0};
     long timeout = (long)cfg->webhook_timeout_ms;
     struct http_request req = {.method = "POST", .url = d->url, .headers = headers,
                                .body = d->payload, .body_len = body_len,
