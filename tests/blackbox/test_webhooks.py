@@ -274,6 +274,21 @@ def a_redirect_is_a_failed_attempt():
 
 
 @test
+def no_answer_within_webhook_timeout_ms_is_a_failed_attempt():
+    rec = Receiver(mode="hang").start()
+    d = Daemon(extra_args=["--outbound-addresses", "all", "--generate-rate", "0", "--webhook-retry-base-ms", "50",
+                           "--webhook-timeout-ms", "300", "--access-log", "false"],
+               env={"SETFORGE_WEBHOOK_SECRET": SECRET})
+    try:
+        rid = gen_ok(d, make_template(d, 1), callback_url=rec.url)["id"]
+        hook = wait_webhook(d, rid, lambda h: h["status"] == "failed", "failed after 5 timeouts")
+        check("timed out" in hook["last_error"] or "timeout" in hook["last_error"], "last_error %r" % hook["last_error"])
+        eq(len(rec.log()), 5, "the receiver saw each attempt")
+    finally:
+        d.cleanup()
+
+
+@test
 def a_receiver_that_is_down_gets_the_retries_then_the_delivery():
     port = free_port()  # nothing listens there yet
     url = "http://127.0.0.1:%d/hook" % port
