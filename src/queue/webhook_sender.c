@@ -26,8 +26,9 @@
 #include "util/stdwebhook.h"
 #include "util/timeutil.h"
 
-/* The longest a queued delivery waits for its first attempt when no kick
- * comes (a run ended by another process); also the longest sleep. */
+/* The longest sleep, and so the longest a queued delivery waits for its
+ * first attempt should a kick be missed (engine_notify kicks after every
+ * committed run change, so it should not be). */
 #define IDLE_MS 1000
 /* The ceiling of one wait between attempts, whatever the base. */
 #define BACKOFF_CAP_MS (3600LL * 1000)
