@@ -44,6 +44,9 @@ struct sf_config {
     long long queue_capacity_items;
     int generate_access; /* enum generate_access */
     int outbound_addresses; /* enum net_policy (util/netfilter.h) */
+    char *webhook_secret; /* "" or whsec_<base64>: never logged nor printed */
+    long long webhook_retry_base_ms;
+    long long webhook_timeout_ms;
     long long scrape_parallel;        /* scrape jobs: downloads at once (docs/scrape.md) */
     long long scrape_max_image_bytes;
     long long scrape_max_page_bytes;
