@@ -130,23 +130,34 @@ sf_status scrapes_get(long long id, json_t **out)
     return rc == SQLITE_DONE ? SF_ENOTFOUND : db_status(rc);
 }
 
-static sf_status count(const char *sql, long long a, const char *text, long long *out)
+/* The one number sql answers, with ?1 bound to id (count_id) or to text
+ * (count_text, NULL allowed). */
+static sf_status count_step(sqlite3_stmt *st, long long *out)
 {
-    sqlite3_stmt *st = db_stmt(sql);
-    if (text || a == 0)
-        db_bind_text(st, 1, text);
-    else
-        sqlite3_bind_int64(st, 1, a);
     int rc = sqlite3_step(st);
     *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     db_done(st);
     return rc == SQLITE_ROW ? SF_OK : db_status(rc);
 }
 
+static sf_status count_id(const char *sql, long long id, long long *out)
+{
+    sqlite3_stmt *st = db_stmt(sql);
+    sqlite3_bind_int64(st, 1, id);
+    return count_step(st, out);
+}
+
+static sf_status count_text(const char *sql, const char *text, long long *out)
+{
+    sqlite3_stmt *st = db_stmt(sql);
+    db_bind_text(st, 1, text);
+    return count_step(st, out);
+}
+
 sf_status scrapes_list(const struct page *pg, const char *status, json_t **rows_out,
                        long long *total_out)
 {
-    sf_status s = count(SQL_COUNT, 0, status, total_out);
+    sf_status s = count_text(SQL_COUNT, status, total_out);
     if (s != SF_OK)
         return s;
     /* the rows first, then each one's skipped reasons: never two uses of
@@ -176,7 +187,7 @@ sf_status scrapes_items(long long job_id, const struct page *pg, json_t **rows_o
     if (s != SF_OK)
         return s;
     json_decref(job);
-    if ((s = count(SQL_ITEMS_COUNT, job_id, NULL, total_out)) != SF_OK)
+    if ((s = count_id(SQL_ITEMS_COUNT, job_id, total_out)) != SF_OK)
         return s;
     sqlite3_stmt *st = db_stmt(SQL_ITEMS);
     sqlite3_bind_int64(st, 1, job_id);
@@ -300,7 +311,7 @@ static sf_status end_job(long long id, enum scrape_state state, long long album_
 static sf_status maybe_finish(long long id, const char *now)
 {
     long long left;
-    sf_status s = count(SQL_UNSETTLED, id, NULL, &left);
+    sf_status s = count_id(SQL_UNSETTLED, id, &left);
     if (s != SF_OK || left > 0)
         return s;
     struct job_row j;
