@@ -207,8 +207,10 @@ static void do_page(struct slot *s, struct scrape_page_claim *pc)
     enum http_outcome o = http_client_do(&req, &resp, err, sizeof err);
     sf_status st = SF_OK;
     if (o == HTTP_CANCELED) {
-        /* canceled (nothing to record) or stopping (rescued at the next start) */
+        /* stopping: back for the next start; canceled: nothing to record */
         imagefile_writer_abort(fw);
+        if (atomic_load(&sc_stopping))
+            st = scrapes_page_release(pc->job_id, sc.owner);
     } else if (o != HTTP_ANSWERED) {
         imagefile_writer_abort(fw);
         st = scrapes_page_failed(pc->job_id, sc.owner, err);

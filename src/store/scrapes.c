@@ -502,6 +502,21 @@ sf_status scrapes_page_done(long long job_id, const char *owner, const char *fin
     return commit_or_rollback(s);
 }
 
+static const char SQL_PAGE_RELEASE[] =
+    "UPDATE scrape_jobs SET lease_owner = NULL, lease_expires_ms = 0, "
+    "attempts = max(attempts - 1, 0) WHERE id = ?1 AND lease_owner = ?2 AND page_fetched = 0 "
+    "AND status = 'running'";
+
+sf_status scrapes_page_release(long long job_id, const char *owner)
+{
+    sqlite3_stmt *st = db_stmt(SQL_PAGE_RELEASE);
+    sqlite3_bind_int64(st, 1, job_id);
+    db_bind_text(st, 2, owner);
+    int rc = sqlite3_step(st);
+    db_done(st);
+    return rc == SQLITE_DONE ? SF_OK : db_status(rc);
+}
+
 sf_status scrapes_page_failed(long long job_id, const char *owner, const char *error)
 {
     sf_status s = db_begin();

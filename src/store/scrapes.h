@@ -90,6 +90,10 @@ int scrapes_claim_page(const char *owner, int64_t lease_ms, struct scrape_page_c
 sf_status scrapes_page_done(long long job_id, const char *owner, const char *final_url,
                             const char *const *urls, size_t n, const struct scraped_image *img);
 
+/* Gives a page back untouched (the daemon is stopping): the next start
+ * fetches it, and the attempt is not counted. */
+sf_status scrapes_page_release(long long job_id, const char *owner);
+
 /* The page could not be fetched or read: the job fails with error. */
 sf_status scrapes_page_failed(long long job_id, const char *owner, const char *error);
 

@@ -152,6 +152,19 @@ static void a_dead_owner_is_rescued(void)
     CHECK(unit_scalar("SELECT reason = 'interrupted' FROM scrape_items WHERE job_id = ?1", id) == 1);
     CHECK(strcmp(status(id), "failed") == 0);
 
+    /* a page given back at a stop is not an attempt */
+    id = job("http://s.test/stopped.html", 5);
+    for (int i = 0; i < 4; i++) {
+        CHECK(scrapes_claim_page("alive", 60000, &pc) == 1 && pc.job_id == id);
+        CHECK(scrapes_page_release(id, "alive") == SF_OK);
+        scrape_page_claim_free(&pc);
+    }
+    CHECK(unit_scalar("SELECT attempts FROM scrape_jobs WHERE id = ?1", id) == 0);
+    CHECK(scrapes_claim_page("alive", 60000, &pc) == 1 && pc.job_id == id);
+    CHECK(scrapes_page_failed(id, "alive", "scrape: the page answered HTTP 500") == SF_OK);
+    CHECK(strcmp(status(id), "failed") == 0);
+    scrape_page_claim_free(&pc);
+
     /* a page interrupted three times fails its job */
     id = job("http://s.test/crashy.html", 5);
     for (int i = 0; i < 3; i++) {
