@@ -282,16 +282,20 @@ def cancel_stops_a_job_and_conflicts_after():
     expect_error(D.post("%s/%d/cancel" % (J, done["id"])), 409)
 
 
-@test
-def kill9_resumes_without_refetching_finished_downloads():
+def resumes_after(stop, n, delay_ms):
+    """A job on a slow page, stopped (kill -9 or SIGTERM) in the middle, then
+    the daemon started again: it completes, every download finished before
+    the stop was fetched exactly once, and the page once. Each caller uses
+    its own n and delay_ms: they are in every URL, so the fake's log tells
+    the callers' requests apart."""
     d = Daemon(extra_args=ARGS[:-1] + ["2"])
     try:
-        n = 16
-        jid = create(WEB.url("/page/slow.html?n=%d&delay_ms=350" % n), "resumed", 100, d=d)["id"]
+        page = "/page/slow.html?n=%d&delay_ms=%d" % (n, delay_ms)
+        jid = create(WEB.url(page), "resumed", 100, d=d)["id"]
         wait_job(jid, d=d, cond=lambda j: j["images_scraped"] >= 4)
-        d.kill9()
+        stop(d)
         done_before = [url for url, status in items_db(d, jid) if status == "done"]
-        check(0 < len(done_before) < n, "killed in the middle (%d done)" % len(done_before))
+        check(0 < len(done_before) < n, "stopped in the middle (%d done)" % len(done_before))
         d.start()
         j = wait_job(jid, d=d, timeout=90)
         eq((j["status"], j["images_scraped"]), ("completed", n))
@@ -299,11 +303,21 @@ def kill9_resumes_without_refetching_finished_downloads():
         for url in done_before:
             path = url[len(WEB.base):]
             eq(log.count(path), 1, "a finished download (%s) is fetched once" % path)
-        eq(log.count("/page/slow.html?n=%d&delay_ms=350" % n), 1, "the page is fetched once")
+        eq(log.count(page), 1, "the page is fetched once")
         album = expect_json(d.get("/api/albums/%d" % j["album_id"]), 200)
         eq(album["image_count"], n)
     finally:
         d.cleanup()
+
+
+@test
+def kill9_resumes_without_refetching_finished_downloads():
+    resumes_after(lambda d: d.kill9(), 16, 350)
+
+
+@test
+def a_stop_resumes_without_refetching_finished_downloads():
+    resumes_after(lambda d: eq(d.stop(), 0, "exit status on SIGTERM"), 14, 300)
 
 
 def items_db(d, jid):
