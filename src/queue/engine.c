@@ -405,6 +405,7 @@ void engine_stats(struct engine_stats *out)
         struct engine_endpoint_stats *s = &out->endpoints[i];
         snprintf(s->name, sizeof(s->name), "%s", ep->backend->name);
         snprintf(s->type, sizeof(s->type), "%s", ep->backend->ops->type);
+        s->dialect = ep->backend->ops->dialect ? ep->backend->ops->dialect(ep->backend) : NULL;
         s->state = breaker_state_name(breaker_state(&ep->breaker));
         s->concurrency = ep->backend->concurrency;
         s->in_flight = atomic_load(&ep->in_flight);

@@ -82,6 +82,8 @@ extern const double engine_hist_bounds_s[ENGINE_HIST_BUCKETS];
 struct engine_endpoint_stats {
     char name[64];
     char type[16];
+    const char *dialect; /* the wire dialect the endpoint speaks ("a1111", "sdcpp",
+                          * "undetected"; static), NULL for types without one */
     const char *state; /* "up", "down", "probing" (static) */
     int concurrency;
     long in_flight;

@@ -307,7 +307,7 @@ static sf_status insert_run(const struct run_spec *spec, long long *run_id)
         sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
         const char *prompt = json_string_value(json_array_get(spec->prompts, i));
         sqlite3_bind_text(st, 3, prompt, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, spec->seed + (long long)i);
+        sqlite3_bind_int64(st, 4, run_item_seed(spec->seed, (long long)i));
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) {

@@ -23,6 +23,20 @@ Faults, chosen with --mode or POST /_fake/mode {"mode": ..., "delay_ms": N,
   one hangs), close (drops the connection mid-answer).
 A hung call ends when the client gives up: its request entry then gets
 "t_closed", the time the client closed the connection.
+
+Flavor sdcpp is as unkind as the real sd-server (examples/server of
+stable-diffusion.cpp, and a real build): GET /sdcpp/v1/capabilities answers
+200 (404 in flavor a1111); txt2img's info says "version":
+"stable-diffusion.cpp"; "<lora:...>" tags in the prompt are words, LoRAs
+come only in the "lora" field, by the exact path GET /sdapi/v1/loras lists
+("detail.safetensors", with the extension), else HTTP 400 "invalid lora
+path: X"; that list ("lora_files") is read from "disk" only when GET
+/sdapi/v1/loras is called, so it starts empty and misses files added later;
+sizes are aligned up to "align" (64); a seed beyond 32 bits becomes a
+random one; no /sdapi/v1/interrupt. Mode keys: "lora_files": [paths],
+"align": N, "broken_size": [w, h] (every image comes back that size),
+"kind_loras": true (any LoRA path is taken, as the old fake did). Each
+txt2img entry gets "applied_loras": the LoRA paths the fake applied.
 GET /_fake/requests returns every request received (method, path, auth
 header, JSON body, t_received); POST /_fake/reset forgets them. Prints
 "listening PORT".
@@ -31,6 +45,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import select
 import socket
 import sys
@@ -55,6 +70,11 @@ MODEL = {
 }
 
 
+def lora_stem(path):
+    """sd-server's LoRA "name": the file name without folder or extension."""
+    return os.path.splitext(os.path.basename(path))[0]
+
+
 class State:
     def __init__(self, args):
         self.lock = threading.Lock()
@@ -64,6 +84,12 @@ class State:
         self.empty_info = False
         self.auth = args.auth
         self.hang_after = args.hang_after
+        self.lora_files = ["detail.safetensors", "film_grain.safetensors",
+                           "styles/Watercolor.safetensors"]
+        self.lora_cache = []  # sd-server's list: filled by GET /sdapi/v1/loras only
+        self.align = 64
+        self.broken_size = None
+        self.kind_loras = False
         self.txt2img_calls = 0
         self.requests = []
         self.interrupted = threading.Event()
@@ -171,6 +197,23 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, [MODEL])
         if route == ("GET", "/sdapi/v1/samplers"):
             return self.send_json(200, [{"name": s, "aliases": [], "options": {}} for s in SAMPLERS])
+        if route == ("GET", "/sdcpp/v1/capabilities"):
+            if flavor != "sdcpp":
+                return self.send_json(404, {"detail": "Not Found"})
+            with STATE.lock:
+                STATE.lora_cache = list(STATE.lora_files)
+                loras = [{"name": lora_stem(p), "path": p} for p in STATE.lora_cache]
+            return self.send_json(200, {"model": {"name": "v1-5-pruned-emaonly.safetensors"},
+                                        "current_mode": "img_gen", "loras": loras,
+                                        "features": {"cancel_queued": True,
+                                                     "cancel_generating": False}})
+        if route == ("GET", "/sdapi/v1/loras") and flavor == "sdcpp":
+            with STATE.lock:
+                STATE.lora_cache = list(STATE.lora_files)  # refresh_lora_cache
+                loras = [{"name": lora_stem(p), "path": p} for p in STATE.lora_cache]
+            return self.send_json(200, loras)
+        if route == ("POST", "/sdapi/v1/interrupt") and flavor == "sdcpp":
+            return self.send_json(404, {"error": "not found"})
         if route == ("GET", "/sdapi/v1/loras"):
             return self.send_json(200, [{"name": "detail", "alias": "detail",
                                          "path": "/models/Lora/detail.safetensors", "metadata": {}}])
@@ -208,6 +251,16 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.hang_after = int(req.get("hang_after", STATE.hang_after))
                 if "auth" in req:
                     STATE.auth = req["auth"]
+                if "lora_files" in req:
+                    STATE.lora_files = list(req["lora_files"])
+                if "align" in req:
+                    STATE.align = int(req["align"])
+                if "broken_size" in req:
+                    STATE.broken_size = req["broken_size"]
+                if "kind_loras" in req:
+                    STATE.kind_loras = bool(req["kind_loras"])
+                if req.get("forget_loras"):
+                    STATE.lora_cache = []
             STATE.interrupted.clear()
             return self.send_json(200, {"mode": mode})
         self.send_json(404, {"error": "no such control route"})
@@ -253,12 +306,31 @@ class Handler(BaseHTTPRequestHandler):
             end = time.time() + delay_ms / 1000.0
             while time.time() < end and not STATE.interrupted.is_set():
                 time.sleep(0.01)
+        applied = []
+        if flavor == "sdcpp":
+            for item in req.get("lora") or []:
+                path = item.get("path", "") if isinstance(item, dict) else ""
+                with STATE.lock:
+                    known = STATE.kind_loras or path in STATE.lora_cache
+                if not path:
+                    return self.send_json(400, {"error": "lora.path required"})
+                if not known:
+                    return self.send_json(400, {"error": "invalid lora path: " + path})
+                applied.append(path)
+        else:
+            applied = re.findall(r"<lora:([^:>]+):[^>]*>", req.get("prompt", ""))
+        self.entry["applied_loras"] = applied
         seed = int(req.get("seed", -1))
+        if flavor == "sdcpp" and not -2**31 <= seed < 2**31:
+            seed = -1  # read as a 32-bit int: out of range, it is drawn at random
         if seed == -1:
             seed = 987654321  # "random", as webui picks one for -1
         w, h = int(req.get("width", 512)), int(req.get("height", 512))
         if flavor == "sdcpp":
-            w, h = (w + 63) // 64 * 64, (h + 63) // 64 * 64
+            a = STATE.align
+            w, h = (w + a - 1) // a * a, (h + a - 1) // a * a
+        if STATE.broken_size:
+            w, h = int(STATE.broken_size[0]), int(STATE.broken_size[1])
         png = make_png(w, h, seed)
         if mode == "jpeg":
             png = JPEG_BYTES
@@ -271,7 +343,10 @@ class Handler(BaseHTTPRequestHandler):
         infotext = "%s\nNegative prompt: %s\nSteps: %s, Sampler: %s, CFG scale: %s, Seed: %d, Size: %dx%d" % (
             prompt, neg, req.get("steps"), req.get("sampler_name"), req.get("cfg_scale"), seed, w, h)
         if flavor == "sdcpp":
-            info = "" if STATE.empty_info else json.dumps({"seed": seed, "all_seeds": [seed]})
+            info = "" if STATE.empty_info else json.dumps({
+                "prompt": prompt, "seed": seed, "width": int(req.get("width", 512)),
+                "height": int(req.get("height", 512)), "version": "stable-diffusion.cpp",
+                "all_seeds": [seed], "infotexts": [infotext]})
         else:
             info = json.dumps({
                 "prompt": prompt, "all_prompts": [prompt], "negative_prompt": neg,

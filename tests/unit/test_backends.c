@@ -405,12 +405,13 @@ static void test_a1111(const struct fake *f)
     body = json_object_get(rq, "body");
     CHECK_STR(json_string_value(json_object_get(body, "prompt")), "a red fox in the snow");
     json_t *l1 = json_array_get(json_object_get(body, "lora"), 1);
-    CHECK_STR(json_string_value(json_object_get(l1, "path")),
-              "/models/Lora/film_grain.safetensors");
+    /* mapped to the paths sd-server lists (with the extension) */
+    CHECK_STR(json_string_value(json_object_get(l1, "path")), "film_grain.safetensors");
     CHECK(json_number_value(json_object_get(l1, "multiplier")) == 0.5);
     CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(body, "lora"), 0),
                                                 "path")),
-              "detail");
+              "detail.safetensors");
+    CHECK_STR(b->ops->dialect(b), "sdcpp");
     json_decref(rq);
     b->ops->destroy(b);
     set_mode(f, "{\"mode\": \"ok\", \"flavor\": \"a1111\"}");
