@@ -35,7 +35,9 @@ path: X"; that list ("lora_files") is read from "disk" only when GET
 sizes are aligned up to "align" (64); a seed beyond 32 bits becomes a
 random one; no /sdapi/v1/interrupt. Mode keys: "lora_files": [paths],
 "align": N, "broken_size": [w, h] (every image comes back that size),
-"kind_loras": true (any LoRA path is taken, as the old fake did). Each
+"kind_loras": true (any LoRA path is taken, as the old fake did),
+"no_capabilities": true (an older build without /sdcpp/v1/capabilities),
+"forget_loras": true (the list is empty again, as after a restart). Each
 txt2img entry gets "applied_loras": the LoRA paths the fake applied.
 GET /_fake/requests returns every request received (method, path, auth
 header, JSON body, t_received); POST /_fake/reset forgets them. Prints
@@ -90,6 +92,7 @@ class State:
         self.align = 64
         self.broken_size = None
         self.kind_loras = False
+        self.no_capabilities = False
         self.txt2img_calls = 0
         self.requests = []
         self.interrupted = threading.Event()
@@ -198,7 +201,7 @@ class Handler(BaseHTTPRequestHandler):
         if route == ("GET", "/sdapi/v1/samplers"):
             return self.send_json(200, [{"name": s, "aliases": [], "options": {}} for s in SAMPLERS])
         if route == ("GET", "/sdcpp/v1/capabilities"):
-            if flavor != "sdcpp":
+            if flavor != "sdcpp" or STATE.no_capabilities:
                 return self.send_json(404, {"detail": "Not Found"})
             with STATE.lock:
                 STATE.lora_cache = list(STATE.lora_files)
@@ -259,6 +262,8 @@ class Handler(BaseHTTPRequestHandler):
                     STATE.broken_size = req["broken_size"]
                 if "kind_loras" in req:
                     STATE.kind_loras = bool(req["kind_loras"])
+                if "no_capabilities" in req:
+                    STATE.no_capabilities = bool(req["no_capabilities"])
                 if req.get("forget_loras"):
                     STATE.lora_cache = []
             STATE.interrupted.clear()
