@@ -104,6 +104,14 @@ json_t *generate_body_settings(const json_t *body_in, const json_t *tpl, json_t 
     v_number(body, "guidance_scale", 0, 30, v, fields);
     v_line(body, "negative_prompt", 0, 2000, v, fields);
     v_loras(body, "loras", v, fields);
+    const json_t *fit = json_object_get(body, "fit");
+    if (fit && !json_is_null(fit)) {
+        const char *f = json_string_value(fit);
+        if (f && (strcmp(f, "exact") == 0 || strcmp(f, "crop") == 0))
+            json_object_set_new(v, "fit", json_string(f));
+        else
+            json_object_set_new(fields, "fit", json_string("must be \"exact\" or \"crop\""));
+    }
     json_decref(body);
     return v;
 }
@@ -178,7 +186,10 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
         .idempotency_key = key && *key ? key : NULL,
         .request_hash = hash,
         .creator = req->authenticated ? req->token_name : NULL,
+        .fit = json_string_value(json_object_get(v, "fit")),
     };
+    int fit_crop = spec.fit && strcmp(spec.fit, "crop") == 0;
+    json_t *warnings = engine_size_warnings(spec.width, spec.height, fit_crop);
     long long run_id = 0;
     int reused = 0;
     st = runs_create(&spec, &caps, &run_id, &reused);
@@ -186,6 +197,8 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
     json_decref(prompts);
     json_decref(v);
     json_decref(tpl);
+    if (st != SF_OK)
+        json_decref(warnings);
     if (st != SF_OK || reused)
         generate_give_back(req, &ticket); /* no new items were queued */
     if (st == SF_EQUEUEFULL || st == SF_ERATELIMIT)
@@ -198,16 +211,24 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
         engine_kick();
 
     json_t *run, *summary;
-    if ((st = runs_get(run_id, READ_ALL, engine_parallelism(), &run)) != SF_OK)
+    if ((st = runs_get(run_id, READ_ALL, engine_parallelism(), &run)) != SF_OK) {
+        json_decref(warnings);
         return res_fail(res, st, "cannot read the new run back");
+    }
     if ((st = template_summary(tid, &summary)) != SF_OK) {
         json_decref(run);
+        json_decref(warnings);
         return res_fail(res, st, "batch template %lld not found", tid);
     }
     res_header(res, "Location", "/api/runs/%lld", run_id);
-    return res_json(res, 202, json_pack("{so so ss}", "run", run, "template", summary, "message",
-                                        reused ? "run already created for this Idempotency-Key"
-                                               : "run queued"));
+    json_t *doc = json_pack("{so so ss}", "run", run, "template", summary, "message",
+                            reused ? "run already created for this Idempotency-Key" : "run queued");
+    /* Sizes some endpoint will not return as asked (docs/api.md). */
+    if (json_array_size(warnings))
+        json_object_set_new(doc, "warnings", warnings);
+    else
+        json_decref(warnings);
+    return res_json(res, 202, doc);
 }
 
 /* ---- reading runs ---------------------------------------------------------- */

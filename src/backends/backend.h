@@ -65,6 +65,8 @@ struct sf_image {
     size_t png_len;
     int width, height;  /* the real size of the PNG */
     long long seed;     /* the seed the backend really used */
+    int cropped_from_w, cropped_from_h; /* the size the backend returned when the
+                                         * engine cropped it ("fit": "crop"); 0 */
 };
 
 struct sf_backend;

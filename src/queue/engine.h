@@ -46,6 +46,7 @@
 #ifndef SF_ENGINE_H
 #define SF_ENGINE_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "util/config.h"
@@ -102,6 +103,15 @@ struct engine_stats {
 };
 
 void engine_stats(struct engine_stats *out);
+
+/*
+ * Sentences about a run of width x height that some endpoint will not
+ * return at that size (it aligns sizes up, as far as it knows by now), one
+ * per such endpoint, saying what comes back and what fit_crop (the run's
+ * "fit": "crop") makes of it. A new JSON array, empty when every endpoint
+ * honours the size or cannot tell yet.
+ */
+json_t *engine_size_warnings(int width, int height, int fit_crop);
 void engine_stats_free(struct engine_stats *st);
 
 #endif

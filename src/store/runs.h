@@ -43,6 +43,7 @@ struct run_spec {
     const char *idempotency_key;  /* or NULL */
     const char *request_hash;     /* hex SHA-256 of the request body */
     const char *creator;
+    const char *fit; /* "exact" (also when NULL) or "crop" */
 };
 
 /*

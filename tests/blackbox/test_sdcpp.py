@@ -191,6 +191,118 @@ def an_a1111_server_configured_as_sdcpp_gets_tags():
         os.unlink(cfg)
 
 
+# ---- finding 4: sizes ----
+
+def generate_answer(d, tid, **extra):
+    body = {"album_name": "sdcpp", "user_theme": "ink", "seed": 100}
+    body.update(extra)
+    return expect_json(d.post("/api/batch-templates/%d/generate" % tid, body), 202)
+
+
+def png_text_chunks(data):
+    """{keyword: text} of a PNG's tEXt chunks."""
+    out, pos = {}, 8
+    while pos + 12 <= len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"tEXt":
+            key, _, text = data[pos + 8:pos + 8 + n].partition(b"\0")
+            out[key.decode("latin-1")] = text.decode("latin-1")
+        pos += n + 12
+    return out
+
+
+@test
+def aligned_sizes_are_warned_about_at_generate_and_kept_as_returned():
+    fake = Fake("fake_a1111.py", "--flavor", "sdcpp")
+    d, cfg = sdcpp_daemon(fake, flavor="sdcpp")
+    try:
+        tid = make_template(d, 1, width=72, height=64)
+        doc = generate_answer(d, tid)
+        warnings = doc.get("warnings") or []
+        eq(len(warnings), 1, "one warning: %s" % doc.get("warnings"))
+        check("cpp0" in warnings[0] and "128x64" in warnings[0] and "72x64" in warnings[0] and "crop" in warnings[0],
+              "says which endpoint, what comes back, and the way out: %r" % warnings[0])
+        r = wait_run(d, doc["run"]["id"], timeout=30)
+        eq(r["completed_items"], 1, "drawn")
+        img = image_of(d, items_of(d, doc["run"]["id"])[0])
+        eq((img["width"], img["height"], img["cropped_from"]), (128, 64, None), "the returned size is recorded")
+        tid64 = make_template(d, 1, width=64, height=64)
+        check("warnings" not in generate_answer(d, tid64), "no warning for a size it honours")
+        # A server with another alignment (16): learned from its first answer.
+        fake.mode(mode="ok", flavor="sdcpp", align=16)
+        run_id, r = run_once(d, tid)
+        eq(image_of(d, items_of(d, run_id)[0])["width"], 80, "72 came back 80")
+        warnings = generate_answer(d, tid).get("warnings") or []
+        check(len(warnings) == 1 and "80x64" in warnings[0], "the learned alignment: %s" % warnings)
+    finally:
+        d.stop()
+        fake.stop()
+        os.unlink(cfg)
+
+
+@test
+def fit_crop_centre_crops_the_image_to_the_requested_size():
+    fake = Fake("fake_a1111.py", "--flavor", "sdcpp")
+    d, cfg = sdcpp_daemon(fake, flavor="sdcpp")
+    try:
+        tid = make_template(d, 2, width=72, height=64)
+        doc = generate_answer(d, tid, fit="crop")
+        eq(doc["run"]["fit"], "crop", "the run says fit")
+        warnings = doc.get("warnings") or []
+        check(len(warnings) == 1 and "centre-cropped to 72x64" in warnings[0], "warned: %s" % warnings)
+        r = wait_run(d, doc["run"]["id"], timeout=30)
+        eq(r["completed_items"], 2, "drawn")
+        for item in items_of(d, doc["run"]["id"]):
+            img = image_of(d, item)
+            eq((img["width"], img["height"], img["cropped_from"]), (72, 64, "128x64"), "the image row says so")
+            data = expect_json_bytes(d, "/api/images/%d/file" % img["id"])
+            eq(png_size(data), (72, 64), "the PNG is the requested size")
+            eq(png_text_chunks(data).get("fit"), "centre-cropped from 128x64 to 72x64 (fit: crop)",
+               "the PNG says so")
+        eq(expect_json(d.get("/api/runs/%d" % doc["run"]["id"]), 200)["fit"], "crop", "fit is kept")
+        # fit is checked
+        resp = d.post("/api/batch-templates/%d/generate" % tid,
+                      {"album_name": "x", "user_theme": "y", "fit": "stretch"})
+        eq(resp.status, 400, "an unknown fit is refused")
+        check("fit" in resp.json().get("fields", {}), "the field is named: %s" % resp.text)
+    finally:
+        d.stop()
+        fake.stop()
+        os.unlink(cfg)
+
+
+def expect_json_bytes(d, path):
+    resp = d.get(path)
+    eq(resp.status, 200, "GET %s" % path)
+    return resp.body
+
+
+@test
+def a_size_no_alignment_explains_fails_the_item_or_is_cropped_only_when_larger():
+    fake = Fake("fake_a1111.py", "--flavor", "sdcpp")
+    fake.mode(mode="ok", flavor="sdcpp", broken_size=[256, 368])
+    d, cfg = sdcpp_daemon(fake, flavor="sdcpp")
+    try:
+        tid = make_template(d, 1, width=512, height=720)
+        run_id, r = run_once(d, tid)
+        eq((r["completed_items"], r["failed_items"]), (0, 1), "not recorded as succeeded")
+        err = items_of(d, run_id)[0]["error"]
+        check("256x368" in err and "512x720" in err and "no size alignment explains" in err, "clear: %r" % err)
+        run_id, r = run_once(d, tid, fit="crop")
+        eq(r["failed_items"], 1, "a smaller image is not cropped either")
+        fake.mode(mode="ok", flavor="sdcpp", broken_size=[1024, 1024])
+        run_id, r = run_once(d, tid)
+        eq(r["failed_items"], 1, "a larger one that no alignment explains fails without fit crop")
+        run_id, r = run_once(d, tid, fit="crop")
+        eq(r["completed_items"], 1, "with fit crop it is cropped")
+        img = image_of(d, items_of(d, run_id)[0])
+        eq((img["width"], img["height"], img["cropped_from"]), (512, 720, "1024x1024"), "and says so")
+    finally:
+        d.stop()
+        fake.stop()
+        os.unlink(cfg)
+
+
 # ---- finding 11: checkpoints ----
 
 @test
