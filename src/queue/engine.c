@@ -142,12 +142,19 @@ static void report_call(struct endpoint *ep, enum backend_result r, int trial,
         if (trial)
             breaker_trial_unused(br);
         return;
+    case BACKEND_UNDELIVERED:
     case BACKEND_TRANSIENT:
         break;
     }
-    int threshold = timed_out_ms ? 1 : (int)eng.cfg->breaker_failures;
+    /* A server that refuses connections is down now, not after three more
+     * items have found it so. */
+    int at_once = timed_out_ms || r == BACKEND_UNDELIVERED;
+    int threshold = at_once ? 1 : (int)eng.cfg->breaker_failures;
     int64_t opened = breaker_failure(br, threshold, eng.cfg->breaker_delay_ms, trial);
-    if (opened && timed_out_ms)
+    if (opened && r == BACKEND_UNDELIVERED)
+        log_warn("engine: endpoint %s cannot be reached; it is down, probing in %lld ms", name,
+                 (long long)opened);
+    else if (opened && timed_out_ms)
         log_warn("engine: endpoint %s did not answer within its deadline of %lld ms; it is down, "
                  "probing in %lld ms", name, (long long)timed_out_ms, (long long)opened);
     else if (opened && trial)
@@ -195,7 +202,6 @@ static void run_item(struct worker *w, struct claimed_item *it, int trial)
     int64_t t0 = mono_us();
     o.r = ep->backend->ops->generate(ep->backend, &job, &o.img, o.err, sizeof(o.err));
     o.dur_us = mono_us() - t0;
-    atomic_fetch_add(&ep->busy_us, (unsigned long long)o.dur_us);
     atomic_fetch_sub(&ep->in_flight, 1);
     atomic_store(&w->run_id, 0);
     int timed_out = o.r == BACKEND_TRANSIENT && limit_ms > 0 &&
@@ -413,7 +419,9 @@ void engine_stats(struct engine_stats *out)
         s->done = atomic_load(&ep->done);
         s->failed = atomic_load(&ep->failed);
         s->errors = atomic_load(&ep->errors);
-        s->mean_item_s = s->done ? (double)atomic_load(&ep->busy_us) / 1e6 / (double)s->done : 0;
+        /* Successful items only: a failed attempt's time (up to a whole
+         * timeout) says nothing of how fast this endpoint draws. */
+        s->mean_item_s = s->done ? (double)atomic_load(&ep->ok_us) / 1e6 / (double)s->done : 0;
     }
 }
 

@@ -24,7 +24,7 @@ struct endpoint {
     struct deadline deadline; /* how long its next call may take */
     atomic_long in_flight;
     atomic_ulong done, failed, errors;
-    atomic_ullong busy_us;
+    atomic_ullong ok_us; /* time of the calls that drew an image */
 };
 
 /* What a worker hands its finisher: a drawn item and how it went. */

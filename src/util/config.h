@@ -43,6 +43,7 @@ struct sf_config {
     long long anonymous_queued_items_max;
     long long queue_capacity_items;
     int generate_access; /* enum generate_access */
+    int outbound_addresses; /* enum net_policy (util/netfilter.h) */
     long long breaker_failures;
     long long breaker_delay_ms;
     long long adaptive_timeout_floor_s;
