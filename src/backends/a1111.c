@@ -475,8 +475,27 @@ static int dialect_of_version(const char *version)
     return strcmp(version, "stable-diffusion.cpp") == 0 ? DIALECT_SDCPP : DIALECT_A1111;
 }
 
+static enum backend_result generate_rounds(struct sf_backend *b, const struct sf_job *job,
+                                           struct sf_image *out, int *answered, char *err,
+                                           size_t errlen);
+
 static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_job *job,
                                           struct sf_image *out, char *err, size_t errlen)
+{
+    int answered = 0;
+    enum backend_result r = generate_rounds(b, job, out, &answered, err, errlen);
+    /* A retry that could not connect after a txt2img was answered: GPU time
+     * was spent on this item, so it is not "never delivered". */
+    if (r == BACKEND_UNDELIVERED && answered)
+        r = BACKEND_TRANSIENT;
+    return r;
+}
+
+/* The rounds of one item: a second one after "invalid lora path", or after
+ * the answer showed the other dialect. *answered: a txt2img was answered. */
+static enum backend_result generate_rounds(struct sf_backend *b, const struct sf_job *job,
+                                           struct sf_image *out, int *answered, char *err,
+                                           size_t errlen)
 {
     struct a1111 *a = b->state;
     memset(out, 0, sizeof *out);
@@ -509,6 +528,7 @@ static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_
         json_decref(rq);
         if (r != BACKEND_OK)
             return r;
+        *answered = 1;
 
         if (resp.status < 200 || resp.status > 299) {
             char text[512];
