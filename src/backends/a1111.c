@@ -38,6 +38,7 @@
 #include "backends/answers.h"
 #include "backends/backends_real.h"
 #include "backends/sdcpp.h"
+#include "backends/sdcpp_jobs.h"
 #include "util/base64.h"
 #include "util/log.h"
 #include "util/oneline.h"
@@ -66,6 +67,8 @@ struct a1111 {
     int detected;    /* the dialect the server showed, DIALECT_UNKNOWN before */
     int align;       /* learned size alignment, 0 before any answer */
     json_t *loras;   /* the last GET /sdapi/v1/loras answer, NULL before one */
+    int native;      /* sd-server offers its async job API (sdcpp_jobs.h) */
+    int probed;      /* detect() got answers that did not tell */
 };
 
 static char *route(const struct a1111 *a, const char *path)
@@ -124,12 +127,15 @@ static enum http_outcome get(struct a1111 *a, const char *path, atomic_int *canc
     return o;
 }
 
-/* Asks GET /sdcpp/v1/capabilities once the server answers at all: 200
- * only on sd-server. Nothing changes when no answer comes. */
+/* Asks the server what it is, once it answers at all: GET
+ * /sdcpp/v1/capabilities answers 200 only on sd-server; otherwise GET
+ * /sdapi/v1/cmd-flags answers 200 only on A1111 and Forge. An older
+ * sd-server has neither: then nothing is known until a txt2img answer's
+ * info.version says, and the configured flavor applies meanwhile. */
 static void detect(struct a1111 *a, atomic_int *cancel)
 {
     pthread_mutex_lock(&a->mu);
-    int known = a->detected;
+    int known = a->detected || a->probed;
     pthread_mutex_unlock(&a->mu);
     if (known)
         return;
@@ -137,11 +143,26 @@ static void detect(struct a1111 *a, atomic_int *cancel)
     char err[256];
     if (get(a, "/sdcpp/v1/capabilities", cancel, &resp, err, sizeof err) != HTTP_ANSWERED)
         return;
-    if (resp.status == 200)
+    if (resp.status == 200) {
+        /* The builds that describe themselves there queue jobs too. */
+        json_t *caps = json_loadb(resp.body, resp.len, 0, NULL);
+        pthread_mutex_lock(&a->mu);
+        a->native = json_is_object(caps);
+        pthread_mutex_unlock(&a->mu);
+        json_decref(caps);
         set_detected(a, DIALECT_SDCPP, "GET /sdcpp/v1/capabilities answers 200");
-    else
-        set_detected(a, DIALECT_A1111, "GET /sdcpp/v1/capabilities is not served");
+        http_response_free(&resp);
+        return;
+    }
     http_response_free(&resp);
+    if (get(a, "/sdapi/v1/cmd-flags", cancel, &resp, err, sizeof err) != HTTP_ANSWERED)
+        return;
+    if (resp.status == 200)
+        set_detected(a, DIALECT_A1111, "GET /sdapi/v1/cmd-flags answers, an A1111/Forge route");
+    http_response_free(&resp);
+    pthread_mutex_lock(&a->mu);
+    a->probed = 1;
+    pthread_mutex_unlock(&a->mu);
 }
 
 /* ---- sd-server's LoRA list ---- */
@@ -519,6 +540,42 @@ static enum backend_result generate_rounds(struct sf_backend *b, const struct sf
             r = map_loras(a, job, lora_fresh, &paths, err, errlen);
         if (r != BACKEND_OK)
             return r;
+        pthread_mutex_lock(&a->mu);
+        int native = d == DIALECT_SDCPP && a->native;
+        pthread_mutex_unlock(&a->mu);
+        if (native) {
+            json_t *jrq = sdcpp_job_request(job, a->sampler, paths);
+            json_decref(paths);
+            if (!jrq) {
+                snprintf(err, errlen, "%s: the prompt is not valid UTF-8", a->who);
+                return BACKEND_PERMANENT;
+            }
+            struct sdcpp_conn conn = {a->url, a->userpwd, a->who};
+            int not_served = 0;
+            r = sdcpp_job_generate(&conn, job, jrq, be_budget_ms(b, job), out, &not_served, err,
+                                   errlen);
+            json_decref(jrq);
+            if (not_served) { /* a build without the job API: txt2img it is */
+                pthread_mutex_lock(&a->mu);
+                a->native = 0;
+                pthread_mutex_unlock(&a->mu);
+                continue;
+            }
+            /* An unknown LoRA path is a 400 there too: the list may be stale. */
+            if (r == BACKEND_PERMANENT && strstr(err, "HTTP 400") && has_loras && !retried_lora) {
+                retried_lora = 1;
+                lora_fresh = 1;
+                continue;
+            }
+            if (r == BACKEND_OK) {
+                r = judge_size(a, job, out, err, errlen);
+                if (r != BACKEND_OK) {
+                    free(out->png);
+                    memset(out, 0, sizeof *out);
+                }
+            }
+            return r;
+        }
         json_t *rq = build_request(a, d, job, paths, err, errlen);
         json_decref(paths);
         if (!rq)
@@ -588,6 +645,10 @@ static enum backend_result generate_rounds(struct sf_backend *b, const struct sf
 static void a1111_cancel(struct sf_backend *b)
 {
     struct a1111 *a = b->state;
+    /* sd-server has no interrupt route: its jobs are canceled by the
+     * waiting generate() calls themselves (sdcpp_jobs.c). */
+    if (dialect_now(a) == DIALECT_SDCPP)
+        return;
     char *url = route(a, "/sdapi/v1/interrupt");
     char err[256];
     struct http_request hr = {

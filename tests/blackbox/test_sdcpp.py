@@ -43,8 +43,12 @@ def run_once(d, tid, **extra):
     return run_id, wait_run(d, run_id, timeout=30)
 
 
-def txt2img_calls(fake):
-    return [q for q in fake.requests() if q.get("path") == "/sdapi/v1/txt2img"]
+GEN_PATHS = ("/sdapi/v1/txt2img", "/sdcpp/v1/img_gen")
+
+
+def gen_calls(fake):
+    """The requests that asked for an image: txt2img, or sd-server's img_gen."""
+    return [q for q in fake.requests() if q.get("path") in GEN_PATHS]
 
 
 def image_of(d, item):
@@ -73,7 +77,7 @@ def lora_names_map_to_the_listed_paths_case_and_extension_tolerant():
                                          {"name": "watercolor.SAFETENSORS", "weight": 1}])
         run_id, r = run_once(d, tid)
         eq((r["status"], r["completed_items"]), ("completed", 2), "both items drawn: %s" % r)
-        sent = txt2img_calls(fake)
+        sent = gen_calls(fake)
         eq([l["path"] for l in sent[0]["body"]["lora"]],
            ["detail.safetensors", "film_grain.safetensors", "styles/Watercolor.safetensors"], "listed paths sent")
         eq(sent[0]["applied_loras"], ["detail.safetensors", "film_grain.safetensors",
@@ -95,7 +99,7 @@ def an_unknown_lora_fails_its_item_naming_the_close_matches():
         err = items_of(d, run_id)[0]["error"]
         check("detial" in err and "close matches" in err and "detail.safetensors" in err,
               "the error names the close matches: %r" % err)
-        eq(txt2img_calls(fake), [], "nothing was drawn for it")
+        eq(gen_calls(fake), [], "nothing was drawn for it")
     finally:
         d.stop()
         fake.stop()
@@ -107,28 +111,30 @@ def an_unknown_lora_fails_its_item_naming_the_close_matches():
 @test
 def the_lora_list_is_read_before_the_first_lora_item_and_again_when_stale():
     fake = Fake("fake_a1111.py", "--flavor", "sdcpp")
+    fake.mode(mode="ok", flavor="sdcpp", no_capabilities=True)  # the /sdapi route of the real build
     d, cfg = sdcpp_daemon(fake, flavor="sdcpp")
     try:
         tid = make_template(d, 1, loras=[{"name": "detail", "weight": 0.5}])
         run_id, r = run_once(d, tid)
         eq(r["completed_items"], 1, "a fresh server's empty list is filled first: %s" % items_of(d, run_id))
-        paths = [q["path"] for q in fake.requests() if not q["path"].startswith("/_fake")]
+        paths = [q["path"] for q in fake.requests() if q["path"].startswith("/sdapi/")]
         check(paths.index("/sdapi/v1/loras") < paths.index("/sdapi/v1/txt2img"),
               "GET /sdapi/v1/loras came before txt2img: %s" % paths)
         # The server forgets its list (a restart): the first answer is
         # "invalid lora path", the list is read again, the item retried once.
-        fake.mode(mode="ok", flavor="sdcpp", forget_loras=True)
+        fake.mode(mode="ok", flavor="sdcpp", forget_loras=True, no_capabilities=True)
         http_request(fake.port, "POST", "/_fake/reset")
         run_id, r = run_once(d, tid)
         eq(r["completed_items"], 1, "retried after reading the list again: %s" % items_of(d, run_id))
-        paths = [q["path"] for q in fake.requests() if not q["path"].startswith("/_fake")]
+        paths = [q["path"] for q in fake.requests() if q["path"].startswith("/sdapi/")]
         eq(paths, ["/sdapi/v1/txt2img", "/sdapi/v1/loras", "/sdapi/v1/txt2img"], "refused, list read, retried")
         # A file added since: not in the list read before; read again, found.
-        fake.mode(mode="ok", flavor="sdcpp", lora_files=["detail.safetensors", "new_style.safetensors"])
+        fake.mode(mode="ok", flavor="sdcpp", no_capabilities=True,
+                  lora_files=["detail.safetensors", "new_style.safetensors"])
         tid2 = make_template(d, 1, loras=[{"name": "new_style", "weight": 0.5}])
         run_id, r = run_once(d, tid2)
         eq(r["completed_items"], 1, "a LoRA added later is found: %s" % items_of(d, run_id))
-        eq(txt2img_calls(fake)[-1]["applied_loras"], ["new_style.safetensors"], "applied")
+        eq(gen_calls(fake)[-1]["applied_loras"], ["new_style.safetensors"], "applied")
     finally:
         d.stop()
         fake.stop()
@@ -145,7 +151,7 @@ def the_default_flavor_against_sd_server_speaks_its_dialect():
         tid = make_template(d, 1, loras=[{"name": "detail", "weight": 0.5}])
         run_id, r = run_once(d, tid)
         eq(r["completed_items"], 1, "drawn: %s" % items_of(d, run_id))
-        sent = txt2img_calls(fake)[-1]
+        sent = gen_calls(fake)[-1]
         check("<lora:" not in sent["body"]["prompt"], "no LoRA tag in the prompt: %r" % sent["body"]["prompt"])
         eq(sent["applied_loras"], ["detail.safetensors"], "the LoRA was applied")
         eq(health_entry(d)["dialect"], "sdcpp", "health shows the detected dialect")
@@ -165,7 +171,7 @@ def an_older_sd_server_without_capabilities_is_recognised_by_its_answer():
         tid = make_template(d, 1, loras=[{"name": "detail", "weight": 0.5}])
         run_id, r = run_once(d, tid)
         eq(r["completed_items"], 1, "drawn: %s" % items_of(d, run_id))
-        sent = txt2img_calls(fake)
+        sent = gen_calls(fake)
         eq(len(sent), 2, "the image drawn without its LoRA was drawn again")
         eq(sent[-1]["applied_loras"], ["detail.safetensors"], "the kept image has the LoRA")
         eq(health_entry(d)["dialect"], "sdcpp", "dialect")
@@ -183,7 +189,7 @@ def an_a1111_server_configured_as_sdcpp_gets_tags():
         tid = make_template(d, 1, loras=[{"name": "detail", "weight": 0.5}])
         run_id, r = run_once(d, tid)
         eq(r["completed_items"], 1, "drawn: %s" % items_of(d, run_id))
-        eq(txt2img_calls(fake)[-1]["applied_loras"], ["detail"], "LoRA as an A1111 tag")
+        eq(gen_calls(fake)[-1]["applied_loras"], ["detail"], "LoRA as an A1111 tag")
         eq(health_entry(d)["dialect"], "a1111", "dialect")
     finally:
         d.stop()
@@ -303,6 +309,42 @@ def a_size_no_alignment_explains_fails_the_item_or_is_cropped_only_when_larger()
         os.unlink(cfg)
 
 
+# ---- finding 6: cancel through sd-server's job API ----
+
+def jobs_of(fake):
+    return http_request(fake.port, "GET", "/_fake/jobs").json()
+
+
+@test
+def cancel_on_sd_server_cancels_its_queued_job_and_frees_the_generating_one():
+    # Each job takes 60 s: long past anything this test waits for.
+    fake = Fake("fake_a1111.py", "--flavor", "sdcpp", "--mode", "slow", "--delay-ms", "60000")
+    d, cfg = sdcpp_daemon(fake, flavor="sdcpp", concurrency=2, timeout_s=120)
+    try:
+        tid = make_template(d, 4)
+        rid = generate_answer(d, tid)["run"]["id"]
+        wait_for(lambda: sorted(j["status"] for j in jobs_of(fake)) == ["generating", "queued"], bound(15),
+                 "one job generating and one queued on the server")
+        resp = d.post("/api/runs/%d/cancel" % rid)
+        check(resp.status in (200, 202), "cancel accepted: %s" % resp.describe())
+        r = wait_run(d, rid, timeout=15,
+                     cond=lambda r: r["status"] == "canceled" and
+                     all(i["status"] == "canceled" for i in items_of(d, rid)))
+        eq(r["canceled_items"], 4, "every item canceled")
+        js = {j["status"]: j for j in jobs_of(fake)}
+        eq(sorted(js), ["cancelled", "generating"], "the queued job never runs; the generating one cannot stop")
+        eq(js["cancelled"]["cancel_requests"], 1, "asked to cancel the queued job")
+        eq(js["generating"]["cancel_requests"], 1, "asked to cancel the generating one too (409)")
+        # The workers were freed while the server still draws the dropped image.
+        eq(health_entry(d)["in_flight"], 0, "no slot held by the dropped job")
+        check(not [q for q in fake.requests() if q["path"] == "/sdapi/v1/interrupt"],
+              "no interrupt route asked (sd-server has none)")
+    finally:
+        d.stop()
+        fake.kill()
+        os.unlink(cfg)
+
+
 # ---- finding 11: checkpoints ----
 
 @test
@@ -348,7 +390,7 @@ def item_seeds_stay_within_32_bits_and_the_server_seed_is_recorded():
         eq(r["completed_items"], 3, "drawn")
         items = sorted(items_of(d, run_id), key=lambda i: i["index"])
         eq([i["seed"] for i in items], [2147483646, 2147483647, 0], "seed + index, wrapped modulo 2^31")
-        sent = sorted(b["body"]["seed"] for b in txt2img_calls(fake))
+        sent = sorted(b["body"]["seed"] for b in gen_calls(fake))
         eq(sent, [0, 2147483646, 2147483647], "sent as recorded")
         eq(sorted(image_of(d, i)["seed"] for i in items), [0, 2147483646, 2147483647], "the server's seeds")
     finally:
