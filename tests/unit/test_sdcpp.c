@@ -6,6 +6,8 @@
 #include <stdlib.h>
 
 #include "backends/sdcpp.h"
+#include "backends/sdcpp_jobs.h"
+#include "util/png.h"
 #include "store/runs.h"
 #include "unit.h"
 
@@ -95,8 +97,81 @@ static void test_item_seed(void)
         CHECK(run_item_seed(2147483600, i) >= 0 && run_item_seed(2147483600, i) <= 2147483647);
 }
 
+/* sd-server's job answers (routes_sdcpp.cpp, make_async_job_json). */
+static enum sdcpp_job_state job(const char *body, struct sf_image *img, char *err, size_t errlen)
+{
+    memset(img, 0, sizeof *img);
+    err[0] = '\0';
+    return sdcpp_read_job("a1111 cpp0", body, strlen(body), img, err, errlen);
+}
+
+static void test_job_answers(void)
+{
+    struct sf_image img;
+    char err[256];
+    CHECK(job("{\"id\":\"job_1\",\"status\":\"queued\",\"queue_position\":2}", &img, err,
+              sizeof err) == SDCPP_JOB_WAITING);
+    CHECK(job("{\"status\":\"generating\",\"queue_position\":0}", &img, err, sizeof err) ==
+          SDCPP_JOB_WAITING);
+    /* a 2x3 PNG (tests/fakes/gen_png.py) */
+    const char *body = "{\"status\":\"completed\",\"result\":{\"output_format\":\"png\","
+                       "\"images\":[{\"index\":0,\"b64_json\":\"iVBORw0KGgoAAAANSUhEUgAAAAIAAAADCAIAAAA2iEnWAAAAEElEQVR4nGPIbtsERAwoFABliAnTJ/h4iAAAAABJRU5ErkJggg==\"}]},\"error\":null}";
+    CHECK(job(body, &img, err, sizeof err) == SDCPP_JOB_DONE);
+    CHECK(img.width == 2 && img.height == 3 && img.png != NULL);
+    free(img.png);
+    CHECK(job("{\"status\":\"failed\",\"error\":{\"code\":\"generation_failed\",\"message\":"
+              "\"generate_image returned no results\"}}",
+              &img, err, sizeof err) == SDCPP_JOB_FAILED);
+    CHECK_STR(err, "a1111 cpp0: the job failed: generate_image returned no results");
+    CHECK(job("{\"status\":\"cancelled\",\"error\":{\"code\":\"cancelled\",\"message\":"
+              "\"job cancelled by client\"}}",
+              &img, err, sizeof err) == SDCPP_JOB_FAILED);
+    CHECK(strstr(err, "cancelled on the server") != NULL);
+    CHECK(job("{\"status\":\"completed\",\"result\":{\"images\":[]}}", &img, err, sizeof err) ==
+          SDCPP_JOB_FAILED);
+    CHECK(strstr(err, "without an image") != NULL);
+    CHECK(job("{\"status\":\"completed\",\"result\":{\"images\":[{\"b64_json\":\"$$$\"}]}}", &img,
+              err, sizeof err) == SDCPP_JOB_FAILED);
+    CHECK(job("{\"status\":\"completed\",\"result\":{\"images\":[{\"b64_json\":\"aGVsbG8=\"}]}}",
+              &img, err, sizeof err) == SDCPP_JOB_FAILED);
+    CHECK(img.png == NULL);
+    CHECK(job("not json", &img, err, sizeof err) == SDCPP_JOB_FAILED);
+    CHECK(strstr(err, "without a status") != NULL);
+}
+
+static void test_job_request(void)
+{
+    json_t *loras = json_pack("[{ss sf}]", "name", "Detail", "weight", 0.5);
+    json_t *paths = json_pack("[s]", "detail.safetensors");
+    struct sf_job j = {.prompt = "a fox", .negative_prompt = "blur", .seed = 7, .steps = 2,
+                       .cfg_scale = 6.5, .width = 72, .height = 64, .loras = loras};
+    json_t *rq = sdcpp_job_request(&j, "DPM++ 2M", paths);
+    CHECK(rq != NULL);
+    CHECK_STR(json_string_value(json_object_get(rq, "prompt")), "a fox");
+    CHECK(json_integer_value(json_object_get(rq, "seed")) == 7);
+    CHECK(json_integer_value(json_object_get(rq, "batch_count")) == 1);
+    json_t *sp = json_object_get(rq, "sample_params");
+    CHECK_STR(json_string_value(json_object_get(sp, "sample_method")), "dpm++2m");
+    CHECK(json_integer_value(json_object_get(sp, "sample_steps")) == 2);
+    json_t *l0 = json_array_get(json_object_get(rq, "lora"), 0);
+    CHECK_STR(json_string_value(json_object_get(l0, "path")), "detail.safetensors");
+    CHECK(json_number_value(json_object_get(l0, "multiplier")) == 0.5);
+    json_decref(rq);
+    /* a sampler sd-server has no name for: its default */
+    rq = sdcpp_job_request(&j, "UniPC", NULL);
+    CHECK(json_object_get(json_object_get(rq, "sample_params"), "sample_method") == NULL);
+    CHECK(json_array_size(json_object_get(rq, "lora")) == 0);
+    json_decref(rq);
+    j.prompt = "\xff\xfe";
+    CHECK(sdcpp_job_request(&j, "Euler a", NULL) == NULL);
+    json_decref(paths);
+    json_decref(loras);
+}
+
 int main(void)
 {
+    test_job_answers();
+    test_job_request();
     test_lora_match();
     test_alignment();
     test_item_seed();
