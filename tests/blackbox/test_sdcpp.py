@@ -2,7 +2,8 @@
 """Black-box tests of the a1111 backend against a fake stable-diffusion.cpp
 sd-server as unkind as the real one (tests/fakes/fake_a1111.py --flavor
 sdcpp: LoRAs only by listed path, a LoRA list read lazily, sizes aligned to
-64, a capabilities route, info.version, seeds read as 32-bit ints).
+64, a capabilities route, info.version, seeds read as 32-bit ints, a job
+queue whose generating job cannot be canceled).
 
 Covers issue 10's findings on sd-server: LoRA names mapped to the listed
 paths, with close matches when none fits (1); the list read before the first
@@ -10,8 +11,9 @@ LoRA item and again on "invalid lora path", then the item retried once (2);
 the dialect detected whatever the configured flavor says, shown in
 /api/health, a contradicting flavor logged (3); sizes aligned by the server
 warned about at generate, "fit": "crop" cropping to the requested size, an
-answer no alignment explains failing its item (4); a checkpoint refused for
-sd-server (11); item seeds kept within 32 bits and the server's seed
+answer no alignment explains failing its item (4); cancel through sd-server's
+job API, which drops a queued job and frees the worker from a generating one
+(6); a checkpoint refused for sd-server (11); item seeds kept within 32 bits and the server's seed
 recorded (12).
 """
 import os
