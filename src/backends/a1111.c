@@ -232,14 +232,16 @@ static enum backend_result map_loras(struct a1111 *a, const struct sf_job *job, 
         }
         const char *wanted = path ? path : name;
         for (;;) {
-            char hint[512];
+            char raw[512], hint[512];
             const char *found;
             pthread_mutex_lock(&a->mu);
             size_t listed = json_array_size(a->loras);
-            enum lora_match m = sdcpp_lora_match(a->loras, wanted, &found, hint, sizeof hint);
+            enum lora_match m = sdcpp_lora_match(a->loras, wanted, &found, raw, sizeof raw);
             if (m == LORA_FOUND)
                 json_array_append_new(paths, json_string(found));
             pthread_mutex_unlock(&a->mu);
+            /* The listed paths are the server's words: one line of UTF-8. */
+            one_line(raw, strlen(raw), hint, sizeof hint);
             if (m == LORA_FOUND)
                 break;
             if (!fetched) {

@@ -31,6 +31,7 @@
 #include "backends/backends_real.h"
 #include "util/base64.h"
 #include "util/log.h"
+#include "util/oneline.h"
 #include "util/png.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -115,9 +116,13 @@ enum sdcpp_job_state sdcpp_read_job(const char *who, const char *body, size_t le
     } else {
         const json_t *e = json_object_get(doc, "error");
         const char *msg = json_string_value(json_object_get(e, "message"));
+        if (!msg || !*msg)
+            msg = status;
+        char text[512]; /* the server's words: one line of UTF-8 */
+        one_line(msg, strlen(msg), text, sizeof text);
         snprintf(err, errlen, "%s: the job %s: %s", who,
                  strcmp(status, "cancelled") == 0 ? "was cancelled on the server" : "failed",
-                 msg && *msg ? msg : status);
+                 text);
     }
     json_decref(doc);
     return st;
