@@ -43,6 +43,7 @@
 #include "util/log.h"
 #include "util/oneline.h"
 #include "util/png.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 enum dialect { DIALECT_UNKNOWN = 0, DIALECT_A1111, DIALECT_SDCPP };
@@ -467,8 +468,8 @@ static enum backend_result judge_size(struct a1111 *a, const struct sf_job *job,
 
 /* One POST /sdapi/v1/txt2img of rq; HTTP_ANSWERED-level failures become
  * backend results, an answer's status is the caller's to judge. */
-static enum backend_result post_txt2img(struct sf_backend *b, struct a1111 *a,
-                                        const struct sf_job *job, const json_t *rq,
+static enum backend_result post_txt2img(struct a1111 *a, const struct sf_job *job,
+                                        const json_t *rq, long timeout_ms,
                                         struct http_response *resp, char *err, size_t errlen)
 {
     char *body = json_dumps(rq, JSON_COMPACT);
@@ -479,7 +480,7 @@ static enum backend_result post_txt2img(struct sf_backend *b, struct a1111 *a,
         .body = body,
         .body_len = strlen(body),
         .userpwd = a->userpwd,
-        .timeout_ms = be_budget_ms(b, job),
+        .timeout_ms = timeout_ms,
         .max_bytes = BE_MAX_RESPONSE,
         .cancel = job->cancel,
         .who = a->who,
@@ -523,10 +524,19 @@ static enum backend_result generate_rounds(struct sf_backend *b, const struct sf
     struct a1111 *a = b->state;
     memset(out, 0, sizeof *out);
     detect(a, job->cancel);
+    /* A second round (a retry) gets what is left of the one deadline. */
+    long budget = be_budget_ms(b, job);
+    int64_t until = mono_ms() + budget;
+    int round = 0;
     int lora_fresh = 0;     /* read the LoRA list again before this round */
     int retried_lora = 0, retried_dialect = 0;
     int has_loras = json_is_array(job->loras) && json_array_size(job->loras) > 0;
     for (;;) {
+        long left = round++ ? (long)(until - mono_ms()) : budget;
+        if (left < 1) {
+            snprintf(err, errlen, "%s: out of time for another try", a->who);
+            return BACKEND_TRANSIENT;
+        }
         int d = dialect_now(a);
         if (d == DIALECT_SDCPP && a->checkpoint) {
             snprintf(err, errlen,
@@ -554,8 +564,7 @@ static enum backend_result generate_rounds(struct sf_backend *b, const struct sf
             }
             struct sdcpp_conn conn = {a->url, a->userpwd, a->who};
             int not_served = 0;
-            r = sdcpp_job_generate(&conn, job, jrq, be_budget_ms(b, job), out, &not_served, err,
-                                   errlen);
+            r = sdcpp_job_generate(&conn, job, jrq, left, out, &not_served, err, errlen);
             json_decref(jrq);
             if (not_served) { /* a build without the job API: txt2img it is */
                 pthread_mutex_lock(&a->mu);
@@ -583,7 +592,7 @@ static enum backend_result generate_rounds(struct sf_backend *b, const struct sf
         if (!rq)
             return BACKEND_PERMANENT;
         struct http_response resp;
-        r = post_txt2img(b, a, job, rq, &resp, err, errlen);
+        r = post_txt2img(a, job, rq, left, &resp, err, errlen);
         json_decref(rq);
         if (r != BACKEND_OK)
             return r;
