@@ -70,6 +70,7 @@ struct a1111 {
     json_t *loras;   /* the last GET /sdapi/v1/loras answer, NULL before one */
     int native;      /* sd-server offers its async job API (sdcpp_jobs.h) */
     int probed;      /* detect() got answers that did not tell */
+    long job_ms;     /* usual time of a native job, queueing to image (EWMA); 0 */
 };
 
 static char *route(const struct a1111 *a, const char *path)
@@ -564,7 +565,17 @@ static enum backend_result generate_rounds(struct sf_backend *b, const struct sf
             }
             struct sdcpp_conn conn = {a->url, a->userpwd, a->who};
             int not_served = 0;
-            r = sdcpp_job_generate(&conn, job, jrq, left, out, &not_served, err, errlen);
+            pthread_mutex_lock(&a->mu);
+            long expect = a->job_ms;
+            pthread_mutex_unlock(&a->mu);
+            int64_t t0 = mono_ms();
+            r = sdcpp_job_generate(&conn, job, jrq, left, expect, out, &not_served, err, errlen);
+            if (r == BACKEND_OK) { /* the usual time, weighted 1/4 to the newest */
+                long took = (long)(mono_ms() - t0);
+                pthread_mutex_lock(&a->mu);
+                a->job_ms = a->job_ms ? (a->job_ms * 3 + took) / 4 : took;
+                pthread_mutex_unlock(&a->mu);
+            }
             json_decref(jrq);
             if (not_served) { /* a build without the job API: txt2img it is */
                 pthread_mutex_lock(&a->mu);

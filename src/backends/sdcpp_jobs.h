@@ -40,13 +40,16 @@ enum sdcpp_job_state sdcpp_read_job(const char *who, const char *body, size_t le
 
 /*
  * Queues rq (sdcpp_job_request) and waits for its image, at most budget_ms
- * in all; *job->cancel cancels it on the server (a job already generating
- * cannot be: its result is dropped) and returns BACKEND_CANCELED at once.
+ * in all, polling tightly once 85% of expect_ms (the endpoint's usual time
+ * from queueing to image; 0: unknown) has passed; *job->cancel cancels it
+ * on the server (a job already generating cannot be: its result is
+ * dropped) and returns BACKEND_CANCELED at once.
  * A server without the route (404) sets *not_served and returns
  * BACKEND_TRANSIENT with nothing queued. out->seed is job->seed.
  */
 enum backend_result sdcpp_job_generate(const struct sdcpp_conn *c, const struct sf_job *job,
-                                       const json_t *rq, long budget_ms, struct sf_image *out,
-                                       int *not_served, char *err, size_t errlen);
+                                       const json_t *rq, long budget_ms, long expect_ms,
+                                       struct sf_image *out, int *not_served, char *err,
+                                       size_t errlen);
 
 #endif

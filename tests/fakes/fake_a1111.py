@@ -182,7 +182,7 @@ class Jobs:
                     self.cv.wait()
                 jid = self.queue.pop(0)
                 job = self.jobs[jid]
-                job.update(status="generating", started=int(time.time()))
+                job.update(status="generating", started=int(time.time()), t_started=time.time())
                 mode, delay_ms = STATE.mode, STATE.delay_ms
             if mode == "slow":
                 time.sleep(delay_ms / 1000.0)  # no interrupt: it runs to its end
@@ -190,6 +190,7 @@ class Jobs:
             seed, w, h = drawn_size_and_seed(body, "sdcpp")
             with self.cv:
                 job["completed"] = int(time.time())
+                job["t_done"] = time.time()
                 if mode == "fail500":
                     job.update(status="failed", error={"code": "generation_failed",
                                                        "message": "generate_image returned no results"})
@@ -365,7 +366,8 @@ class Handler(BaseHTTPRequestHandler):
     def control(self, method, path, raw):
         if method == "GET" and path == "/_fake/jobs":
             with STATE.jobs.cv:
-                return self.send_json(200, [dict(STATE.jobs.view_locked(j), cancel_requests=j.get("cancel_requests", 0))
+                return self.send_json(200, [dict(STATE.jobs.view_locked(j), cancel_requests=j.get("cancel_requests", 0),
+                                                 t_started=j.get("t_started"), t_done=j.get("t_done"))
                                             for j in STATE.jobs.jobs.values()])
         if method == "GET" and path == "/_fake/requests":
             with STATE.lock:
