@@ -18,6 +18,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +28,15 @@
 #include "util/xalloc.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int quickack_off; /* SETFORGE_NO_QUICKACK=1: for make bench's comparison only */
 
 static void curl_init_once(void)
 {
     /* Never paired with curl_global_cleanup: the client lives as long as the
      * process, and cleanup is not safe while another thread may use curl. */
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    const char *q = getenv("SETFORGE_NO_QUICKACK");
+    quickack_off = q && strcmp(q, "1") == 0;
 }
 
 void http_client_global_init(void)
@@ -66,6 +70,18 @@ static CURL *thread_handle(void)
         pthread_setspecific(handle_key, h);
     return h;
 }
+
+/*
+ * The sockets this thread's handle has open (its connection cache: one per
+ * server it keeps a connection to, usually one). libcurl does not say which
+ * socket a transfer uses while it runs (CURLINFO_ACTIVESOCKET answers only
+ * between transfers), and ack_now needs it: every one of them gets the
+ * option, which on an idle connection does nothing. A handle belongs to one
+ * thread, so the list is thread-local and needs no lock.
+ */
+#define MAX_SOCKETS 16
+static _Thread_local curl_socket_t sockets[MAX_SOCKETS];
+static _Thread_local int nsockets;
 
 struct xfer {
     struct strbuf sb;
@@ -118,10 +134,12 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
 static void ack_now(struct xfer *x)
 {
 #ifdef TCP_QUICKACK
-    curl_socket_t fd = CURL_SOCKET_BAD;
-    if (curl_easy_getinfo(x->h, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd != CURL_SOCKET_BAD) {
+    if (quickack_off)
+        return;
+    (void)x;
+    for (int i = 0; i < nsockets; i++) {
         int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+        setsockopt(sockets[i], IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
     }
 #else
     (void)x;
@@ -152,7 +170,23 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_
             return CURL_SOCKET_BAD;
         }
     }
-    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd != CURL_SOCKET_BAD && nsockets < MAX_SOCKETS)
+        sockets[nsockets++] = fd;
+    return fd;
+}
+
+/* Every socket this thread's handle opened is closed here (libcurl calls it
+ * for the sockets on_open_socket made), so the list never names a closed
+ * descriptor that was reused for something else. */
+static int on_close_socket(void *ud, curl_socket_t fd)
+{
+    for (int i = 0; i < nsockets; i++)
+        if (sockets[i] == fd) {
+            sockets[i] = sockets[--nsockets];
+            break;
+        }
+    return close(fd);
 }
 
 static size_t on_write(char *p, size_t size, size_t n, void *ud)
@@ -315,6 +349,7 @@ enum http_outcome http_client_do(const struct http_request *req, struct http_res
 #endif
     curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &x);
+    curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
     if (req->guard)
         set_guard(h, req->guard);
     if (req->userpwd) {

@@ -26,6 +26,7 @@
 #include "queue/queue.h"
 #include "store/db.h"
 #include "store/imagefiles.h"
+#include "store/settings.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -54,6 +55,11 @@ void engine_run_requeued(long long run_id)
 {
     engine_kick();
     engine_notify(run_id);
+}
+
+void engine_run_changed(long long run_id)
+{
+    engine_run_requeued(run_id);
 }
 
 int engine_parallelism(void)
@@ -243,6 +249,10 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&eng.mu);
         if (stopping)
             break;
+        if (atomic_load(&eng.queue_paused)) { /* until engine_pause_queue(0) kicks */
+            engine_sleep(60000, &seen);
+            continue;
+        }
         int64_t wait;
         enum breaker_turn turn = breaker_turn(&ep->breaker, &wait);
         if (turn == TURN_WAIT) {
@@ -323,6 +333,20 @@ int engine_start(const struct sf_config *cfg, engine_notify_fn notify_fn, char *
         log_info("engine: rescued %d items left running by a previous process", n);
     }
 
+    int paused = 0;
+    if (cfg->start_paused && settings_set_flag(SETTING_QUEUE_PAUSED, 1) != SF_OK) {
+        snprintf(err, errlen, "cannot pause the queue (start_paused)");
+        return -1;
+    }
+    if (settings_flag(SETTING_QUEUE_PAUSED, &paused) != SF_OK) {
+        snprintf(err, errlen, "cannot read whether the queue is paused");
+        return -1;
+    }
+    atomic_store(&eng.queue_paused, paused);
+    if (paused)
+        log_info("engine: the queue is paused%s; nothing is drawn until POST /api/queue/resume",
+                 cfg->start_paused ? " (start_paused)" : "");
+
     for (int i = 0; i < eng.neps; i++)
         eng.nworkers += eng.eps[i].backend->concurrency;
     eng.workers = xcalloc((size_t)eng.nworkers, sizeof(struct worker));
@@ -381,6 +405,23 @@ void engine_stop(void)
     atomic_store(&eng.stopping, 0);
     pthread_cond_destroy(&eng.cv);
     eng.started = 0;
+}
+
+sf_status engine_pause_queue(int paused)
+{
+    sf_status st = settings_set_flag(SETTING_QUEUE_PAUSED, paused);
+    if (st != SF_OK)
+        return st;
+    atomic_store(&eng.queue_paused, paused ? 1 : 0);
+    if (!paused)
+        engine_kick();
+    log_info("engine: queue %s by an operator", paused ? "paused" : "resumed");
+    return SF_OK;
+}
+
+int engine_queue_paused(void)
+{
+    return atomic_load(&eng.queue_paused);
 }
 
 void engine_cancel_run(long long run_id)

@@ -48,6 +48,7 @@ struct sf_config {
     long long breaker_delay_ms;
     long long adaptive_timeout_floor_s;
     long long adaptive_timeout_factor;
+    int start_paused;
     char *config_path;
     json_t *endpoints; /* "endpoints" array of the config file, or NULL */
 };

@@ -550,7 +550,11 @@ def main():
     ap.add_argument("--auth", help="user:pass, like webui's --api-auth")
     ap.add_argument("--hang-after", type=int, default=0,
                     help="mode hangafter: txt2img calls answered before every later one hangs")
+    ap.add_argument("--no-nodelay", action="store_true",
+                    help="leave Nagle on, as sd-server (cpp-httplib) does")
     args = ap.parse_args()
+    if args.no_nodelay:
+        Handler.disable_nagle_algorithm = False
     STATE = State(args)
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True
