@@ -330,9 +330,8 @@ def cancel_on_sd_server_cancels_its_queued_job_and_frees_the_generating_one():
         resp = d.post("/api/runs/%d/cancel" % rid)
         check(resp.status in (200, 202), "cancel accepted: %s" % resp.describe())
         r = wait_run(d, rid, timeout=15,
-                     cond=lambda r: r["status"] == "canceled" and
-                     all(i["status"] == "canceled" for i in items_of(d, rid)))
-        eq(r["canceled_items"], 4, "every item canceled")
+                     cond=lambda r: r["status"] == "canceled" and r["canceled_items"] == 4)
+        eq([i["status"] for i in items_of(d, rid)], ["canceled"] * 4, "every item canceled")
         js = {j["status"]: j for j in jobs_of(fake)}
         eq(sorted(js), ["cancelled", "generating"], "the queued job never runs; the generating one cannot stop")
         eq(js["cancelled"]["cancel_requests"], 1, "asked to cancel the queued job")
