@@ -325,7 +325,7 @@ def cancel_on_sd_server_cancels_its_queued_job_and_frees_the_generating_one():
     try:
         tid = make_template(d, 4)
         rid = generate_answer(d, tid)["run"]["id"]
-        wait_for(lambda: sorted(j["status"] for j in jobs_of(fake)) == ["generating", "queued"], bound(15),
+        wait_for(lambda: sorted(j["status"] for j in jobs_of(fake)) == ["generating", "queued"], 15,
                  "one job generating and one queued on the server")
         resp = d.post("/api/runs/%d/cancel" % rid)
         check(resp.status in (200, 202), "cancel accepted: %s" % resp.describe())
