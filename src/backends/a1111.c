@@ -71,6 +71,8 @@ struct a1111 {
     int native;      /* sd-server offers its async job API (sdcpp_jobs.h) */
     int probed;      /* detect() got answers that did not tell */
     long job_ms;     /* usual time of a native job, queueing to image (EWMA); 0 */
+    pthread_t detector; /* asks the server what it is, once, at start */
+    atomic_int stop;    /* set by destroy: the detector gives up */
 };
 
 static char *route(const struct a1111 *a, const char *path)
@@ -165,6 +167,13 @@ static void detect(struct a1111 *a, atomic_int *cancel)
     pthread_mutex_lock(&a->mu);
     a->probed = 1;
     pthread_mutex_unlock(&a->mu);
+}
+
+static void *detector_main(void *arg)
+{
+    struct a1111 *a = arg;
+    detect(a, &a->stop);
+    return NULL;
 }
 
 /* ---- sd-server's LoRA list ---- */
@@ -739,6 +748,8 @@ static void a1111_destroy(struct sf_backend *b)
         return;
     struct a1111 *a = b->state;
     if (a) {
+        atomic_store(&a->stop, 1);
+        pthread_join(a->detector, NULL);
         free(a->url);
         if (a->userpwd) /* do not leave the password in freed memory */
             memset(a->userpwd, 0, strlen(a->userpwd));
@@ -821,6 +832,9 @@ struct sf_backend *a1111_backend_new(const json_t *ep, int index, char *err, siz
         goto fail;
     }
     pthread_mutex_init(&a->mu, NULL);
+    /* The first probe: the dialect is known before the first generate asks
+     * for size warnings, and /api/health shows it from the start. */
+    pthread_create(&a->detector, NULL, detector_main, a);
     return backend_alloc(&a1111_ops, c.name, c.concurrency, c.timeout_s, a);
 fail:
     free(a->url);

@@ -198,8 +198,11 @@ enum backend_result sdcpp_job_generate(const struct sdcpp_conn *c, const struct 
     int64_t deadline = mono_ms() + (budget_ms > 0 ? budget_ms : 600000);
     char *body = json_dumps(rq, JSON_COMPACT);
     struct http_response resp;
-    enum backend_result r = be_result(call(c, "POST", "/sdcpp/v1/img_gen", body, budget_ms,
-                                           job->cancel, &resp, err, errlen));
+    /* Not cut by a cancel: a job the server queued while we stopped
+     * listening would run with nobody to cancel it. It answers at once. */
+    long submit_ms = budget_ms > 0 && budget_ms < 30000 ? budget_ms : 30000;
+    enum backend_result r = be_result(call(c, "POST", "/sdcpp/v1/img_gen", body, submit_ms, NULL,
+                                           &resp, err, errlen));
     free(body);
     if (r != BACKEND_OK)
         return r;

@@ -165,6 +165,28 @@ def the_default_flavor_against_sd_server_speaks_its_dialect():
 
 
 @test
+def the_dialect_is_known_before_the_first_item():
+    fake = Fake("fake_a1111.py", "--flavor", "sdcpp")
+    d, cfg = sdcpp_daemon(fake)  # no flavor configured
+    a1111 = Fake("fake_a1111.py")
+    try:
+        wait_for(lambda: health_entry(d).get("dialect") == "sdcpp", 10, "health shows sdcpp")
+        eq(gen_calls(fake), [], "asked at start, before any item")
+        tid = make_template(d, 1, width=72, height=64)
+        warnings = generate_answer(d, tid).get("warnings") or []
+        check(len(warnings) == 1 and "128x64" in warnings[0], "warned at the first generate: %s" % warnings)
+        d.stop()
+        os.unlink(cfg)
+        d, cfg = sdcpp_daemon(a1111)
+        wait_for(lambda: health_entry(d).get("dialect") == "a1111", 10, "health shows a1111")
+    finally:
+        d.stop()
+        fake.stop()
+        a1111.stop()
+        os.unlink(cfg)
+
+
+@test
 def an_older_sd_server_without_capabilities_is_recognised_by_its_answer():
     fake = Fake("fake_a1111.py", "--flavor", "sdcpp")
     fake.mode(mode="ok", flavor="sdcpp", no_capabilities=True)
