@@ -21,9 +21,11 @@
 #include "api/api.h"
 #include "http/server.h"
 #include "queue/engine.h"
+#include "queue/webhook_sender.h"
 #include "setforge.h"
 #include "store/db.h"
 #include "store/examples.h"
+#include "store/runs.h"
 #include "store/tokens.h"
 #include "util/config.h"
 #include "util/fdlimit.h"
@@ -171,6 +173,13 @@ static int cmd_token(struct sf_config *cfg, int argc, char **argv)
     return 2;
 }
 
+/* The worker slots a run's ETA is spread over: none while the queue is
+ * paused, so no event promises a time then (store/runs.c). */
+static int eta_slots(void)
+{
+    return engine_queue_paused() ? 0 : engine_parallelism();
+}
+
 static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
 {
     for (int i = 2; i < argc; i++)
@@ -207,10 +216,15 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
     char err[512];
     /* Endpoints are checked before anything is written: a bad config
      * changes nothing. */
+    runs_eta_source(eta_slots);
     int erc = engine_start(cfg, stream_notify, err, sizeof(err));
     if (erc < 0) {
         fprintf(stderr, "setforge: %s\n", err);
         return erc == -2 ? 2 : 1;
+    }
+    if (webhook_sender_start(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "setforge: %s\n", err);
+        return 1;
     }
     if (cfg->examples) {
         int seeded;
@@ -272,6 +286,7 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
     sigwait(&stop, &sig);
     log_info("received signal %d, stopping", sig);
     server_stop(&srv); /* event streams end first, instead of holding it up */
+    webhook_sender_stop(); /* an attempt under way stays pending for the next start */
     engine_stop();
     db_checkpointer_stop();
     db_close_thread();
