@@ -64,6 +64,8 @@ struct a1111 {
     char sampler[64];
     int flavor;      /* configured: DIALECT_UNKNOWN (not set), _A1111 or _SDCPP */
     char who[96];    /* "a1111 gpu0", starts every message */
+    pthread_t detector; /* asks the server what it is, once, at start */
+    atomic_int stop;    /* set by destroy: the detector gives up */
     pthread_mutex_t mu; /* guards the fields below */
     int detected;    /* the dialect the server showed, DIALECT_UNKNOWN before */
     int align;       /* learned size alignment, 0 before any answer */
@@ -71,8 +73,6 @@ struct a1111 {
     int native;      /* sd-server offers its async job API (sdcpp_jobs.h) */
     int probed;      /* detect() got answers that did not tell */
     long job_ms;     /* usual time of a native job, queueing to image (EWMA); 0 */
-    pthread_t detector; /* asks the server what it is, once, at start */
-    atomic_int stop;    /* set by destroy: the detector gives up */
 };
 
 static char *route(const struct a1111 *a, const char *path)
