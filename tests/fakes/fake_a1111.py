@@ -40,7 +40,9 @@ random one; no /sdapi/v1/interrupt. Mode keys: "lora_files": [paths],
 "kind_loras": true (any LoRA path is taken, as the old fake did),
 "no_capabilities": true (an older build without /sdcpp/v1/capabilities),
 "forget_loras": true (the list is empty again, as after a restart),
-"max_queue": N (img_gen answers 429 beyond N pending jobs).
+"max_queue": N (img_gen answers 429 beyond N pending jobs),
+"lose_jobs": true (every job is unknown to GET /sdcpp/v1/jobs/<id>: 404,
+as after a restart).
 sd-server's native async API is there too (unless no_capabilities):
 POST /sdcpp/v1/img_gen (202 and a job id; 400 "invalid generation
 parameters"; 429 when full), GET /sdcpp/v1/jobs/<id>, POST
@@ -217,6 +219,7 @@ class State:
         self.broken_size = None
         self.kind_loras = False
         self.no_capabilities = False
+        self.lose_jobs = False
         self.jobs = Jobs()
         self.txt2img_calls = 0
         self.requests = []
@@ -398,6 +401,8 @@ class Handler(BaseHTTPRequestHandler):
                     STATE.broken_size = req["broken_size"]
                 if "kind_loras" in req:
                     STATE.kind_loras = bool(req["kind_loras"])
+                if "lose_jobs" in req:
+                    STATE.lose_jobs = bool(req["lose_jobs"])
                 if "max_queue" in req:
                     STATE.jobs.max_pending = int(req["max_queue"])
                 if "no_capabilities" in req:
@@ -442,7 +447,7 @@ class Handler(BaseHTTPRequestHandler):
                                         "created": job["created"], "poll_url": "/sdcpp/v1/jobs/" + job["id"]})
         m = re.fullmatch(r"/sdcpp/v1/jobs/([A-Za-z0-9_\-]+)(/cancel)?", path)
         if m and method == "GET" and not m.group(2):
-            view = STATE.jobs.view(m.group(1))
+            view = None if STATE.lose_jobs else STATE.jobs.view(m.group(1))
             return self.send_json(200, view) if view else self.send_json(404, {"error": "job not found"})
         if m and method == "POST" and m.group(2):
             st, obj = STATE.jobs.cancel(m.group(1))

@@ -450,6 +450,28 @@ static void test_a1111(const struct fake *f)
     set_mode(f, "{\"mode\": \"ok\", \"flavor\": \"sdcpp\", \"max_queue\": 0}");
     CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
     CHECK_HAS(err, "HTTP 429");
+    /* the job vanished (the server restarted): transient */
+    set_mode(f, "{\"mode\": \"ok\", \"flavor\": \"sdcpp\", \"max_queue\": 8, "
+                "\"lose_jobs\": true}");
+    CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
+    CHECK_HAS(err, "HTTP 404: job not found");
+    b->ops->destroy(b);
+    /* past the deadline: transient, and the job is canceled on the server */
+    set_mode(f, "{\"mode\": \"slow\", \"delay_ms\": 3000, \"flavor\": \"sdcpp\", "
+                "\"lose_jobs\": false}");
+    b = make(a1111_backend_new,
+             cfg = xasprintf("{\"name\": \"cpp3\", \"url\": \"%s\", \"timeout_s\": 1}", f->base),
+             err, sizeof err);
+    free(cfg);
+    CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
+    CHECK_HAS(err, "did not finish within 1000 ms");
+    char *jobs_text = fetch(f, "GET", "/_fake/jobs", NULL);
+    json_t *jobs = jobs_text ? json_loads(jobs_text, 0, NULL) : NULL;
+    free(jobs_text);
+    size_t nj = json_array_size(jobs);
+    CHECK(nj > 0 && json_integer_value(json_object_get(json_array_get(jobs, nj - 1),
+                                                       "cancel_requests")) == 1);
+    json_decref(jobs);
     b->ops->destroy(b);
     set_mode(f, "{\"mode\": \"ok\", \"flavor\": \"a1111\", \"max_queue\": 8}");
     json_decref(loras);
