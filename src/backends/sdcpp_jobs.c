@@ -23,8 +23,9 @@
  * image is done until we ask, and with one job at a time the next job is
  * not sent before. So once the endpoint's usual job time is known, the first
  * poll waits until 85% of it has passed and the next ones come every 10 ms
- * until 150% of it; otherwise (and before it is known), polls start at 50 ms
- * and double to 250 ms.
+ * until twice that time, then doubling (a job far slower than usual, with a
+ * queue ahead of it on the server); before that time is known, polls start
+ * at 50 ms and double to 250 ms.
  */
 #include "backends/sdcpp_jobs.h"
 
@@ -276,10 +277,8 @@ enum backend_result sdcpp_job_generate(const struct sdcpp_conn *c, const struct 
         nap(pause < left ? pause : (long)left, job->cancel);
         /* Tight around the usual time; a job far slower than usual (a queue
          * ahead of it on the server) is polled less and less often. */
-        if (expect_ms > 0 && mono_ms() - submitted < expect_ms * 3 / 2)
+        if (expect_ms > 0 && mono_ms() - submitted < expect_ms * 2)
             pause = POLL_TIGHT_MS;
-        else if (pause < POLL_START_MS)
-            pause = POLL_START_MS;
         else
             pause = pause * 2 > POLL_MAX_MS ? POLL_MAX_MS : pause * 2;
     }
