@@ -39,6 +39,7 @@ sf_status remove_album_image(struct sf_request *req, struct sf_response *res);
 
 /* runs.c */
 sf_status generate_run(struct sf_request *req, struct sf_response *res);
+sf_status preview_run(struct sf_request *req, struct sf_response *res);
 sf_status list_runs(struct sf_request *req, struct sf_response *res);
 sf_status list_template_runs(struct sf_request *req, struct sf_response *res);
 sf_status get_run(struct sf_request *req, struct sf_response *res);
@@ -53,6 +54,10 @@ sf_status list_images(struct sf_request *req, struct sf_response *res);
 sf_status get_image(struct sf_request *req, struct sf_response *res);
 sf_status get_image_file(struct sf_request *req, struct sf_response *res);
 sf_status delete_image(struct sf_request *req, struct sf_response *res);
+
+/* web.c: the operator's page and its assets (docs/web.md) */
+sf_status get_page(struct sf_request *req, struct sf_response *res);
+sf_status get_asset(struct sf_request *req, struct sf_response *res);
 
 /* metrics.c */
 sf_status get_metrics(struct sf_request *req, struct sf_response *res);
