@@ -1,1 +1,866 @@
-console.log(1)
+// setforge's page: templates, generate (with the daemon's own preview),
+// runs that fill in live, albums with a viewer and the zip download.
+//
+// Plain modern JavaScript, no framework and no build step (docs/web.md):
+// the daemon serves this file as it is, compiled into its binary. Every
+// element is built with h() from text, never from HTML strings, so nothing
+// a template, a prompt or an error says can become markup. The page lives
+// in the URL's hash (#/runs/7), so every view can be linked and reloaded,
+// and the daemon serves only "/".
+//
+// The admin token is typed once, kept in sessionStorage (this tab only,
+// gone when it closes) and sent as "Authorization: Bearer" by fetch; never
+// in a URL. EventSource cannot send that header, so with a token the run
+// streams are read with fetch instead (readStream), which also reaches the
+// private runs only an admin may watch (docs/visibility.md).
+
+const TOKEN_KEY = 'setforge.token';
+const FINAL = new Set(['completed', 'failed', 'canceled']);
+const $ = (sel) => document.querySelector(sel);
+let token = sessionStorage.getItem(TOKEN_KEY) || '';
+let isAdmin = false;
+
+// ---- small helpers -------------------------------------------------------
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else if (k === 'text') el.textContent = v;
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function flash(text, kind = 'info') {
+  const f = $('#flash');
+  f.className = 'flash ' + kind;
+  f.textContent = text;
+  if (kind !== 'error') setTimeout(() => { if (f.textContent === text) f.textContent = ''; }, 5000);
+}
+
+class ApiError extends Error {
+  constructor(status, doc) {
+    super((doc && doc.error) || `HTTP ${status}`);
+    this.status = status;
+    this.code = doc && doc.code;
+    this.fields = (doc && doc.fields) || {};
+  }
+}
+
+// One JSON call to the daemon, with the token when there is one.
+async function api(method, path, body) {
+  const headers = {};
+  if (token) headers.Authorization = 'Bearer ' + token;
+  const opt = { method, headers };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    opt.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, opt);
+  const text = await r.text();
+  let doc = null;
+  try { doc = text ? JSON.parse(text) : null; } catch { doc = null; }
+  if (!r.ok) throw new ApiError(r.status, doc);
+  return doc;
+}
+
+function size(o) { return `${o.width}×${o.height}`; }
+
+function fmtSeconds(s) {
+  if (s === null || s === undefined) return '';
+  if (s < 60) return `${Math.ceil(s)} s`;
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m} min ${Math.round(s % 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+function progressBar(label) {
+  const fill = h('div', { class: 'bar-fill' });
+  const bar = h('div', { class: 'bar', role: 'progressbar', 'aria-label': label,
+    'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': 0 }, fill);
+  bar.set = (p) => {
+    const pct = Math.max(0, Math.min(100, Math.round(p * 100)));
+    fill.style.width = pct + '%';
+    bar.setAttribute('aria-valuenow', pct);
+    bar.setAttribute('aria-valuetext', pct + '%');
+  };
+  return bar;
+}
+
+function statusChip(status) {
+  return h('span', { class: 'chip st-' + status, text: status });
+}
+
+// A field with its label, the input, and the place for the API's message.
+function field(label, input, hint) {
+  const id = input.id || (input.id = 'f-' + Math.random().toString(36).slice(2));
+  const err = h('p', { class: 'field-error', id: id + '-error', 'aria-live': 'polite' });
+  input.setAttribute('aria-describedby', err.id);
+  const wrap = h('div', { class: 'field', 'data-field': input.name },
+    h('label', { for: id, text: label }), input, hint ? h('p', { class: 'hint', text: hint }) : null, err);
+  return wrap;
+}
+
+// Writes the API's 400 "fields" next to the inputs of form; what names no
+// input goes to the form's general error line.
+function showFieldErrors(form, e) {
+  for (const el of form.querySelectorAll('.field-error')) el.textContent = '';
+  for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+  const general = form.querySelector('.form-error');
+  const rest = [];
+  for (const [k, msg] of Object.entries((e && e.fields) || {})) {
+    const wrap = form.querySelector(`.field[data-field="${CSS.escape(k)}"]`);
+    if (wrap) {
+      wrap.querySelector('.field-error').textContent = `${k} ${msg}`;
+      const input = wrap.querySelector('input, textarea, select');
+      if (input) input.setAttribute('aria-invalid', 'true');
+    } else rest.push(`${k} ${msg}`);
+  }
+  if (general) general.textContent = e ? (rest.length ? rest.join('; ') : (Object.keys(e.fields || {}).length ? '' : e.message)) : '';
+}
+
+// ---- the token -------------------------------------------------------------
+
+// Admin or not: POST /api/albums with an empty body is refused before
+// anything is created, 403 for a non-admin token, 400 (no name) for an
+// admin one. A bad token is a 401.
+async function checkToken() {
+  isAdmin = false;
+  if (token) {
+    try {
+      await api('POST', '/api/albums', {});
+    } catch (e) {
+      if (e.status === 400) isAdmin = true;
+      else if (e.status === 401) {
+        flash('That token was rejected (unknown or revoked); it is forgotten.', 'error');
+        setToken('');
+      } else if (e.status === 403) flash('That token is not an admin token: the page stays read-only.', 'error');
+    }
+  }
+  showMode();
+}
+
+function setToken(t) {
+  token = t;
+  if (t) sessionStorage.setItem(TOKEN_KEY, t);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+function showMode() {
+  const mode = $('#mode');
+  mode.textContent = isAdmin
+    ? 'Admin: this tab holds an admin token (sessionStorage, sent only in the Authorization header).'
+    : 'Read-only: enter an admin token above to create templates, cancel and retry runs, and see private albums.';
+  mode.className = 'mode ' + (isAdmin ? 'admin' : 'readonly');
+  $('#token-input').hidden = !!token;
+  $('#token-use').hidden = !!token;
+  $('#token-forget').hidden = !token;
+}
+
+$('#token-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const v = $('#token-input').value.trim();
+  if (!v) return;
+  $('#token-input').value = '';
+  setToken(v);
+  await checkToken();
+  if (isAdmin) flash('Admin token accepted.');
+  route();
+});
+$('#token-forget').addEventListener('click', () => {
+  setToken('');
+  isAdmin = false;
+  showMode();
+  flash('Token forgotten: the page is read-only.');
+  route();
+});
+
+// ---- run event streams ---------------------------------------------------------
+
+// Follows /api/runs/<id>/events, calling onEvent(type, data) for "status"
+// and "item" events, until the daemon ends the stream after the run's final
+// status (then onEnd). Without a token: EventSource, which reconnects with
+// Last-Event-ID by itself. With a token: fetch, which can send it (and
+// Last-Event-ID when it reconnects). stop() ends it; restart() follows the
+// run again after a retry, from the last event seen.
+function followRun(runId, onEvent, onEnd) {
+  const url = `/api/runs/${runId}/events`;
+  let lastId = '';
+  let final = false;
+  let stopped = false;
+  let es = null;
+  let ctrl = null;
+
+  function deliver(type, id, data) {
+    if (id) lastId = id;
+    let d;
+    try { d = JSON.parse(data); } catch { return; }
+    if (type === 'status') final = FINAL.has(d.status);
+    onEvent(type, d);
+  }
+
+  function viaEventSource() {
+    es = new EventSource(url);
+    for (const t of ['status', 'item']) es.addEventListener(t, (e) => deliver(t, e.lastEventId, e.data));
+    es.onerror = () => {
+      // The daemon closes a finished run's stream; EventSource would come
+      // back every 2 s to hear that again.
+      if (final || es.readyState === EventSource.CLOSED) {
+        es.close();
+        if (!stopped && onEnd) onEnd();
+      }
+    };
+  }
+
+  async function viaFetch() {
+    while (!stopped) {
+      ctrl = new AbortController();
+      const headers = { Authorization: 'Bearer ' + token, Accept: 'text/event-stream' };
+      if (lastId) headers['Last-Event-ID'] = lastId;
+      try {
+        const r = await fetch(url, { headers, signal: ctrl.signal });
+        if (!r.ok) {
+          if (r.status >= 400 && r.status < 500) { if (onEnd) onEnd(); return; }
+        } else {
+          const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+          let buf = '';
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            buf += value.replace(/\r\n?/g, '\n');
+            let i;
+            while ((i = buf.indexOf('\n\n')) >= 0) {
+              const block = buf.slice(0, i);
+              buf = buf.slice(i + 2);
+              let type = 'message', id = '', data = [];
+              for (const line of block.split('\n')) {
+                if (!line || line.startsWith(':')) continue;
+                const c = line.indexOf(':');
+                const name = c < 0 ? line : line.slice(0, c);
+                const val = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
+                if (name === 'event') type = val;
+                else if (name === 'id') id = val;
+                else if (name === 'data') data.push(val);
+              }
+              if (data.length) deliver(type, id, data.join('\n'));
+            }
+          }
+        }
+      } catch {
+        if (stopped) return;
+      }
+      if (stopped) return;
+      if (final) { if (onEnd) onEnd(); return; }
+      await sleep(2000); // the daemon's "retry: 2000"
+    }
+  }
+
+  function start() {
+    final = false;
+    if (token) viaFetch(); else viaEventSource();
+  }
+  function stop() {
+    stopped = true;
+    if (es) es.close();
+    if (ctrl) ctrl.abort();
+  }
+  start();
+  return {
+    stop,
+    restart() { if (es) es.close(); if (ctrl) ctrl.abort(); stopped = false; start(); },
+  };
+}
+
+// ---- the image viewer ----------------------------------------------------------
+
+// images: [{id, url, prompt, seed, width, height, steps}]; opens at index.
+const viewer = { images: [], index: 0 };
+
+function showViewerImage() {
+  const img = viewer.images[viewer.index];
+  if (!img) return;
+  const el = $('#viewer-img');
+  el.src = img.url;
+  el.alt = img.prompt || '';
+  $('#viewer-count').textContent = `Image ${viewer.index + 1} of ${viewer.images.length}`;
+  $('#viewer-prompt').textContent = img.prompt || '';
+  const meta = $('#viewer-meta');
+  meta.replaceChildren();
+  const rows = [['Seed', img.seed], ['Size', img.width ? size(img) : null], ['Steps', img.steps],
+    ['Item', img.item_index], ['Image', img.id]];
+  for (const [k, v] of rows) if (v !== null && v !== undefined) meta.append(h('dt', { text: k }), h('dd', { text: String(v) }));
+  $('#viewer-prev').disabled = viewer.index === 0;
+  $('#viewer-next').disabled = viewer.index >= viewer.images.length - 1;
+}
+
+function openViewer(images, index) {
+  viewer.images = images;
+  viewer.index = index;
+  showViewerImage();
+  const d = $('#viewer');
+  if (!d.open) d.showModal();
+  $('#viewer-close').focus();
+}
+
+function stepViewer(delta) {
+  const n = viewer.index + delta;
+  if (n < 0 || n >= viewer.images.length) return;
+  viewer.index = n;
+  showViewerImage();
+}
+
+$('#viewer-prev').addEventListener('click', () => stepViewer(-1));
+$('#viewer-next').addEventListener('click', () => stepViewer(1));
+$('#viewer-close').addEventListener('click', () => $('#viewer').close());
+$('#viewer').addEventListener('keydown', (e) => {
+  if (e.key === 'ArrowLeft') { e.preventDefault(); stepViewer(-1); }
+  else if (e.key === 'ArrowRight') { e.preventDefault(); stepViewer(1); }
+});
+$('#viewer').addEventListener('click', (e) => { if (e.target === $('#viewer')) $('#viewer').close(); });
+
+// ---- views -------------------------------------------------------------------------
+
+// A view gets ctx: ctx.alive() is false once the user went elsewhere;
+// ctx.onLeave(fn) runs fn then (streams, timers).
+let current = null;
+
+async function templatesView(ctx) {
+  const doc = await api('GET', '/api/batch-templates?per_page=100');
+  if (!ctx.alive()) return;
+  const rows = doc.templates.map((t) => h('tr', null,
+    h('td', null, h('a', { href: `#/templates/${t.id}`, text: t.name })),
+    h('td', { class: 'num', text: t.template_item_count }),
+    h('td', { text: size(t) }),
+    h('td', { text: t.loras.length ? t.loras.map((l) => `${l.name || l.path} (${l.weight})`).join(', ') : '—' }),
+    h('td', null, h('a', { class: 'button small', href: `#/generate/${t.id}`, text: 'Generate' }))));
+  const list = doc.templates.length
+    ? h('div', { class: 'scroll' }, h('table', { class: 'list' },
+      h('caption', { class: 'sr-only', text: 'Batch templates' }),
+      h('thead', null, h('tr', null, ['Name', 'Items', 'Size', 'LoRAs', ''].map((c) => h('th', { scope: 'col', text: c })))),
+      h('tbody', null, rows)))
+    : h('p', { class: 'muted', text: 'No templates yet.' });
+  ctx.view.replaceChildren(h('h1', { text: 'Batch templates' }),
+    h('p', { class: 'muted', text: `${doc.total} template${doc.total === 1 ? '' : 's'}` }), list,
+    isAdmin ? newTemplateForm() : h('p', { class: 'muted', text: 'Creating a template needs an admin token.' }));
+}
+
+// The first record's fields and the number of records of CSV text
+// (RFC 4180: quotes, doubled quotes, commas and newlines inside quotes).
+// Only for showing what the file holds before saving: the daemon parses it
+// again (libcsv) and its answer is the one that counts.
+function csvPeek(text) {
+  text = text.replace(/^\uFEFF/, '');
+  const records = [];
+  let rec = [], cell = '', q = false, any = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (q) {
+      if (c === '"' && text[i + 1] === '"') { cell += '"'; i++; }
+      else if (c === '"') q = false;
+      else cell += c;
+    } else if (c === '"') { q = true; any = true; }
+    else if (c === ',') { rec.push(cell); cell = ''; any = true; }
+    else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      if (any || cell) { rec.push(cell); records.push(rec); }
+      rec = []; cell = ''; any = false;
+    } else { cell += c; any = true; }
+  }
+  if (any || cell) { rec.push(cell); records.push(rec); }
+  const header = (records[0] || []).map((s) => s.trim());
+  return { header, rows: records.slice(1) };
+}
+
+// The {name} placeholders of a prompt template, as the daemon reads them
+// ({{ and }} are literal braces; an unclosed { is literal).
+function placeholders(tpl) {
+  const out = [];
+  for (let i = 0; i < tpl.length; i++) {
+    if (tpl[i] === '{') {
+      if (tpl[i + 1] === '{') { i++; continue; }
+      const end = tpl.indexOf('}', i + 1);
+      if (end < 0) break;
+      out.push(tpl.slice(i + 1, end).trim());
+      i = end;
+    } else if (tpl[i] === '}' && tpl[i + 1] === '}') i++;
+  }
+  return [...new Set(out)];
+}
+
+function newTemplateForm() {
+  let csvText = '';
+  let columns = [];
+  const name = h('input', { name: 'name', required: true, maxlength: 200 });
+  const file = h('input', { type: 'file', name: 'csv', accept: '.csv,text/csv,text/plain', id: 'csv-file' });
+  const drop = h('div', { class: 'drop' });
+  const dropText = h('p', { text: 'Drop a CSV file here, or choose one:' });
+  const csvInfo = h('div', { class: 'csv-info' });
+  const prompt = h('textarea', { name: 'prompt_template', rows: 3, required: true,
+    placeholder: 'zodiac sign {sign}, {element} element, in the style of {theme}' });
+  const check = h('ul', { class: 'check', 'aria-live': 'polite' });
+  const width = h('input', { name: 'width', type: 'number', min: 64, max: 2048, step: 8, value: 512 });
+  const height = h('input', { name: 'height', type: 'number', min: 64, max: 2048, step: 8, value: 512 });
+  const save = h('button', { type: 'submit', text: 'Save template' });
+  const csvErr = h('p', { class: 'field-error', id: 'csv-file-error' });
+  file.setAttribute('aria-describedby', csvErr.id);
+
+  function showCheck() {
+    check.replaceChildren();
+    const names = placeholders(prompt.value);
+    if (!prompt.value) return;
+    if (!names.length) check.append(h('li', { class: 'warn', text: 'No {placeholders}: every item gets the same prompt.' }));
+    for (const n of names) {
+      const ok = n === 'theme' || columns.includes(n);
+      check.append(h('li', { class: ok ? 'ok' : 'bad',
+        text: `{${n}} ${n === 'theme' ? '→ the theme given at generate' : ok ? '→ a CSV column' : '→ not a column of the CSV'}` }));
+    }
+  }
+
+  async function takeFile(f) {
+    if (!f) return;
+    csvText = await f.text();
+    const peek = csvPeek(csvText);
+    columns = peek.header;
+    const table = h('table', { class: 'list small' },
+      h('thead', null, h('tr', null, peek.header.map((c) => h('th', { scope: 'col', text: c })))),
+      h('tbody', null, peek.rows.slice(0, 5).map((r) => h('tr', null, r.map((c) => h('td', { text: c }))))));
+    csvInfo.replaceChildren(
+      h('p', { text: `${f.name}: ${peek.rows.length} item${peek.rows.length === 1 ? '' : 's'}, columns ${peek.header.join(', ')}` }),
+      h('div', { class: 'scroll' }, table),
+      peek.rows.length > 5 ? h('p', { class: 'muted', text: `…and ${peek.rows.length - 5} more` }) : null);
+    if (!name.value) name.value = f.name.replace(/\.[^.]*$/, '');
+    showCheck();
+  }
+
+  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    takeFile(e.dataTransfer.files[0]);
+  });
+  file.addEventListener('change', () => takeFile(file.files[0]));
+  prompt.addEventListener('input', showCheck);
+  drop.append(dropText, file, csvErr, csvInfo);
+
+  const form = h('form', { class: 'card', id: 'new-template', novalidate: true },
+    h('h2', { text: 'New template' }),
+    field('Name', name),
+    h('div', { class: 'field', 'data-field': 'csv' }, h('label', { for: 'csv-file', text: 'Items (CSV, first row = column names)' }), drop),
+    field('Prompt template', prompt, 'Use {column} for an item\'s value and {theme} for the theme given at generate.'),
+    h('div', { class: 'placeholder-check' }, h('h3', { text: 'Placeholder check' }), check),
+    h('div', { class: 'row' }, field('Width', width), field('Height', height)),
+    h('p', { class: 'form-error', role: 'alert' }),
+    save);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    save.disabled = true;
+    const body = { name: name.value, prompt_template: prompt.value,
+      width: Number(width.value), height: Number(height.value) };
+    if (csvText) body.csv = csvText;
+    try {
+      const t = await api('POST', '/api/batch-templates', body);
+      flash(`Template "${t.name}" saved with ${t.template_item_count} items.`);
+      location.hash = `#/templates/${t.id}`;
+    } catch (err) {
+      showFieldErrors(form, err);
+    } finally {
+      save.disabled = false;
+    }
+  });
+  return form;
+}
+
+async function templateView(ctx, id) {
+  const t = await api('GET', `/api/batch-templates/${id}`);
+  if (!ctx.alive()) return;
+  const cols = t.csv_columns;
+  const dl = h('dl', { class: 'meta' });
+  for (const [k, v] of [['Prompt template', t.prompt_template], ['Base prompt', t.base_prompt],
+    ['Style suffix', t.style_suffix], ['Negative prompt', t.negative_prompt], ['Size', size(t)],
+    ['LoRAs', t.loras.map((l) => `${l.name || l.path} (${l.weight})`).join(', ')], ['Created by', t.created_by]]) {
+    if (v) dl.append(h('dt', { text: k }), h('dd', { text: v }));
+  }
+  ctx.view.replaceChildren(
+    h('h1', { text: t.name }),
+    t.description ? h('p', { text: t.description }) : null,
+    h('p', null, h('a', { class: 'button', href: `#/generate/${t.id}`, text: 'Generate a set' }), ' ',
+      h('a', { href: `/api/batch-templates/${t.id}/items.csv`, text: 'Items as CSV' })),
+    dl,
+    h('h2', { text: `${t.template_item_count} items` }),
+    h('div', { class: 'scroll' }, h('table', { class: 'list', id: 'items' },
+      h('thead', null, h('tr', null, h('th', { scope: 'col', text: '#' }), cols.map((c) => h('th', { scope: 'col', text: c })))),
+      h('tbody', null, t.csv_items.map((it, i) => h('tr', null, h('td', { class: 'num', text: i }),
+        cols.map((c) => h('td', { text: it[c] }))))))));
+}
+
+async function generateView(ctx, id) {
+  const list = await api('GET', '/api/batch-templates?per_page=100');
+  if (!ctx.alive()) return;
+  if (!list.templates.length) {
+    ctx.view.replaceChildren(h('h1', { text: 'Generate' }), h('p', { text: 'There is no template yet.' }));
+    return;
+  }
+  const tid = Number(id) || list.templates[0].id;
+  const select = h('select', { name: 'template', id: 'gen-template' },
+    list.templates.map((t) => h('option', { value: t.id, selected: t.id === tid, text: `${t.name} (${t.template_item_count} items)` })));
+  select.addEventListener('change', () => { location.hash = `#/generate/${select.value}`; });
+  const tpl = list.templates.find((t) => t.id === tid) || list.templates[0];
+  const theme = h('input', { name: 'user_theme', id: 'gen-theme', required: true, maxlength: 500,
+    value: tpl.example_theme || '' });
+  const album = h('input', { name: 'album_name', id: 'gen-album', required: true, maxlength: 200,
+    value: `${tpl.name} ${new Date().toISOString().slice(0, 10)}` });
+  const steps = h('input', { name: 'steps', id: 'gen-steps', type: 'number', min: 1, max: 150, value: 25 });
+  const seed = h('input', { name: 'seed', id: 'gen-seed', type: 'number', min: 0, max: 2147483647, placeholder: 'random' });
+  const width = h('input', { name: 'width', id: 'gen-width', type: 'number', min: 64, max: 2048, step: 8, value: tpl.width });
+  const height = h('input', { name: 'height', id: 'gen-height', type: 'number', min: 64, max: 2048, step: 8, value: tpl.height });
+  const negative = h('textarea', { name: 'negative_prompt', id: 'gen-negative', rows: 2, maxlength: 2000 });
+  const go = h('button', { type: 'submit', text: 'Start the run' });
+  const preview = h('section', { class: 'preview', 'aria-live': 'polite', 'aria-label': 'Preview' });
+
+  function body() {
+    const b = { album_name: album.value, user_theme: theme.value };
+    const num = (el) => (el.value === '' ? undefined : Number(el.value));
+    for (const [k, el] of [['steps', steps], ['seed', seed], ['width', width], ['height', height]]) {
+      const v = num(el);
+      if (v !== undefined) b[k] = v;
+    }
+    if (negative.value) b.negative_prompt = negative.value;
+    return b;
+  }
+
+  const form = h('form', { class: 'card', id: 'generate', novalidate: true },
+    field('Template', select),
+    field('Theme', theme, 'The art style every prompt gets ({theme}).'),
+    field('Album name', album),
+    h('div', { class: 'row' }, field('Steps', steps), field('Seed', seed, 'Empty: drawn at random, item i gets seed + i.')),
+    h('div', { class: 'row' }, field('Width', width), field('Height', height)),
+    field('Negative prompt', negative, 'Joined with the template\'s: "yours, template\'s".'),
+    h('p', { class: 'form-error', role: 'alert' }),
+    go);
+
+  let seq = 0;
+  let timer = null;
+  async function refresh() {
+    const mine = ++seq;
+    try {
+      const p = await api('POST', `/api/batch-templates/${tid}/preview?limit=8`, body());
+      if (mine !== seq || !ctx.alive()) return;
+      showFieldErrors(form, null);
+      preview.replaceChildren(
+        h('h2', { text: `Preview: the first ${p.items.length} of ${p.total} prompts, as the daemon will build them` }),
+        h('ol', { class: 'preview-list', start: 0 }, p.items.map((it) => h('li', null,
+          h('p', { class: 'prompt', text: it.prompt }),
+          h('p', { class: 'muted', text: `seed ${it.seed === null ? 'random + ' + it.index : it.seed} · ${it.width}×${it.height}${it.negative_prompt ? ' · negative: ' + it.negative_prompt : ''}` })))));
+    } catch (err) {
+      if (mine !== seq || !ctx.alive()) return;
+      showFieldErrors(form, err);
+      preview.replaceChildren(h('p', { class: 'muted', text: 'Fix the fields above to see the preview.' }));
+    }
+  }
+  form.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(refresh, 250); });
+  ctx.onLeave(() => clearTimeout(timer));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    go.disabled = true;
+    try {
+      const r = await api('POST', `/api/batch-templates/${tid}/generate`, body());
+      flash(`Run ${r.run.id} queued: ${r.run.total_items} items.`);
+      location.hash = `#/runs/${r.run.id}`;
+    } catch (err) {
+      showFieldErrors(form, err);
+    } finally {
+      go.disabled = false;
+    }
+  });
+  ctx.view.replaceChildren(h('h1', { text: 'Generate a set' }), h('div', { class: 'two' }, form, preview));
+  refresh();
+}
+
+function runLine(run) {
+  const settled = run.completed_items + run.failed_items + run.canceled_items;
+  return `${run.completed_items} done, ${run.failed_items} failed, ${run.canceled_items} canceled of ${run.total_items} (${settled}/${run.total_items})`;
+}
+
+async function runsView(ctx) {
+  const doc = await api('GET', '/api/runs?per_page=50');
+  if (!ctx.alive()) return;
+  const streams = [];
+  ctx.onLeave(() => streams.forEach((s) => s.stop()));
+  const items = doc.runs.map((run) => {
+    const bar = progressBar(`Run ${run.id} progress`);
+    bar.set(run.progress);
+    const chip = statusChip(run.status);
+    const line = h('p', { class: 'muted', text: runLine(run) });
+    const li = h('li', { class: 'run-row', 'data-run': run.id },
+      h('div', { class: 'run-head' }, h('a', { href: `#/runs/${run.id}`, text: `Run ${run.id}: ${run.album_name}` }), chip),
+      bar, line);
+    // At most four live streams: a browser opens six connections per host
+    // and the page still needs some for its own requests.
+    if (!FINAL.has(run.status) && streams.length < 4) {
+      streams.push(followRun(run.id, (type, d) => {
+        if (d.total_items === undefined || d.completed_items === undefined) return;
+        Object.assign(run, d);
+        const settled = d.completed_items + d.failed_items + d.canceled_items;
+        bar.set(d.total_items ? settled / d.total_items : 1);
+        line.textContent = runLine(run);
+        if (type === 'status') chip.replaceWith(Object.assign(statusChip(d.status)));
+      }));
+    }
+    return li;
+  });
+  ctx.view.replaceChildren(h('h1', { text: 'Runs' }),
+    doc.runs.length ? h('ul', { class: 'runs' }, items) : h('p', { class: 'muted', text: 'No run yet. Start one from Generate.' }));
+  // Runs past the four streamed ones, and new runs, show on the next look.
+  const t = setInterval(async () => {
+    if (!ctx.alive()) return;
+    const again = await api('GET', '/api/runs?per_page=50').catch(() => null);
+    if (again && ctx.alive() && (again.runs[0] || {}).id !== (doc.runs[0] || {}).id) route();
+  }, 5000);
+  ctx.onLeave(() => clearInterval(t));
+}
+
+async function allPages(path, key) {
+  const out = [];
+  for (let page = 1; ; page++) {
+    const doc = await api('GET', `${path}${path.includes('?') ? '&' : '?'}per_page=100&page=${page}`);
+    out.push(...doc[key]);
+    if (page >= doc.pages) return { rows: out, doc };
+  }
+}
+
+async function runView(ctx, id) {
+  let run = await api('GET', `/api/runs/${id}`);
+  const [tpl, itemsDoc] = await Promise.all([
+    api('GET', `/api/batch-templates/${run.template_id}`).catch(() => null),
+    allPages(`/api/runs/${id}/items`, 'items'),
+  ]);
+  if (!ctx.alive()) return;
+  const items = itemsDoc.rows;
+  const keyCol = tpl && tpl.csv_columns[0];
+  const keyOf = (i) => (tpl && tpl.csv_items[i] ? tpl.csv_items[i][keyCol] : `item ${i}`);
+
+  const title = h('h1', { text: `Run ${run.id}: ${run.album_name}` });
+  const chip = statusChip(run.status);
+  const bar = progressBar('Run progress');
+  const counts = h('p', { class: 'counts', id: 'run-counts' });
+  const eta = h('p', { class: 'muted', id: 'run-eta' });
+  const albumLink = h('p');
+  const cancel = h('button', { type: 'button', id: 'run-cancel', text: 'Cancel run' });
+  const retry = h('button', { type: 'button', id: 'run-retry', text: 'Retry failed and canceled' });
+  const grid = h('ol', { class: 'grid', id: 'run-grid', 'aria-label': 'Items' });
+  const tiles = [];
+
+  function imagesForViewer() {
+    return items.filter((it) => it.image_id).map((it) => ({ id: it.image_id, url: `/api/images/${it.image_id}/file`,
+      prompt: it.prompt, seed: it.seed, width: run.width, height: run.height, steps: run.steps, item_index: it.index }));
+  }
+
+  function paintTile(i) {
+    const it = items[i];
+    const li = tiles[i];
+    li.className = 'tile st-' + it.status;
+    li.dataset.status = it.status;
+    const cap = h('p', { class: 'tile-cap' }, h('span', { class: 'key', text: keyOf(it.index) }), statusChip(it.status));
+    let body;
+    if (it.image_id) {
+      body = h('button', { type: 'button', class: 'tile-img', 'aria-label': `Open ${keyOf(it.index)}`,
+        onclick: () => { const imgs = imagesForViewer(); openViewer(imgs, imgs.findIndex((x) => x.id === it.image_id)); } },
+      h('img', { src: `/api/images/${it.image_id}/file`, alt: it.prompt, loading: 'lazy', width: run.width, height: run.height }));
+    } else if (it.status === 'failed' || (it.status === 'canceled' && it.error)) {
+      body = h('div', { class: 'tile-empty' }, h('p', { class: 'err', text: it.error || 'failed' }));
+    } else {
+      body = h('div', { class: 'tile-empty', 'aria-hidden': 'true' }, h('span', { text: it.status === 'running' ? 'drawing…' : it.status }));
+    }
+    li.replaceChildren(body, cap);
+  }
+
+  function paintRun() {
+    chip.replaceWith(Object.assign(chip, { className: 'chip st-' + run.status, textContent: run.status }));
+    const settled = run.completed_items + run.failed_items + run.canceled_items;
+    bar.set(run.total_items ? settled / run.total_items : 1);
+    counts.textContent = runLine(run);
+    eta.textContent = FINAL.has(run.status) ? (run.completed_at ? `Finished ${run.completed_at}` : '')
+      : run.eta_s !== null && run.eta_s !== undefined ? `About ${fmtSeconds(run.eta_s)} left` : 'Estimating time left…';
+    albumLink.replaceChildren(run.album_id ? h('a', { href: `#/albums/${run.album_id}`, text: 'Open the album →' }) : '');
+    cancel.hidden = !isAdmin || FINAL.has(run.status);
+    retry.hidden = !isAdmin || !FINAL.has(run.status) || run.failed_items + run.canceled_items === 0;
+  }
+
+  for (let i = 0; i < items.length; i++) {
+    tiles.push(h('li', { class: 'tile' }));
+    paintTile(i);
+  }
+  let refetching = false;
+  async function refetchRun() {
+    if (refetching) return;
+    refetching = true;
+    try { run = await api('GET', `/api/runs/${id}`); if (ctx.alive()) paintRun(); } catch { /* the stream goes on */ }
+    refetching = false;
+  }
+  const stream = followRun(id, (type, d) => {
+    if (type === 'item' && items[d.index]) {
+      Object.assign(items[d.index], { status: d.status, image_id: d.image_id, error: d.error, attempts: d.attempts });
+      paintTile(d.index);
+    }
+    for (const k of ['status', 'completed_items', 'failed_items', 'canceled_items', 'total_items', 'album_id'])
+      if (d[k] !== undefined && (k !== 'status' || type === 'status')) run[k] = d[k];
+    paintRun();
+    refetchRun(); // the ETA and the album come from the run itself
+  }, () => refetchRun());
+  ctx.onLeave(() => stream.stop());
+
+  cancel.addEventListener('click', async () => {
+    cancel.disabled = true;
+    try { const r = await api('POST', `/api/runs/${id}/cancel`); run = r.run; paintRun(); flash(r.message); }
+    catch (e) { flash(e.message, 'error'); }
+    cancel.disabled = false;
+  });
+  retry.addEventListener('click', async () => {
+    retry.disabled = true;
+    try {
+      const r = await api('POST', `/api/runs/${id}/retry`);
+      run = r.run;
+      const fresh = await allPages(`/api/runs/${id}/items`, 'items');
+      fresh.rows.forEach((it, i) => { items[i] = it; paintTile(i); });
+      paintRun();
+      stream.restart();
+      flash(r.message);
+    } catch (e) { flash(e.message, 'error'); }
+    retry.disabled = false;
+  });
+
+  paintRun();
+  ctx.view.replaceChildren(title,
+    h('div', { class: 'run-head' }, chip, h('span', { class: 'muted', text: `theme: ${run.user_theme} · seed ${run.seed} · ${size(run)} · ${run.steps} steps` })),
+    bar, counts, eta, albumLink,
+    h('div', { class: 'actions' }, cancel, retry),
+    grid);
+  grid.append(...tiles);
+}
+
+async function albumsView(ctx) {
+  const doc = await api('GET', '/api/albums?per_page=100');
+  if (!ctx.alive()) return;
+  ctx.view.replaceChildren(h('h1', { text: 'Albums' }),
+    doc.albums.length ? h('ul', { class: 'albums' }, doc.albums.map((a) => h('li', { class: 'album-card' },
+      h('a', { href: `#/albums/${a.id}` },
+        a.preview_images[0] ? h('img', { src: a.preview_images[0].url, alt: `First image of ${a.name}`, loading: 'lazy' })
+          : h('div', { class: 'tile-empty', text: 'empty' }),
+        h('span', { class: 'album-name', text: a.name })),
+      h('p', { class: 'muted', text: `${a.image_count} image${a.image_count === 1 ? '' : 's'}${a.is_public ? '' : ' · private'} · ${a.source_type}` }))))
+      : h('p', { class: 'muted', text: 'No album yet: a run that finishes files its images in one.' }));
+}
+
+// The zip: a plain link for a public album. A private one needs the admin
+// token, which a link cannot carry: fetch it and save the blob.
+function downloadButton(album) {
+  const href = `/api/albums/${album.id}/download.zip`;
+  const a = h('a', { class: 'button', id: 'album-download', href, download: `${album.name}.zip`, text: 'Download all (zip)' });
+  if (!album.is_public && token) {
+    a.addEventListener('click', async (e) => {
+      e.preventDefault();
+      try {
+        const r = await fetch(href, { headers: { Authorization: 'Bearer ' + token } });
+        if (!r.ok) throw new Error(`download failed: HTTP ${r.status}`);
+        const url = URL.createObjectURL(await r.blob());
+        const tmp = h('a', { href: url, download: `${album.name}.zip` });
+        document.body.append(tmp);
+        tmp.click();
+        tmp.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 60000);
+      } catch (err) { flash(err.message, 'error'); }
+    });
+  }
+  return a;
+}
+
+async function albumView(ctx, id) {
+  let doc = await api('GET', `/api/albums/${id}?per_page=100`);
+  if (!ctx.alive()) return;
+  const images = doc.images.slice();
+  const grid = h('ol', { class: 'grid', id: 'album-grid', 'aria-label': 'Images' });
+  const more = h('button', { type: 'button', text: 'Show more' });
+  function add(list, from) {
+    list.forEach((img, k) => grid.append(h('li', { class: 'tile st-succeeded' },
+      h('button', { type: 'button', class: 'tile-img', 'aria-label': `Open image ${from + k + 1}`,
+        onclick: () => openViewer(images, from + k) },
+      h('img', { src: img.url, alt: img.prompt, loading: 'lazy', width: img.width, height: img.height })),
+      h('p', { class: 'tile-cap' }, h('span', { class: 'muted', text: `seed ${img.seed}` })))));
+  }
+  add(doc.images, 0);
+  more.hidden = doc.page >= doc.pages;
+  more.addEventListener('click', async () => {
+    doc = await api('GET', `/api/albums/${id}?per_page=100&page=${doc.page + 1}`);
+    const from = images.length;
+    images.push(...doc.images);
+    add(doc.images, from);
+    more.hidden = doc.page >= doc.pages;
+  });
+  ctx.view.replaceChildren(h('h1', { text: doc.name }),
+    doc.description ? h('p', { text: doc.description }) : null,
+    h('p', { class: 'muted', text: `${doc.image_count} images · ${doc.is_public ? 'public' : 'private'} · ${doc.source_type}${doc.source_type === 'batch_generation' ? ` (run ${doc.source_id})` : ''}` }),
+    grid, more,
+    h('div', { class: 'actions' }, downloadButton(doc),
+      doc.source_type === 'batch_generation' ? h('a', { href: `#/runs/${doc.source_id}`, text: 'The run' }) : null));
+}
+
+// ---- the router -----------------------------------------------------------------
+
+const ROUTES = [
+  [/^#\/templates\/(\d+)$/, templateView, 'templates'],
+  [/^#\/templates$/, templatesView, 'templates'],
+  [/^#\/generate(?:\/(\d+))?$/, generateView, 'generate'],
+  [/^#\/runs\/(\d+)$/, runView, 'runs'],
+  [/^#\/runs$/, runsView, 'runs'],
+  [/^#\/albums\/(\d+)$/, albumView, 'albums'],
+  [/^#\/albums$/, albumsView, 'albums'],
+];
+
+async function route() {
+  if (current) current.leave();
+  const hash = location.hash || '#/templates';
+  let match = null, view = null, section = '';
+  for (const [re, fn, sec] of ROUTES) {
+    match = hash.match(re);
+    if (match) { view = fn; section = sec; break; }
+  }
+  const leaving = [];
+  let alive = true;
+  const ctx = {
+    view: $('#view'),
+    alive: () => alive,
+    onLeave: (fn) => leaving.push(fn),
+    leave: () => { alive = false; leaving.forEach((fn) => fn()); },
+  };
+  current = ctx;
+  for (const a of document.querySelectorAll('nav a')) {
+    if (a.dataset.section === section) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  document.title = `setforge · ${section || 'not found'}`;
+  if (!view) {
+    ctx.view.replaceChildren(h('h1', { text: 'Not found' }), h('p', null, h('a', { href: '#/templates', text: 'Back to the templates' })));
+    return;
+  }
+  try {
+    await view(ctx, ...match.slice(1));
+  } catch (e) {
+    if (!ctx.alive()) return;
+    ctx.view.replaceChildren(h('h1', { text: e.status === 404 ? 'Not found' : 'Something went wrong' }),
+      h('p', { class: 'err', text: e.message }),
+      e.status === 404 && !isAdmin ? h('p', { class: 'muted', text: 'It may be private: private albums and their runs need an admin token.' }) : null);
+  }
+}
+
+window.addEventListener('hashchange', () => { route().then(() => $('#view').focus({ preventScroll: true })); });
+showMode();
+checkToken().then(route);
