@@ -4,6 +4,9 @@
 #   tools/deps.sh        what make, make test, asan and tsan need
 #   tools/deps.sh fuzz   and clang with its compiler-rt (libFuzzer and the
 #                        sanitizer runtimes), for make fuzz
+# The browser test (tests/browser/, docs/web.md) needs Debian's chromium and
+# Node.js, and playwright-core from npm (tests/browser/package-lock.json,
+# installed with npm ci; it drives /usr/bin/chromium and downloads no browser).
 : "${FUZZ_CC:=clang}"
 # The test for the fuzz packages is the real one: link a trivial fuzzer.
 can_link_fuzzer() {
@@ -34,10 +37,24 @@ need_pkg libcrypto libssl-dev
 need_pkg uuid uuid-dev
 # libcsv ships no pkg-config file: look for its header.
 [ -f /usr/include/csv.h ] || missing="$missing libcsv-dev"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
+# playwright-core, pinned by the lock file, once node is there
+browser_driver() {
+    here=$(dirname "$0")/../tests/browser
+    [ -f "$here/node_modules/playwright-core/package.json" ] && return 0
+    command -v npm >/dev/null 2>&1 || return 0
+    echo "setforge: installing the browser test's playwright-core (npm ci in tests/browser)"
+    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) || exit 1
+}
 if [ "${1:-}" = fuzz ] && ! can_link_fuzzer; then
     missing="$missing clang libclang-rt-dev"
 fi
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+    browser_driver
+    exit 0
+fi
 echo "setforge: installing missing packages:$missing"
 if [ "$(id -u)" = 0 ]; then
     SUDO=""
@@ -53,3 +70,4 @@ if [ "${1:-}" = fuzz ] && ! can_link_fuzzer; then
     echo "setforge: $FUZZ_CC still cannot link a libFuzzer program" >&2
     exit 1
 fi
+browser_driver

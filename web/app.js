@@ -86,6 +86,7 @@ function progressBar(label) {
   const fill = h('div', { class: 'bar-fill' });
   const bar = h('div', { class: 'bar', role: 'progressbar', 'aria-label': label,
     'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': 0 }, fill);
+  bar.status = (st) => { bar.dataset.status = st; };
   bar.set = (p) => {
     const pct = Math.max(0, Math.min(100, Math.round(p * 100)));
     fill.style.width = pct + '%';
@@ -435,7 +436,7 @@ function newTemplateForm() {
     csvInfo.replaceChildren(
       h('p', { text: `${f.name}: ${peek.rows.length} item${peek.rows.length === 1 ? '' : 's'}, columns ${peek.header.join(', ')}` }),
       h('div', { class: 'scroll' }, table),
-      peek.rows.length > 5 ? h('p', { class: 'muted', text: `…and ${peek.rows.length - 5} more` }) : null);
+      h('p', { class: 'muted', text: peek.rows.length > 5 ? `…and ${peek.rows.length - 5} more` : '' }));
     if (!name.value) name.value = f.name.replace(/\.[^.]*$/, '');
     showCheck();
   }
@@ -445,6 +446,9 @@ function newTemplateForm() {
   drop.addEventListener('drop', (e) => {
     e.preventDefault();
     drop.classList.remove('over');
+    if (e.dataTransfer.files.length) {
+      try { file.files = e.dataTransfer.files; } catch { /* shown in the summary all the same */ }
+    }
     takeFile(e.dataTransfer.files[0]);
   });
   file.addEventListener('change', () => takeFile(file.files[0]));
@@ -598,6 +602,7 @@ async function runsView(ctx) {
   const items = doc.runs.map((run) => {
     const bar = progressBar(`Run ${run.id} progress`);
     bar.set(run.progress);
+    bar.status(run.status);
     const chip = statusChip(run.status);
     const line = h('p', { class: 'muted', text: runLine(run) });
     const li = h('li', { class: 'run-row', 'data-run': run.id },
@@ -612,7 +617,11 @@ async function runsView(ctx) {
         const settled = d.completed_items + d.failed_items + d.canceled_items;
         bar.set(d.total_items ? settled / d.total_items : 1);
         line.textContent = runLine(run);
-        if (type === 'status') chip.replaceWith(Object.assign(statusChip(d.status)));
+        if (type === 'status') {
+          chip.className = 'chip st-' + d.status;
+          chip.textContent = d.status;
+          bar.status(d.status);
+        }
       }));
     }
     return li;
@@ -669,7 +678,8 @@ async function runView(ctx, id) {
     const li = tiles[i];
     li.className = 'tile st-' + it.status;
     li.dataset.status = it.status;
-    const cap = h('p', { class: 'tile-cap' }, h('span', { class: 'key', text: keyOf(it.index) }), statusChip(it.status));
+    const cap = h('p', { class: 'tile-cap' }, h('span', { class: 'key', text: keyOf(it.index) }),
+      it.status === 'succeeded' ? h('span', { class: 'sr-only', text: 'succeeded' }) : statusChip(it.status));
     let body;
     if (it.image_id) {
       body = h('button', { type: 'button', class: 'tile-img', 'aria-label': `Open ${keyOf(it.index)}`,
@@ -684,9 +694,11 @@ async function runView(ctx, id) {
   }
 
   function paintRun() {
-    chip.replaceWith(Object.assign(chip, { className: 'chip st-' + run.status, textContent: run.status }));
+    chip.className = 'chip st-' + run.status;
+    chip.textContent = run.status;
     const settled = run.completed_items + run.failed_items + run.canceled_items;
     bar.set(run.total_items ? settled / run.total_items : 1);
+    bar.status(run.status);
     counts.textContent = runLine(run);
     eta.textContent = FINAL.has(run.status) ? (run.completed_at ? `Finished ${run.completed_at}` : '')
       : run.eta_s !== null && run.eta_s !== undefined ? `About ${fmtSeconds(run.eta_s)} left` : 'Estimating time left…';

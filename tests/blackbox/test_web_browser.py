@@ -1,0 +1,75 @@
+"""The page in a real browser: starts the daemon (the example templates on,
+the procedural backend taking 150 ms an image on two workers, so a run can be
+watched and canceled), then runs tests/browser/web.test.mjs in headless
+Chromium (Debian's chromium, driven by playwright-core; docs/web.md) and
+counts its "ok"/"FAIL" steps as this file's checks. Screenshots go to
+tests/artifacts/.
+
+Skipped (0 checks, said on a "# skip" line) under make asan / make tsan
+(SF_SLOW set): the sanitizer builds repeat every test, and a browser driving a
+daemon several times slower only measures the sanitizers. It is also skipped,
+loudly, when chromium or playwright-core is missing, which tools/deps.sh
+installs, so under make test it runs."""
+
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import REPO, Daemon, bound
+
+NAME = os.path.basename(__file__)
+SCRIPT = os.path.join(REPO, "tests", "browser", "web.test.mjs")
+DRIVER = os.path.join(REPO, "tests", "browser", "node_modules", "playwright-core", "package.json")
+ARTIFACTS = os.path.join(REPO, "tests", "artifacts")
+
+
+def result(passed, failed):
+    print("RESULT %s passed=%d failed=%d" % (NAME, passed, failed), flush=True)
+    sys.exit(1 if failed else 0)
+
+
+def main():
+    if os.environ.get("SF_SLOW"):
+        print("# skip: the browser test does not run under the sanitizer builds (SF_SLOW)", flush=True)
+        result(0, 0)
+    missing = [what for what, ok in (("/usr/bin/chromium", os.path.exists("/usr/bin/chromium")),
+                                     ("node", subprocess.call(["sh", "-c", "command -v node"],
+                                                              stdout=subprocess.DEVNULL) == 0),
+                                     ("playwright-core", os.path.exists(DRIVER))) if not ok]
+    if missing:
+        print("FAIL browser test cannot run, missing: %s (make deps installs them)" % ", ".join(missing), flush=True)
+        result(0, 1)
+    t0 = time.time()
+    d = Daemon(examples=True, extra_args=["--workers", "2", "--procedural-delay-ms", "150"])
+    passed = failed = 0
+    try:
+        url = "http://127.0.0.1:%d" % d.port
+        proc = subprocess.Popen(["node", SCRIPT, url, d.admin_token, ARTIFACTS], cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            out, _ = proc.communicate(timeout=bound(300))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+            out += "\nFAIL the browser test did not finish within %ds\n" % bound(300)
+        for line in out.splitlines():
+            if line.startswith("RESULT "):
+                continue  # this file's own RESULT line is the one counted
+            print(line, flush=True)
+            if line.startswith("ok "):
+                passed += 1
+            elif line.startswith("FAIL "):
+                failed += 1
+        if proc.returncode not in (0, 1) or (proc.returncode == 1 and failed == 0):
+            print("FAIL node exited with %s" % proc.returncode, flush=True)
+            failed += 1
+    finally:
+        d.cleanup()
+    print("# %s took %.1fs; screenshots in tests/artifacts/" % (NAME, time.time() - t0), flush=True)
+    result(passed, failed)
+
+
+if __name__ == "__main__":
+    main()

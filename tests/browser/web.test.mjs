@@ -1,0 +1,349 @@
+// Browser test of the page the daemon serves, in headless Chromium (Debian's
+// /usr/bin/chromium driven by playwright-core: no browser download).
+//
+//   node tests/browser/web.test.mjs <base-url> <admin-token> <artifacts-dir>
+//
+// tests/blackbox/test_web_browser.py starts the daemon (examples on, the
+// procedural backend drawing slowly enough to watch) and runs this. Every
+// step prints "ok <step>" or "FAIL <step>: why", and the last line is
+// "RESULT web.test.mjs passed=N failed=N pending=N"; a step that needs a
+// route this build does not have yet (the album zip, from another branch)
+// prints "PENDING <step>: why" and counts neither way. Screenshots go to the artifacts
+// directory (tests/artifacts/, ignored by git). Waits are on conditions,
+// never on the clock; their bounds are scaled by SF_SLOW.
+import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [base, token, artifacts = 'tests/artifacts'] = process.argv.slice(2);
+if (!base || !token) {
+  console.error('usage: web.test.mjs <base-url> <admin-token> [artifacts-dir]');
+  process.exit(2);
+}
+mkdirSync(artifacts, { recursive: true });
+const SLOW = process.env.SF_SLOW ? 4 : 1;
+const T = (ms) => ms * SLOW;
+let passed = 0, failed = 0, pending = 0;
+const state = {};
+
+async function step(name, fn) {
+  try {
+    await fn();
+    console.log(`ok ${name}`);
+    passed++;
+  } catch (e) {
+    if (e && /^PENDING/.test(e.message)) {
+      // a step whose route is not in this build yet: said, not counted
+      console.log(`PENDING ${name}: ${e.message}`);
+      pending++;
+      return;
+    }
+    console.log(`FAIL ${name}: ${(e && e.stack) || e}`.split('\n').slice(0, 6).join('\n    '));
+    failed++;
+  }
+}
+function check(cond, msg) { if (!cond) throw new Error(msg); }
+
+async function api(method, path, body) {
+  const headers = { Authorization: 'Bearer ' + token };
+  if (body) headers['Content-Type'] = 'application/json';
+  const r = await fetch(base + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  const text = await r.text();
+  return { status: r.status, doc: text ? JSON.parse(text) : null, headers: r.headers };
+}
+
+// Console errors and uncaught exceptions of a page fail the step that
+// checks them. The browser logs every 4xx answer to fetch as an error
+// ("Failed to load resource"), and the page meets some on purpose (the
+// token check, a preview of a half-filled form): those are not the page's.
+function watch(page) {
+  const errors = [];
+  page.on('pageerror', (e) => errors.push('pageerror: ' + e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) errors.push('console: ' + m.text());
+  });
+  return errors;
+}
+
+async function login(page) {
+  await page.fill('#token-input', token);
+  await page.click('#token-use');
+  await page.waitForSelector('.mode.admin', { timeout: T(10000) });
+}
+
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+const desktop = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+const page = await desktop.newPage();
+const errors = watch(page);
+const shot = (p, name) => p.screenshot({ path: join(artifacts, name), fullPage: true, animations: 'disabled' });
+
+await step('the page opens read-only and says so', async () => {
+  const r = await page.goto(base + '/');
+  check(r.status() === 200, 'status ' + r.status());
+  check((r.headers()['content-security-policy'] || '').includes("default-src 'self'"), 'no CSP header');
+  await page.waitForSelector('table.list');
+  const mode = await page.textContent('#mode');
+  check(/Read-only/.test(mode), 'mode says: ' + mode);
+  check(await page.locator('#new-template').count() === 0, 'the create form is shown without a token');
+});
+
+await step('the token is typed once, kept in sessionStorage, never in a URL', async () => {
+  const urls = [];
+  page.on('request', (req) => urls.push(req.url()));
+  await login(page);
+  const kept = await page.evaluate(() => sessionStorage.getItem('setforge.token'));
+  check(kept === token, 'sessionStorage holds ' + kept);
+  await page.reload();
+  await page.waitForSelector('.mode.admin', { timeout: T(10000) });
+  check(!urls.some((u) => u.includes(token)), 'the token appeared in a URL');
+  state.urls = urls;
+});
+
+await step('create a template by dropping a CSV file, with the placeholder check', async () => {
+  await page.goto(base + '/#/templates');
+  await page.waitForSelector('#new-template');
+  const csv = 'fruit,colour\napple,red\nbanana,yellow\n"kiwi, gold",green\n';
+  // drop the file on the drop zone, as a person dragging it from a folder
+  await page.evaluate((text) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([text], 'fruits.csv', { type: 'text/csv' }));
+    const zone = document.querySelector('.drop');
+    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, csv);
+  await page.waitForSelector('.csv-info table');
+  const info = await page.textContent('.csv-info');
+  check(/3 items/.test(info) && /fruit, colour/.test(info), 'the CSV summary says: ' + info);
+  check(await page.inputValue('#new-template input[name=name]') === 'fruits', 'the name was not taken from the file');
+  await page.fill('#new-template textarea[name=prompt_template]', 'a {fruit} painted {shade}, {theme}');
+  await page.waitForSelector('.check li.bad');
+  const checkText = await page.textContent('.check');
+  check(/\{shade\} → not a column/.test(checkText), 'the check says: ' + checkText);
+  check(/\{fruit\} → a CSV column/.test(checkText), 'the check says: ' + checkText);
+  // saving anyway: the daemon's own 400 fields, written next to the input
+  await page.click('#new-template button[type=submit]');
+  const err = page.locator('.field[data-field=prompt_template] .field-error');
+  await err.waitFor({ state: 'visible', timeout: T(10000) });
+  const text = await err.textContent();
+  check(/shade/.test(text), 'the field error says: ' + text);
+  check(await page.getAttribute('#new-template textarea[name=prompt_template]', 'aria-invalid') === 'true', 'not marked invalid');
+  await shot(page, 'template-400.png');
+  await page.fill('#new-template textarea[name=prompt_template]', 'a {fruit} painted {colour}, {theme}');
+  await page.click('#new-template button[type=submit]');
+  await page.waitForSelector('#items tbody tr', { timeout: T(10000) });
+  const rows = await page.locator('#items tbody tr').count();
+  check(rows === 3, rows + ' item rows');
+  check(/kiwi, gold/.test(await page.textContent('#items')), 'quoted comma lost');
+  check(/^#\/templates\/\d+$/.test(new URL(page.url()).hash), 'not on the template page: ' + page.url());
+  await shot(page, 'template-created.png');
+});
+
+async function zodiacId() {
+  const r = await api('GET', '/api/batch-templates?per_page=100');
+  const t = r.doc.templates.find((x) => x.name === 'Zodiac Signs');
+  check(t && t.template_item_count === 12, 'no 12-item zodiac template');
+  return t.id;
+}
+
+async function startRun(album, seed) {
+  const zid = await zodiacId();
+  await page.goto(`${base}/#/generate/${zid}`);
+  await page.waitForSelector('#generate');
+  await page.fill('#gen-theme', 'woodcut print');
+  await page.fill('#gen-album', album);
+  await page.fill('#gen-seed', String(seed));
+  await page.fill('#gen-steps', '20');
+  // the preview follows the form: wait for the seed just typed
+  await page.waitForFunction((s) => {
+    const li = document.querySelector('.preview-list li');
+    return li && li.textContent.includes('seed ' + s + ' ');
+  }, seed, { timeout: T(10000) });
+  return zid;
+}
+
+await step('generate: the preview shows the daemon\'s first prompts and seeds', async () => {
+  const zid = await startRun('Zodiac woodcuts', 100);
+  const shown = await page.$$eval('.preview-list li', (lis) => lis.map((li) => li.querySelector('.prompt').textContent));
+  const api8 = await api('POST', `/api/batch-templates/${zid}/preview?limit=8`,
+    { album_name: 'Zodiac woodcuts', user_theme: 'woodcut print', seed: 100, steps: 20 });
+  check(api8.status === 200, 'preview ' + api8.status);
+  check(shown.length === 8, shown.length + ' prompts shown');
+  check(JSON.stringify(shown) === JSON.stringify(api8.doc.items.map((i) => i.prompt)), 'the page shows other prompts than the API');
+  check(/of 12 prompts/.test(await page.textContent('.preview h2')), 'total not shown');
+  // a bad value: the daemon's 400 fields next to the input, live
+  await page.fill('#gen-steps', '500');
+  const stepsErr = page.locator('.field[data-field=steps] .field-error');
+  await stepsErr.waitFor({ state: 'visible', timeout: T(10000) });
+  await shot(page, 'generate-400.png');
+  await page.fill('#gen-steps', '20');
+  await stepsErr.waitFor({ state: 'hidden', timeout: T(10000) });
+  await shot(page, 'generate.png');
+});
+
+await step('a 12-item run fills its grid live and reaches 100%', async () => {
+  const seen = new Set();
+  await page.click('#generate button[type=submit]');
+  await page.waitForURL(/#\/runs\/\d+$/, { timeout: T(10000) });
+  state.run1 = Number(page.url().match(/#\/runs\/(\d+)$/)[1]);
+  await page.waitForSelector('#run-grid li.tile');
+  check(await page.locator('#run-grid li.tile').count() === 12, 'not 12 tiles');
+  // watch the bar move: record every value it shows until it is full
+  await page.waitForFunction(() => {
+    const v = document.querySelector('[role=progressbar]').getAttribute('aria-valuenow');
+    (window.__seen = window.__seen || new Set()).add(v);
+    return v === '100';
+  }, null, { timeout: T(60000), polling: 20 });
+  for (const v of await page.evaluate(() => [...window.__seen])) seen.add(v);
+  await page.waitForSelector('.chip.st-completed', { timeout: T(10000) });
+  await page.waitForFunction(() => document.querySelectorAll('#run-grid img').length === 12
+    && [...document.querySelectorAll('#run-grid img')].every((i) => i.complete && i.naturalWidth > 0), null, { timeout: T(20000) });
+  const alts = await page.$$eval('#run-grid img', (imgs) => imgs.map((i) => i.alt));
+  const items = (await api('GET', `/api/runs/${state.run1}/items?per_page=100`)).doc.items;
+  check(JSON.stringify(alts) === JSON.stringify(items.map((i) => i.prompt)), 'alt texts are not the prompts');
+  const keys = await page.$$eval('#run-grid .key', (k) => k.map((x) => x.textContent));
+  check(keys[0] === 'Aries' && keys[11] === 'Pisces', 'tile keys: ' + keys.join(','));
+  check(seen.size > 2, 'the bar jumped straight to 100% (values seen: ' + [...seen].join(',') + ')');
+  console.log(`# progress values seen while the run was drawn: ${[...seen].join(', ')}`);
+  await page.waitForSelector('a[href^="#/albums/"]', { timeout: T(10000) });
+  await shot(page, 'run-completed.png');
+});
+
+await step('first view of a run page: under 100 KB transferred before images', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const p = await ctx.newPage();
+  const sizes = [];
+  p.on('requestfinished', async (req) => {
+    const s = await req.sizes().catch(() => null);
+    if (s) sizes.push({ url: req.url(), bytes: s.responseBodySize + s.responseHeadersSize, image: /\/file$/.test(req.url()) });
+  });
+  await p.goto(`${base}/#/runs/${state.run1}`);
+  await p.waitForFunction(() => document.querySelectorAll('#run-grid img').length === 12, null, { timeout: T(10000) });
+  await p.waitForLoadState('networkidle');
+  const before = sizes.filter((s) => !s.image);
+  const total = before.reduce((a, s) => a + s.bytes, 0);
+  const images = sizes.filter((s) => s.image).reduce((a, s) => a + s.bytes, 0);
+  console.log(`# run page first view: ${total} bytes in ${before.length} responses before images `
+    + `(${before.map((s) => new URL(s.url).pathname + '=' + s.bytes).join(', ')}); images ${images} bytes`);
+  check(total < 100 * 1024, total + ' bytes');
+  await ctx.close();
+});
+
+await step('cancel and retry a second run', async () => {
+  await startRun('Zodiac to cancel', 200);
+  await page.click('#generate button[type=submit]');
+  await page.waitForURL(/#\/runs\/\d+$/, { timeout: T(10000) });
+  state.run2 = Number(page.url().match(/#\/runs\/(\d+)$/)[1]);
+  await page.waitForSelector('#run-cancel:not([hidden])', { timeout: T(10000) });
+  await page.click('#run-cancel');
+  await page.waitForSelector('.chip.st-canceled', { timeout: T(20000) });
+  const r = (await api('GET', `/api/runs/${state.run2}`)).doc;
+  check(r.status === 'canceled', 'the run is ' + r.status);
+  check(r.canceled_items > 0, 'nothing was canceled');
+  await page.waitForSelector('#run-grid li.st-canceled');
+  await page.waitForSelector('#run-retry:not([hidden])', { timeout: T(20000) });
+  await shot(page, 'run-canceled.png');
+  await page.click('#run-retry');
+  await page.waitForSelector('.chip.st-completed', { timeout: T(60000) });
+  await page.waitForFunction(() => document.querySelectorAll('#run-grid img').length === 12, null, { timeout: T(20000) });
+  const after = (await api('GET', `/api/runs/${state.run2}`)).doc;
+  check(after.status === 'completed' && after.completed_items === 12, 'after retry: ' + JSON.stringify(after));
+  await shot(page, 'run-retried.png');
+});
+
+await step('the album: gallery, viewer with arrows and Escape, prompt and seed', async () => {
+  const run = (await api('GET', `/api/runs/${state.run1}`)).doc;
+  state.album = run.album_id;
+  await page.goto(`${base}/#/runs/${state.run1}`);
+  await page.click('a[href^="#/albums/"]');
+  await page.waitForSelector('#album-grid img');
+  check(await page.locator('#album-grid img').count() === 12, 'not 12 images');
+  // by keyboard: focus the first image's button and press Enter
+  await page.focus('#album-grid .tile-img');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#viewer[open]');
+  check(/Image 1 of 12/.test(await page.textContent('#viewer-count')), 'not the first image');
+  const img1 = (await api('GET', `/api/albums/${state.album}?per_page=100`)).doc.images;
+  check((await page.textContent('#viewer-prompt')) === img1[0].prompt, 'viewer prompt differs');
+  check((await page.textContent('#viewer-meta')).includes(String(img1[0].seed)), 'viewer seed missing');
+  await page.keyboard.press('ArrowRight');
+  await page.waitForFunction(() => /Image 2 of 12/.test(document.querySelector('#viewer-count').textContent));
+  check((await page.textContent('#viewer-prompt')) === img1[1].prompt, 'ArrowRight did not show image 2');
+  await page.waitForFunction(() => document.querySelector('#viewer-img').naturalWidth > 0);
+  await shot(page, 'album-viewer.png');
+  await page.keyboard.press('ArrowLeft');
+  await page.waitForFunction(() => /Image 1 of 12/.test(document.querySelector('#viewer-count').textContent));
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => !document.querySelector('#viewer').open);
+  await shot(page, 'album.png');
+});
+
+await step('download the album zip and check its manifest against the API', async () => {
+  const href = await page.getAttribute('#album-download', 'href');
+  check(href === `/api/albums/${state.album}/download.zip`, 'download link ' + href);
+  const probe = await fetch(base + href, { method: 'HEAD' });
+  if (probe.status === 404) {
+    // The zip route comes from another branch (issue 12, "Take the set
+    // home"); until it is merged this step says so loudly.
+    throw new Error(`PENDING: ${href} answers 404: the zip route (GET /api/albums/<id>/download.zip) is not in this build`);
+  }
+  const [dl] = await Promise.all([page.waitForEvent('download', { timeout: T(20000) }), page.click('#album-download')]);
+  const file = join(artifacts, 'album.zip');
+  await dl.saveAs(file);
+  const manifest = JSON.parse(execFileSync('python3', ['-c',
+    'import sys, zipfile, json; z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; '
+    + 'print(json.dumps({"names": z.namelist(), "manifest": json.loads(z.read("manifest.json"))}))', file]).toString());
+  const images = (await api('GET', `/api/albums/${state.album}?per_page=100`)).doc.images;
+  const rows = Array.isArray(manifest.manifest) ? manifest.manifest : (manifest.manifest.images || manifest.manifest.items || []);
+  check(rows.length === images.length, `manifest has ${rows.length} rows, the album ${images.length} images`);
+  rows.forEach((row, i) => {
+    check(row.prompt === images[i].prompt, `row ${i} prompt differs`);
+    check(Number(row.seed) === images[i].seed, `row ${i} seed differs`);
+    if (row.sha256) check(row.sha256 === images[i].sha256, `row ${i} sha256 differs`);
+  });
+  check(manifest.names.filter((n) => n.endsWith('.png')).length === images.length, 'not one png per image');
+  writeFileSync(join(artifacts, 'album-manifest.json'), JSON.stringify(manifest, null, 1));
+});
+
+await step('the page at 390×844: no sideways scrolling, everything reachable', async () => {
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const p = await phone.newPage();
+  const perr = watch(p);
+  await p.goto(base + '/');
+  await p.waitForSelector('table.list');
+  await shot(p, 'phone-templates.png');
+  await login(p);
+  for (const [hash, sel, name] of [[`#/runs/${state.run1}`, '#run-grid img', 'phone-run.png'],
+    ['#/runs', '.run-row', 'phone-runs.png'], [`#/generate/${await zodiacId()}`, '.preview-list li', 'phone-generate.png'],
+    [`#/albums/${state.album}`, '#album-grid img', 'phone-album.png']]) {
+    await p.goto(base + '/' + hash);
+    await p.waitForSelector(sel, { timeout: T(10000) });
+    const wide = await p.evaluate(() => document.documentElement.scrollWidth);
+    check(wide <= 390, `${hash} is ${wide}px wide`);
+    await shot(p, name);
+  }
+  await p.click('#album-grid .tile-img');
+  await p.waitForSelector('#viewer[open]');
+  await p.waitForFunction(() => document.querySelector('#viewer-img').naturalWidth > 0);
+  await p.screenshot({ path: join(artifacts, 'phone-viewer.png') });
+  check(perr.length === 0, perr.join('; '));
+  await phone.close();
+});
+
+await step('the runs list shows every run with its bar', async () => {
+  await page.goto(base + '/#/runs');
+  await page.waitForSelector('.run-row');
+  check(await page.locator('.run-row').count() >= 2, 'runs missing');
+  const full = await page.$$eval(`.run-row[data-run="${state.run1}"] [role=progressbar]`, (b) => b.map((x) => x.getAttribute('aria-valuenow')));
+  check(full[0] === '100', 'run 1 bar at ' + full[0]);
+  await shot(page, 'runs.png');
+});
+
+await step('no script errors, and the token never in a URL', async () => {
+  check(errors.length === 0, errors.join('; '));
+  check(!state.urls.some((u) => u.includes(token)), 'token in a URL');
+});
+
+await browser.close();
+console.log(`RESULT web.test.mjs passed=${passed} failed=${failed} pending=${pending}`);
+process.exit(failed ? 1 : 0);
