@@ -339,6 +339,113 @@ await step('the runs list shows every run with its bar', async () => {
   await shot(page, 'runs.png');
 });
 
+// With a token the page reads a run's stream with fetch. The first two
+// connections are cut after one event (canned answers); the page must come
+// back by itself, sending Last-Event-ID, and still see the whole run.
+async function dropAndResume(album, seed) {
+  const ctx = await browser.newContext({ viewport: { width: 1024, height: 800 } });
+  const p = await ctx.newPage();
+  const perr = watch(p);
+  const seenIds = [];
+  let calls = 0;
+  await p.route('**/api/runs/*/events', async (route) => {
+    calls++;
+    seenIds.push((await route.request().allHeaders())['last-event-id'] || '');
+    if (calls <= 2) {
+      await route.fulfill({ status: 200, headers: { 'Content-Type': 'text/event-stream' },
+        body: `retry: 100\n\nid: ${calls}\nevent: status\ndata: {"run_id":0,"status":"queued","total_items":12}\n\n` });
+    } else await route.continue();
+  });
+  await p.goto(base + '/');
+  await p.waitForSelector('table.list');
+  await login(p);
+  const zid = await zodiacId();
+  const r = await api('POST', `/api/batch-templates/${zid}/generate`, { album_name: album, user_theme: 'ink', seed });
+  check(r.status === 202, 'generate ' + r.status);
+  await p.goto(`${base}/#/runs/${r.doc.run.id}`);
+  await p.waitForFunction(() => document.querySelector('[role=progressbar]')?.getAttribute('aria-valuenow') === '100', null, { timeout: T(60000) });
+  await p.waitForFunction(() => document.querySelectorAll('#run-grid img').length === 12, null, { timeout: T(20000) });
+  check(calls >= 3, 'the page did not reconnect (' + calls + ' connections)');
+  check(seenIds[0] === '' && seenIds[1] === '1' && seenIds[2] === '2', 'Last-Event-ID sent: ' + JSON.stringify(seenIds));
+  check(perr.length === 0, perr.join('; '));
+  await ctx.close();
+  return r.doc.run.id;
+}
+
+// EventSource's Last-Event-ID is added below where playwright sees request
+// headers, so for it the proof is in what the page then receives: the
+// stream of a finished run is cut (twice, canned answers) at the id of its
+// sixth event; the events the daemon sends after that must all come after
+// it (a reconnect without Last-Event-ID would replay the run from its
+// start).
+await step('read-only (EventSource): a dropped stream resumes with Last-Event-ID', async () => {
+  const zid = await zodiacId();
+  const r = await api('POST', `/api/batch-templates/${zid}/generate`, { album_name: 'Resumed read-only', user_theme: 'ink', seed: 300 });
+  check(r.status === 202, 'generate ' + r.status);
+  const rid = r.doc.run.id;
+  const t0 = Date.now();
+  while ((await api('GET', `/api/runs/${rid}`)).doc.status !== 'completed') {
+    check(Date.now() - t0 < T(60000), 'the run did not complete');
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  const all = await (await fetch(`${base}/api/runs/${rid}/events`)).text();
+  const ids = [...all.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+  check(ids.length >= 13, 'the run has ' + ids.length + ' events');
+  const cut = ids[5];
+  const ctx = await browser.newContext();
+  await ctx.addInitScript(() => {
+    window.__esIds = [];
+    const add = EventSource.prototype.addEventListener;
+    EventSource.prototype.addEventListener = function (type, fn, opt) {
+      return add.call(this, type, (e) => { window.__esIds.push(Number(e.lastEventId)); fn(e); }, opt);
+    };
+  });
+  const p = await ctx.newPage();
+  const perr = watch(p);
+  let calls = 0;
+  await p.route('**/api/runs/*/events', async (route) => {
+    if (++calls <= 2) {
+      await route.fulfill({ status: 200, headers: { 'Content-Type': 'text/event-stream' },
+        body: `retry: 100\n\nid: ${cut}\nevent: status\ndata: {"run_id":${rid},"status":"running","total_items":12}\n\n` });
+    } else await route.continue();
+  });
+  await p.goto(`${base}/#/runs/${rid}`);
+  await p.waitForFunction(() => window.__esIds.length > 2 && document.querySelector('.chip.st-completed'), null, { timeout: T(20000) });
+  await p.waitForFunction(() => document.querySelectorAll('#run-grid img').length === 12);
+  const got = await p.evaluate(() => window.__esIds);
+  const fromDaemon = got.filter((id) => id !== cut);
+  check(calls >= 3, calls + ' connections');
+  check(fromDaemon.length > 0 && fromDaemon.every((id) => id > cut),
+    `after the cut at ${cut} the page got ids ${JSON.stringify(got)} (the run's: ${JSON.stringify(ids)})`);
+  check(fromDaemon.length === ids.filter((id) => id > cut).length, 'events lost or repeated: ' + JSON.stringify(got));
+  check(perr.length === 0, perr.join('; '));
+  await ctx.close();
+});
+
+await step('admin (fetch stream): a dropped stream resumes with Last-Event-ID', async () => {
+  state.run3 = await dropAndResume('Resumed admin', 400);
+});
+
+await step('a private run: hidden from the read-only page, shown to the admin page', async () => {
+  const run = (await api('GET', `/api/runs/${state.run3}`)).doc;
+  check((await api('PUT', `/api/albums/${run.album_id}`, { is_public: false })).status === 200, 'cannot make it private');
+  const anon = await browser.newContext();
+  const a = await anon.newPage();
+  await a.goto(`${base}/#/runs/${state.run3}`);
+  await a.waitForSelector('h1:has-text("Not found")', { timeout: T(10000) });
+  check(/private/.test(await a.textContent('#view')), 'no word on private runs');
+  await a.goto(`${base}/#/albums`);
+  await a.waitForSelector('h1:has-text("Albums")');
+  check(!(await a.textContent('#view')).includes('Resumed admin'), 'the private album is listed');
+  await anon.close();
+  await page.goto(`${base}/#/runs/${state.run3}`);
+  await page.waitForFunction(() => document.querySelectorAll('#run-grid img').length === 12, null, { timeout: T(20000) });
+  await page.goto(`${base}/#/albums`);
+  await page.waitForSelector('.album-card');
+  check((await page.textContent('#view')).includes('private'), 'the admin page does not mark the album private');
+  await shot(page, 'albums-admin.png');
+});
+
 await step('no script errors, and the token never in a URL', async () => {
   check(errors.length === 0, errors.join('; '));
   check(!state.urls.some((u) => u.includes(token)), 'token in a URL');
