@@ -128,6 +128,33 @@ function showFieldErrors(form, e) {
   if (general) general.textContent = e ? (rest.length ? rest.join('; ') : (Object.keys(e.fields || {}).length ? '' : e.message)) : '';
 }
 
+// An image. A private album's images are 404s to a request without the
+// token, and <img> cannot send it: when one fails to load and the page
+// holds a token, it is fetched with the token and shown from a blob: URL
+// (kept per address until the view is left). Public images load as usual,
+// cached by the browser.
+const blobs = new Map(); // image address -> blob: URL
+function authImage(img, src) {
+  img.src = blobs.get(src) || src;
+  img.onerror = async () => {
+    img.onerror = null;
+    if (!token || blobs.has(src)) return;
+    try {
+      const r = await fetch(src, { headers: { Authorization: 'Bearer ' + token } });
+      if (!r.ok) return;
+      blobs.set(src, URL.createObjectURL(await r.blob()));
+      if (img.dataset.src === src) img.src = blobs.get(src);
+    } catch { /* stays broken: its alt text says what it was */ }
+  };
+  img.dataset.src = src;
+  return img;
+}
+function image(src, attrs) { return authImage(h('img', attrs), src); }
+function dropBlobs() {
+  for (const url of blobs.values()) URL.revokeObjectURL(url);
+  blobs.clear();
+}
+
 // ---- the token -------------------------------------------------------------
 
 // Admin or not: POST /api/albums with an empty body is refused before
@@ -199,6 +226,7 @@ function followRun(runId, onEvent, onEnd) {
   let stopped = false;
   let es = null;
   let ctrl = null;
+  let gen = 0; // a restart ends the reader loop of the previous start
 
   function deliver(type, id, data) {
     if (id) lastId = id;
@@ -221,8 +249,8 @@ function followRun(runId, onEvent, onEnd) {
     };
   }
 
-  async function viaFetch() {
-    while (!stopped) {
+  async function viaFetch(mine) {
+    while (!stopped && mine === gen) {
       ctrl = new AbortController();
       const headers = { Authorization: 'Bearer ' + token, Accept: 'text/event-stream' };
       if (lastId) headers['Last-Event-ID'] = lastId;
@@ -256,9 +284,9 @@ function followRun(runId, onEvent, onEnd) {
           }
         }
       } catch {
-        if (stopped) return;
+        if (stopped || mine !== gen) return;
       }
-      if (stopped) return;
+      if (stopped || mine !== gen) return;
       if (final) { if (onEnd) onEnd(); return; }
       await sleep(2000); // the daemon's "retry: 2000"
     }
@@ -266,7 +294,8 @@ function followRun(runId, onEvent, onEnd) {
 
   function start() {
     final = false;
-    if (token) viaFetch(); else viaEventSource();
+    gen++;
+    if (token) viaFetch(gen); else viaEventSource();
   }
   function stop() {
     stopped = true;
@@ -289,7 +318,7 @@ function showViewerImage() {
   const img = viewer.images[viewer.index];
   if (!img) return;
   const el = $('#viewer-img');
-  el.src = img.url;
+  authImage(el, img.url);
   el.alt = img.prompt || '';
   $('#viewer-count').textContent = `Image ${viewer.index + 1} of ${viewer.images.length}`;
   $('#viewer-prompt').textContent = img.prompt || '';
@@ -684,7 +713,7 @@ async function runView(ctx, id) {
     if (it.image_id) {
       body = h('button', { type: 'button', class: 'tile-img', 'aria-label': `Open ${keyOf(it.index)}`,
         onclick: () => { const imgs = imagesForViewer(); openViewer(imgs, imgs.findIndex((x) => x.id === it.image_id)); } },
-      h('img', { src: `/api/images/${it.image_id}/file`, alt: it.prompt, loading: 'lazy', width: run.width, height: run.height }));
+      image(`/api/images/${it.image_id}/file`, { alt: it.prompt, loading: 'lazy', width: run.width, height: run.height }));
     } else if (it.status === 'failed' || (it.status === 'canceled' && it.error)) {
       body = h('div', { class: 'tile-empty' }, h('p', { class: 'err', text: it.error || 'failed' }));
     } else {
@@ -711,11 +740,16 @@ async function runView(ctx, id) {
     tiles.push(h('li', { class: 'tile' }));
     paintTile(i);
   }
-  let refetching = false;
+  // One GET of the run at a time; a call during one asks for another after
+  // it, so the last answer shown is never older than the last event.
+  let refetching = false, again = false;
   async function refetchRun() {
-    if (refetching) return;
+    if (refetching) { again = true; return; }
     refetching = true;
-    try { run = await api('GET', `/api/runs/${id}`); if (ctx.alive()) paintRun(); } catch { /* the stream goes on */ }
+    do {
+      again = false;
+      try { run = await api('GET', `/api/runs/${id}`); if (ctx.alive()) paintRun(); } catch { /* the stream goes on */ }
+    } while (again && ctx.alive());
     refetching = false;
   }
   const stream = followRun(id, (type, d) => {
@@ -765,7 +799,7 @@ async function albumsView(ctx) {
   ctx.view.replaceChildren(h('h1', { text: 'Albums' }),
     doc.albums.length ? h('ul', { class: 'albums' }, doc.albums.map((a) => h('li', { class: 'album-card' },
       h('a', { href: `#/albums/${a.id}` },
-        a.preview_images[0] ? h('img', { src: a.preview_images[0].url, alt: `First image of ${a.name}`, loading: 'lazy' })
+        a.preview_images[0] ? image(a.preview_images[0].url, { alt: `First image of ${a.name}`, loading: 'lazy' })
           : h('div', { class: 'tile-empty', text: 'empty' }),
         h('span', { class: 'album-name', text: a.name })),
       h('p', { class: 'muted', text: `${a.image_count} image${a.image_count === 1 ? '' : 's'}${a.is_public ? '' : ' · private'} · ${a.source_type}` }))))
@@ -805,7 +839,7 @@ async function albumView(ctx, id) {
     list.forEach((img, k) => grid.append(h('li', { class: 'tile st-succeeded' },
       h('button', { type: 'button', class: 'tile-img', 'aria-label': `Open image ${from + k + 1}`,
         onclick: () => openViewer(images, from + k) },
-      h('img', { src: img.url, alt: img.prompt, loading: 'lazy', width: img.width, height: img.height })),
+      image(img.url, { alt: img.prompt, loading: 'lazy', width: img.width, height: img.height })),
       h('p', { class: 'tile-cap' }, h('span', { class: 'muted', text: `seed ${img.seed}` })))));
   }
   add(doc.images, 0);
@@ -839,6 +873,8 @@ const ROUTES = [
 
 async function route() {
   if (current) current.leave();
+  if ($('#viewer').open) $('#viewer').close();
+  dropBlobs();
   const hash = location.hash || '#/templates';
   let match = null, view = null, section = '';
   for (const [re, fn, sec] of ROUTES) {

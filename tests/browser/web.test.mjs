@@ -41,6 +41,10 @@ async function step(name, fn) {
     }
     console.log(`FAIL ${name}: ${(e && e.stack) || e}`.split('\n').slice(0, 6).join('\n    '));
     failed++;
+    // what the page showed then, for whoever reads the failure
+    const file = join(artifacts, `FAILED-${failed}.png`);
+    await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+    console.log(`    (screenshot of the page: ${file}; flash: ${await page.textContent('#flash').catch(() => '?')})`);
   }
 }
 function check(cond, msg) { if (!cond) throw new Error(msg); }
@@ -255,7 +259,7 @@ await step('the album: gallery, viewer with arrows and Escape, prompt and seed',
   const run = (await api('GET', `/api/runs/${state.run1}`)).doc;
   state.album = run.album_id;
   await page.goto(`${base}/#/runs/${state.run1}`);
-  await page.click('a[href^="#/albums/"]');
+  await page.click(`a[href="#/albums/${state.album}"]`);
   await page.waitForSelector('#album-grid img');
   check(await page.locator('#album-grid img').count() === 12, 'not 12 images');
   // by keyboard: focus the first image's button and press Enter
@@ -438,10 +442,18 @@ await step('a private run: hidden from the read-only page, shown to the admin pa
   await a.waitForSelector('h1:has-text("Albums")');
   check(!(await a.textContent('#view')).includes('Resumed admin'), 'the private album is listed');
   await anon.close();
+  // its images are 404s without the token: the admin page loads them with it
+  const loaded = () => [...document.querySelectorAll('#view img')].length > 0
+    && [...document.querySelectorAll('#view img')].every((i) => i.complete && i.naturalWidth > 0);
   await page.goto(`${base}/#/runs/${state.run3}`);
   await page.waitForFunction(() => document.querySelectorAll('#run-grid img').length === 12, null, { timeout: T(20000) });
+  await page.waitForFunction(loaded, null, { timeout: T(20000) });
+  await page.click('#run-grid .tile-img');
+  await page.waitForFunction(() => document.querySelector('#viewer-img').naturalWidth > 0, null, { timeout: T(10000) });
+  await page.keyboard.press('Escape');
   await page.goto(`${base}/#/albums`);
   await page.waitForSelector('.album-card');
+  await page.waitForFunction(loaded, null, { timeout: T(20000) });
   check((await page.textContent('#view')).includes('private'), 'the admin page does not mark the album private');
   await shot(page, 'albums-admin.png');
 });
