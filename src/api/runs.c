@@ -121,17 +121,19 @@ json_t *generate_plan(const json_t *tpl, const json_t *v, const long long *seed,
     size_t n = json_array_size(items);
     if (limit < n)
         n = limit;
+    json_t *neg = json_string(negative); /* one string shared by every item */
+    free(negative);
     json_t *plan = json_array();
     for (size_t i = 0; i < n; i++) {
         char *prompt = item_prompt(tpl, json_array_get(items, i), theme);
-        json_array_append_new(plan, json_pack("{sI ss ss so sI sI}", "index", (json_int_t)i,
-                                              "prompt", prompt, "negative_prompt", negative,
+        json_array_append_new(plan, json_pack("{sI ss sO so sI sI}", "index", (json_int_t)i,
+                                              "prompt", prompt, "negative_prompt", neg,
                                               "seed", seed ? json_integer(*seed + (json_int_t)i)
                                                            : json_null(),
                                               "width", width, "height", height));
         free(prompt);
     }
-    free(negative);
+    json_decref(neg);
     return plan;
 }
 
