@@ -1,10 +1,20 @@
 #!/bin/sh
 # make bench: HTTP throughput against a bare libmicrohttpd ceiling (wrk), then
-# the run engine's numbers (bench/engine.py). Prints numbers; asserts nothing.
+# the run engine's numbers (bench/engine.py), GPU-busy share on 8 endpoints
+# (bench/endpoints.py) and the cost of a server without TCP_NODELAY
+# (bench/nodelay.py). Prints numbers; asserts nothing.
 set -eu
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null 2>&1 || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
 cc -O2 -std=c11 -D_GNU_SOURCE -o bench/bare_server bench/bare_server.c $(pkg-config --cflags --libs libmicrohttpd)
 python3 bench/http_bench.py
 python3 bench/engine.py
+# The queue's claim on a 10,000-item queue (docs/run-controls.md), against the
+# release objects (make all built them).
+make -s all >/dev/null
+cc -O2 -std=c11 -D_GNU_SOURCE -Isrc -Iinclude -o bench/claim bench/claim.c \
+    $(ls build/release/src/*/*.o | grep -v '/main\.o$') build/release/sql_migrations.o \
+    $(pkg-config --cflags --libs libmicrohttpd jansson sqlite3 libcurl libpng libcrypto uuid) -lcsv -lpthread -lm
+bench/claim 2>/dev/null
 python3 bench/endpoints.py
+python3 bench/nodelay.py

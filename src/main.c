@@ -29,6 +29,7 @@
 #include "util/fdlimit.h"
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "util/netfilter.h"
 
 static void usage(FILE *out)
 {
@@ -230,6 +231,13 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
         printf("First start: created admin token %lld. It is shown only this once; keep it:\n%s\n",
                id, secret);
     }
+
+    if (cfg->outbound_addresses == NET_ALLOW_PRIVATE)
+        log_warn("outbound_addresses is all: scrape jobs and webhooks may reach loopback, "
+                 "private and link-local addresses (docs/security.md)");
+    else if (cfg->outbound_addresses == NET_DENY_127_0_0_1)
+        log_warn("outbound_addresses is test_deny_127_0_0_1, a setting for tests: only "
+                 "127.0.0.1 is refused to scrape jobs and webhooks");
 
     long reserve = fd_reserve(cfg->threads, engine_parallelism());
     long conns = fd_conn_limit(fd_limit, reserve, cfg->conn_limit);

@@ -48,6 +48,16 @@ sf_status list_run_items(struct sf_request *req, struct sf_response *res);
 sf_status cancel_run(struct sf_request *req, struct sf_response *res);
 sf_status retry_run(struct sf_request *req, struct sf_response *res);
 sf_status stream_run_events(struct sf_request *req, struct sf_response *res);
+sf_status pause_run(struct sf_request *req, struct sf_response *res);
+sf_status resume_run(struct sf_request *req, struct sf_response *res);
+sf_status update_run(struct sf_request *req, struct sf_response *res);
+
+/* queue.c */
+sf_status pause_queue(struct sf_request *req, struct sf_response *res);
+sf_status resume_queue(struct sf_request *req, struct sf_response *res);
+/* {"queued", "running", "paused"} now (new object), or NULL when the
+ * database cannot be read (*why: SQLite's reason, static). */
+json_t *queue_state_json(const char **why);
 
 /* images.c */
 sf_status list_images(struct sf_request *req, struct sf_response *res);

@@ -17,7 +17,7 @@
     "id, template_id, album_id, album_name, user_theme, status, total_items, " \
     "completed_items, failed_items, canceled_items, steps, seed, width, "      \
     "height, guidance_scale, negative_prompt, loras, created_at, started_at, " \
-    "completed_at, error_message"
+    "completed_at, error_message, priority"
 
 static const char SQL_GET[] =
     "SELECT " RUN_COLS " FROM runs WHERE id = ?1 AND " SQL_RUN_VISIBLE(2, "runs.id");
@@ -43,9 +43,9 @@ static const char SQL_IDEM_FIND[] =
 static const char SQL_INSERT[] =
     "INSERT INTO runs (template_id, album_name, user_theme, status, total_items, steps, seed, "
     "width, height, guidance_scale, negative_prompt, loras, idempotency_key, request_hash, "
-    "creator, created_at) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-    "?13, ?14, ?15)";
-/* Items of queued and running runs not settled yet, in all runs and in
+    "creator, created_at, priority) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+    "?11, ?12, ?13, ?14, ?15, ?16)";
+/* Items of queued, running and paused runs not settled yet, in all runs and in
  * those without a creator: from the runs' counters (kept in the same
  * transactions as the items' states), so one index search of the active
  * runs rather than a count of every waiting item. An item of a canceled
@@ -53,7 +53,7 @@ static const char SQL_INSERT[] =
 static const char SQL_WAITING[] =
     "SELECT coalesce(sum(total_items - completed_items - failed_items - canceled_items), 0), "
     "coalesce(sum(CASE WHEN creator IS NULL THEN total_items - completed_items - failed_items "
-    "- canceled_items END), 0) FROM runs WHERE status IN ('queued', 'running')";
+    "- canceled_items END), 0) FROM runs WHERE status IN ('queued', 'running', 'paused')";
 static const char SQL_ITEM[] =
     "INSERT INTO run_items (run_id, item_index, prompt, seed) VALUES (?1, ?2, ?3, ?4)";
 /* The three events, written only here. The creation event is the short
@@ -66,7 +66,8 @@ static const char SQL_EVENT_STATUS[] =
     "INSERT INTO run_events (run_id, type, data, created_at) "
     "SELECT id, 'status', json_object('run_id', id, 'status', status, 'total_items', total_items, "
     "'completed_items', completed_items, 'failed_items', failed_items, 'canceled_items', "
-    "canceled_items, 'album_id', album_id, 'error_message', error_message), ?2 "
+    "canceled_items, 'album_id', album_id, 'error_message', error_message, 'priority', "
+    "priority), ?2 "
     "FROM runs WHERE id = ?1";
 static const char SQL_EVENT_ITEM[] =
     "INSERT INTO run_events (run_id, type, data, created_at) "
@@ -122,6 +123,10 @@ static json_t *run_json(sqlite3_stmt *st)
     json_object_set_new(o, "album_name", json_string(db_col_text(st, 3)));
     json_object_set_new(o, "user_theme", json_string(db_col_text(st, 4)));
     json_object_set_new(o, "status", json_string(db_col_text(st, 5)));
+    enum run_state state = RUN_FAILED;
+    run_state_parse(db_col_text(st, 5), &state);
+    json_object_set_new(o, "paused", json_boolean(state == RUN_PAUSED));
+    json_object_set_new(o, "priority", json_integer(sqlite3_column_int(st, 21)));
     json_object_set_new(o, "total_items", json_integer(total));
     json_object_set_new(o, "completed_items", json_integer(sqlite3_column_int64(st, 7)));
     json_object_set_new(o, "failed_items", json_integer(sqlite3_column_int64(st, 8)));
@@ -185,10 +190,15 @@ sf_status runs_get(long long id, enum read_scope scope, int parallelism, json_t 
     enum run_state state = RUN_FAILED;
     run_state_parse(db_col_text(st, 5), &state);
     int active = !run_state_is_final(state);
+    /* Nothing is drawn for a paused run, nor while the queue is paused
+     * (parallelism 0): no time can be promised until an operator resumes. */
+    int moving = state != RUN_PAUSED && parallelism > 0;
     db_done(st);
 
     json_t *eta = json_null();
-    if (active) {
+    if (active && !moving) {
+        /* null: stopped */
+    } else if (active) {
         st = db_stmt(SQL_MEAN);
         sqlite3_bind_int64(st, 1, id);
         int known = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
@@ -295,6 +305,7 @@ static sf_status insert_run(const struct run_spec *spec, long long *run_id)
     db_bind_text(st, 13, spec->request_hash);
     db_bind_text(st, 14, spec->creator);
     db_bind_text(st, 15, now);
+    sqlite3_bind_int(st, 16, spec->priority);
     int rc = sqlite3_step(st);
     db_done(st);
     if (rc != SQLITE_DONE)

@@ -15,6 +15,10 @@
 #include "util/pagination.h"
 #include "util/status.h"
 
+/* A run's priority: higher is claimed first (docs/run-controls.md). */
+#define RUN_PRIORITY_MIN (-100)
+#define RUN_PRIORITY_MAX 100
+
 struct run_spec {
     long long template_id;
     const char *album_name;
@@ -31,6 +35,7 @@ struct run_spec {
     const char *idempotency_key;  /* or NULL */
     const char *request_hash;     /* hex SHA-256 of the request body */
     const char *creator;
+    int priority; /* -100..100, higher claimed first (docs/run-controls.md) */
 };
 
 /*
@@ -64,7 +69,9 @@ sf_status runs_create(const struct run_spec *spec, struct run_caps *caps, long l
  * Run JSON (new object) with "progress" (0..1) and "eta_s": from the run's
  * mean item time so far, the queued items and the time its running items
  * have already taken, over parallelism workers (runs.c eta_ms; null until
- * an item has finished, 0 once the run is final). SF_ENOTFOUND.
+ * an item has finished, while the run is paused and when parallelism is 0
+ * (the queue is paused), 0 once the run is final). "paused" and "priority"
+ * come with it (docs/run-controls.md). SF_ENOTFOUND.
  */
 sf_status runs_get(long long id, enum read_scope scope, int parallelism, json_t **out);
 

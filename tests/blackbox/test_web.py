@@ -204,6 +204,10 @@ def preview_errors_are_generates():
     expect_error(r, 415)
     empty = expect_json(D.post("/api/batch-templates", {"name": "empty", "prompt_template": "x"}), 201)
     expect_error(preview(empty["id"], BODY), 400, "invalid_request", "template")
+    # a priority above 0 needs an admin token, for preview as for generate
+    expect_error(preview(ZODIAC, dict(BODY, priority=5)), 401)
+    expect_error(preview(ZODIAC, dict(BODY, priority=5), token="user"), 403)
+    eq(expect_json(preview(ZODIAC, dict(BODY, priority=5), token="admin"), 200)["total"], 12)
     # a present bad token is a 401 on a public route, as everywhere
     expect_error(preview(ZODIAC, BODY, token="sf_" + "0" * 64), 401)
 
