@@ -693,6 +693,8 @@ async function runView(ctx, id) {
   const eta = h('p', { class: 'muted', id: 'run-eta' });
   const albumLink = h('p');
   const cancel = h('button', { type: 'button', id: 'run-cancel', text: 'Cancel run' });
+  const pause = h('button', { type: 'button', id: 'run-pause', text: 'Pause' });
+  const resume = h('button', { type: 'button', id: 'run-resume', text: 'Resume' });
   const retry = h('button', { type: 'button', id: 'run-retry', text: 'Retry failed and canceled' });
   const grid = h('ol', { class: 'grid', id: 'run-grid', 'aria-label': 'Items' });
   const tiles = [];
@@ -730,9 +732,12 @@ async function runView(ctx, id) {
     bar.status(run.status);
     counts.textContent = runLine(run);
     eta.textContent = FINAL.has(run.status) ? (run.completed_at ? `Finished ${run.completed_at}` : '')
-      : run.eta_s !== null && run.eta_s !== undefined ? `About ${fmtSeconds(run.eta_s)} left` : 'Estimating time left…';
+      : run.status === 'paused' ? 'Paused: nothing more is drawn until it is resumed.'
+        : run.eta_s !== null && run.eta_s !== undefined ? `About ${fmtSeconds(run.eta_s)} left` : 'Estimating time left…';
     albumLink.replaceChildren(run.album_id ? h('a', { href: `#/albums/${run.album_id}`, text: 'Open the album →' }) : '');
     cancel.hidden = !isAdmin || FINAL.has(run.status);
+    pause.hidden = !isAdmin || !['queued', 'running'].includes(run.status);
+    resume.hidden = !isAdmin || run.status !== 'paused';
     retry.hidden = !isAdmin || !FINAL.has(run.status) || run.failed_items + run.canceled_items === 0;
   }
 
@@ -770,6 +775,14 @@ async function runView(ctx, id) {
     catch (e) { flash(e.message, 'error'); }
     cancel.disabled = false;
   });
+  for (const [button, verb] of [[pause, 'pause'], [resume, 'resume']]) {
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      try { const r = await api('POST', `/api/runs/${id}/${verb}`); run = r.run; paintRun(); flash(r.message); }
+      catch (e) { flash(e.message, 'error'); }
+      button.disabled = false;
+    });
+  }
   retry.addEventListener('click', async () => {
     retry.disabled = true;
     try {
@@ -788,7 +801,7 @@ async function runView(ctx, id) {
   ctx.view.replaceChildren(title,
     h('div', { class: 'run-head' }, chip, h('span', { class: 'muted', text: `theme: ${run.user_theme} · seed ${run.seed} · ${size(run)} · ${run.steps} steps` })),
     bar, counts, eta, albumLink,
-    h('div', { class: 'actions' }, cancel, retry),
+    h('div', { class: 'actions' }, pause, resume, cancel, retry),
     grid);
   grid.append(...tiles);
 }
