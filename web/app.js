@@ -721,6 +721,7 @@ async function runView(ctx, id) {
     } else {
       body = h('div', { class: 'tile-empty', 'aria-hidden': 'true' }, h('span', { text: it.status === 'running' ? 'drawing…' : it.status }));
     }
+    if (!it.image_id) body.style.aspectRatio = `${run.width} / ${run.height}`; // the image's place, kept
     li.replaceChildren(body, cap);
   }
 

@@ -30,6 +30,24 @@ def result(passed, failed):
     sys.exit(1 if failed else 0)
 
 
+def failed_run(d):
+    """A finished run of the zodiac template whose three items failed, written
+    into the database as a crashed backend would have left it (the procedural
+    backend never fails); its id. One error names an endpoint's address, which
+    the read-only page must show as <url>."""
+    ts = d.get("/api/batch-templates").json()["templates"]
+    zodiac = [t for t in ts if t["name"] == "Zodiac Signs"][0]["id"]
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    rid = d.insert_run(zodiac, status="failed", album_name="All failed", total_items=3, failed_items=3,
+                       started_at=now, completed_at=now, error_message="no image was made")
+    errors = ["connection refused by http://127.0.0.1:9/sdapi/v1/txt2img", "HTTP 500: out of memory",
+              "timed out after 30 s"]
+    for i, err in enumerate(errors):
+        d.db_exec("INSERT INTO run_items (run_id, item_index, prompt, seed, status, attempts, error) "
+                  "VALUES (?, ?, ?, ?, 'failed', 3, ?)", (rid, i, "prompt %d" % i, 7 + i, err))
+    return rid
+
+
 def main():
     if os.environ.get("SF_SLOW"):
         print("# skip: the browser test does not run under the sanitizer builds (SF_SLOW)", flush=True)
@@ -46,7 +64,8 @@ def main():
     passed = failed = 0
     try:
         url = "http://127.0.0.1:%d" % d.port
-        proc = subprocess.Popen(["node", SCRIPT, url, d.admin_token, ARTIFACTS], cwd=REPO,
+        env = dict(os.environ, SF_FAILED_RUN=str(failed_run(d)))
+        proc = subprocess.Popen(["node", SCRIPT, url, d.admin_token, ARTIFACTS], cwd=REPO, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             out, _ = proc.communicate(timeout=bound(300))

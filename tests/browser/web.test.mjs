@@ -479,6 +479,30 @@ await step('a private run: hidden from the read-only page, shown to the admin pa
   await shot(page, 'albums-admin.png');
 });
 
+// SF_FAILED_RUN: a finished run whose three items failed (written by
+// test_web_browser.py); its first error names an endpoint's address.
+await step('failed items show their error (addresses hidden from the read-only page)', async () => {
+  const rid = process.env.SF_FAILED_RUN;
+  check(rid, 'SF_FAILED_RUN is not set');
+  const anon = await browser.newContext();
+  const a = await anon.newPage();
+  const perr = watch(a);
+  await a.goto(`${base}/#/runs/${rid}`);
+  await a.waitForFunction(() => document.querySelectorAll('#run-grid li.st-failed .err').length === 3, null, { timeout: T(10000) });
+  const errs = await a.$$eval('#run-grid li.st-failed .err', (e) => e.map((x) => x.textContent));
+  check(errs[0] === 'connection refused by <url>', 'read-only error 0: ' + errs[0]);
+  check(errs[1] === 'HTTP 500: out of memory', 'read-only error 1: ' + errs[1]);
+  check(/failed/.test(await a.textContent('.run-head .chip')), 'run status not shown');
+  check((await a.textContent('#run-counts')).startsWith('0 done, 3 failed'), 'counts: ' + await a.textContent('#run-counts'));
+  await a.screenshot({ path: join(artifacts, 'run-failed.png'), fullPage: true, animations: 'disabled' });
+  check(perr.length === 0, perr.join('; '));
+  await anon.close();
+  await page.goto(`${base}/#/runs/${rid}`);
+  await page.waitForFunction(() => document.querySelectorAll('#run-grid li.st-failed .err').length === 3, null, { timeout: T(10000) });
+  check((await page.textContent('#run-grid li.st-failed .err')).includes('http://127.0.0.1:9/'), 'the admin page does not show the address');
+  check(await page.isVisible('#run-retry'), 'no retry button for a failed run');
+});
+
 await step('no script errors, and the token never in a URL', async () => {
   check(errors.length === 0, errors.join('; '));
   check(!state.urls.some((u) => u.includes(token)), 'token in a URL');
