@@ -1,8 +1,9 @@
 #!/bin/sh
 # make bench: HTTP throughput against a bare libmicrohttpd ceiling (wrk), then
 # the run engine's numbers (bench/engine.py), GPU-busy share on 8 endpoints
-# (bench/endpoints.py) and the cost of a server without TCP_NODELAY
-# (bench/nodelay.py). Prints numbers; asserts nothing.
+# (bench/endpoints.py), the cost of a server without TCP_NODELAY
+# (bench/nodelay.py) and the album zip (bench/zip.py). Prints numbers;
+# asserts nothing.
 set -eu
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null 2>&1 || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
@@ -18,3 +19,4 @@ cc -O2 -std=c11 -D_GNU_SOURCE -Isrc -Iinclude -o bench/claim bench/claim.c \
 bench/claim 2>/dev/null
 python3 bench/endpoints.py
 python3 bench/nodelay.py
+python3 bench/zip.py

@@ -24,6 +24,7 @@
 #include "setforge.h"
 #include "store/db.h"
 #include "store/examples.h"
+#include "store/runs.h"
 #include "store/tokens.h"
 #include "util/config.h"
 #include "util/fdlimit.h"
@@ -171,6 +172,13 @@ static int cmd_token(struct sf_config *cfg, int argc, char **argv)
     return 2;
 }
 
+/* The worker slots a run's ETA is spread over: none while the queue is
+ * paused, so no event promises a time then (store/runs.c). */
+static int eta_slots(void)
+{
+    return engine_queue_paused() ? 0 : engine_parallelism();
+}
+
 static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
 {
     for (int i = 2; i < argc; i++)
@@ -207,6 +215,7 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
     char err[512];
     /* Endpoints are checked before anything is written: a bad config
      * changes nothing. */
+    runs_eta_source(eta_slots);
     int erc = engine_start(cfg, stream_notify, err, sizeof(err));
     if (erc < 0) {
         fprintf(stderr, "setforge: %s\n", err);

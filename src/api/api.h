@@ -37,6 +37,10 @@ sf_status delete_album(struct sf_request *req, struct sf_response *res);
 sf_status add_album_images(struct sf_request *req, struct sf_response *res);
 sf_status remove_album_image(struct sf_request *req, struct sf_response *res);
 
+/* download.c */
+sf_status download_album_zip(struct sf_request *req, struct sf_response *res);
+sf_status download_run_zip(struct sf_request *req, struct sf_response *res);
+
 /* runs.c */
 sf_status generate_run(struct sf_request *req, struct sf_response *res);
 sf_status preview_run(struct sf_request *req, struct sf_response *res);
