@@ -735,7 +735,11 @@ async function runView(ctx, id) {
     eta.textContent = FINAL.has(run.status) ? (run.completed_at ? `Finished ${run.completed_at}` : '')
       : run.status === 'paused' ? 'Paused: nothing more is drawn until it is resumed.'
         : run.eta_s !== null && run.eta_s !== undefined ? `About ${fmtSeconds(run.eta_s)} left` : 'Estimating time left…';
-    albumLink.replaceChildren(run.album_id ? h('a', { href: `#/albums/${run.album_id}`, text: 'Open the album →' }) : '');
+    // Until the run has an album (public until an admin hides it), its zip
+    // holds what is done so far; then the album's page has the download.
+    albumLink.replaceChildren(run.album_id ? h('a', { href: `#/albums/${run.album_id}`, text: 'Open the album →' })
+      : h('a', { href: `/api/runs/${run.id}/download.zip`, download: `run-${run.id}.zip`, id: 'run-download',
+        text: FINAL.has(run.status) ? 'Download (zip)' : 'Download what is done so far (zip)' }));
     cancel.hidden = !isAdmin || FINAL.has(run.status);
     pause.hidden = !isAdmin || !['queued', 'running'].includes(run.status);
     resume.hidden = !isAdmin || run.status !== 'paused';

@@ -198,6 +198,7 @@ await step('a 12-item run fills its grid live and reaches 100%', async () => {
     check(await page.locator('#run-grid li.tile').count() === 12, 'not 12 tiles');
     check(await page.getAttribute('[role=progressbar]', 'aria-valuenow') === '0', 'the bar does not start at 0');
     check(/queued/.test(await page.textContent('.run-head .chip')), 'the run is not shown queued');
+    check(await page.getAttribute('#run-download', 'href') === `/api/runs/${state.run1}/download.zip`, 'no zip of what is done');
     await page.evaluate(() => { window.__seen = new Set(['0']); });
   } finally {
     check((await api('POST', '/api/queue/resume')).status === 200, 'cannot resume the queue');
@@ -315,18 +316,23 @@ await step('download the album zip and check its manifest against the API', asyn
   const [dl] = await Promise.all([page.waitForEvent('download', { timeout: T(20000) }), page.click('#album-download')]);
   const file = join(artifacts, 'album.zip');
   await dl.saveAs(file);
+  // python3's zipfile reads it (the test of every entry's CRC included) and
+  // hashes each file, so the manifest is checked against the bytes too
   const manifest = JSON.parse(execFileSync('python3', ['-c',
-    'import sys, zipfile, json; z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; '
-    + 'print(json.dumps({"names": z.namelist(), "manifest": json.loads(z.read("manifest.json"))}))', file]).toString());
+    'import sys, zipfile, json, hashlib; z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; '
+    + 'print(json.dumps({"names": z.namelist(), "manifest": json.loads(z.read("manifest.json")), '
+    + '"sha": {n: hashlib.sha256(z.read(n)).hexdigest() for n in z.namelist() if n.endswith(".png")}}))', file]).toString());
   const images = (await api('GET', `/api/albums/${state.album}?per_page=100`)).doc.images;
-  const rows = Array.isArray(manifest.manifest) ? manifest.manifest : (manifest.manifest.images || manifest.manifest.items || []);
-  check(rows.length === images.length, `manifest has ${rows.length} rows, the album ${images.length} images`);
+  const rows = manifest.manifest.images;
+  check(manifest.manifest.album.id === state.album, 'manifest album ' + JSON.stringify(manifest.manifest.album));
+  check(rows.length === images.length && images.length === 12, `manifest has ${rows.length} rows, the album ${images.length} images`);
   rows.forEach((row, i) => {
-    check(row.prompt === images[i].prompt, `row ${i} prompt differs`);
-    check(Number(row.seed) === images[i].seed, `row ${i} seed differs`);
-    if (row.sha256) check(row.sha256 === images[i].sha256, `row ${i} sha256 differs`);
+    for (const k of ['id', 'prompt', 'seed', 'sha256', 'item_index', 'width', 'height', 'steps'])
+      check(row[k] === images[i][k], `row ${i} ${k}: ${row[k]} vs the API's ${images[i][k]}`);
+    check(manifest.sha[row.file] === row.sha256, `row ${i}: ${row.file} does not hash to its sha256`);
   });
   check(manifest.names.filter((n) => n.endsWith('.png')).length === images.length, 'not one png per image');
+  check(manifest.names.includes('02_taurus.png'), 'names: ' + manifest.names.join(' '));
   writeFileSync(join(artifacts, 'album-manifest.json'), JSON.stringify(manifest, null, 1));
 });
 
@@ -476,6 +482,16 @@ await step('a private run: hidden from the read-only page, shown to the admin pa
   await page.waitForSelector('.album-card');
   await page.waitForFunction(loaded, null, { timeout: T(20000) });
   check((await page.textContent('#view')).includes('private'), 'the admin page does not mark the album private');
+  // its zip needs the token too: the button fetches it with the header
+  check((await fetch(`${base}/api/albums/${run.album_id}/download.zip`)).status === 404, 'the private zip is public');
+  await page.goto(`${base}/#/albums/${run.album_id}`);
+  await page.waitForSelector('#album-download');
+  const [dl] = await Promise.all([page.waitForEvent('download', { timeout: T(20000) }), page.click('#album-download')]);
+  const file = join(artifacts, 'private-album.zip');
+  await dl.saveAs(file);
+  const n = execFileSync('python3', ['-c', 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); '
+    + 'assert z.testzip() is None; print(sum(n.endswith(".png") for n in z.namelist()))', file]).toString().trim();
+  check(n === '12', 'the private zip holds ' + n + ' images');
   await shot(page, 'albums-admin.png');
 });
 
