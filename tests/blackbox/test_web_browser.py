@@ -5,11 +5,11 @@ Chromium (Debian's chromium, driven by playwright-core; docs/web.md) and
 counts its "ok"/"FAIL" steps as this file's checks. Screenshots go to
 tests/artifacts/.
 
-Skipped (0 checks, said on a "# skip" line) under make asan / make tsan
-(SF_SLOW set): the sanitizer builds repeat every test, and a browser driving a
-daemon several times slower only measures the sanitizers. It is also skipped,
-loudly, when chromium or playwright-core is missing, which tools/deps.sh
-installs, so under make test it runs."""
+It runs under make asan and make tsan too (about 20 s against either
+sanitizer build, as against the release build: the browser, not the daemon,
+sets the pace), with every wait bound scaled by SF_SLOW. Without chromium,
+node or playwright-core (tools/deps.sh installs them) it fails, saying what is
+missing."""
 
 import os
 import subprocess
@@ -49,9 +49,6 @@ def failed_run(d):
 
 
 def main():
-    if os.environ.get("SF_SLOW"):
-        print("# skip: the browser test does not run under the sanitizer builds (SF_SLOW)", flush=True)
-        result(0, 0)
     missing = [what for what, ok in (("/usr/bin/chromium", os.path.exists("/usr/bin/chromium")),
                                      ("node", subprocess.call(["sh", "-c", "command -v node"],
                                                               stdout=subprocess.DEVNULL) == 0),
