@@ -519,6 +519,34 @@ await step('failed items show their error (addresses hidden from the read-only p
   check(await page.isVisible('#run-retry'), 'no retry button for a failed run');
 });
 
+await step('usable by keyboard: Tab to a section, Enter, Tab to an image, Enter', async () => {
+  await page.goto(base + '/#/templates');
+  await page.reload(); // Tab starts from the top of a fresh page
+  await page.waitForSelector('table.list');
+  let reached = false;
+  for (let i = 0; i < 10 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement.textContent === 'Runs');
+  }
+  check(reached, 'Tab never reached the Runs link');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('.run-row');
+  check(new URL(page.url()).hash === '#/runs', 'Enter went to ' + page.url());
+  // from the list, Tab to the first run's link and open it
+  await page.focus('.run-row a');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#run-grid .tile-img', { timeout: T(10000) });
+  await page.focus('#run-grid .tile-img');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#viewer[open]');
+  check(/Image 2 of/.test(await page.textContent('#viewer-count')), 'Tab then Enter did not open the second image');
+  const ring = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  check(ring !== 'none', 'no visible focus ring in the viewer');
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => !document.querySelector('#viewer').open);
+});
+
 await step('no script errors, and the token never in a URL', async () => {
   check(errors.length === 0, errors.join('; '));
   check(!state.urls.some((u) => u.includes(token)), 'token in a URL');
