@@ -38,6 +38,11 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
+// replaceChildren without the null and false that conditional children leave
+function fill(el, ...children) {
+  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function flash(text, kind = 'info') {
@@ -377,7 +382,7 @@ async function templatesView(ctx) {
       h('thead', null, h('tr', null, ['Name', 'Items', 'Size', 'LoRAs', ''].map((c) => h('th', { scope: 'col', text: c })))),
       h('tbody', null, rows)))
     : h('p', { class: 'muted', text: 'No templates yet.' });
-  ctx.view.replaceChildren(h('h1', { text: 'Batch templates' }),
+  fill(ctx.view, h('h1', { text: 'Batch templates' }),
     h('p', { class: 'muted', text: `${doc.total} template${doc.total === 1 ? '' : 's'}` }), list,
     isAdmin ? newTemplateForm() : h('p', { class: 'muted', text: 'Creating a template needs an admin token.' }));
 }
@@ -462,7 +467,7 @@ function newTemplateForm() {
     const table = h('table', { class: 'list small' },
       h('thead', null, h('tr', null, peek.header.map((c) => h('th', { scope: 'col', text: c })))),
       h('tbody', null, peek.rows.slice(0, 5).map((r) => h('tr', null, r.map((c) => h('td', { text: c }))))));
-    csvInfo.replaceChildren(
+    fill(csvInfo, 
       h('p', { text: `${f.name}: ${peek.rows.length} item${peek.rows.length === 1 ? '' : 's'}, columns ${peek.header.join(', ')}` }),
       h('div', { class: 'scroll' }, table),
       h('p', { class: 'muted', text: peek.rows.length > 5 ? `…and ${peek.rows.length - 5} more` : '' }));
@@ -522,7 +527,7 @@ async function templateView(ctx, id) {
     ['LoRAs', t.loras.map((l) => `${l.name || l.path} (${l.weight})`).join(', ')], ['Created by', t.created_by]]) {
     if (v) dl.append(h('dt', { text: k }), h('dd', { text: v }));
   }
-  ctx.view.replaceChildren(
+  fill(ctx.view, 
     h('h1', { text: t.name }),
     t.description ? h('p', { text: t.description }) : null,
     h('p', null, h('a', { class: 'button', href: `#/generate/${t.id}`, text: 'Generate a set' }), ' ',
@@ -539,7 +544,7 @@ async function generateView(ctx, id) {
   const list = await api('GET', '/api/batch-templates?per_page=100');
   if (!ctx.alive()) return;
   if (!list.templates.length) {
-    ctx.view.replaceChildren(h('h1', { text: 'Generate' }), h('p', { text: 'There is no template yet.' }));
+    fill(ctx.view, h('h1', { text: 'Generate' }), h('p', { text: 'There is no template yet.' }));
     return;
   }
   const tid = Number(id) || list.templates[0].id;
@@ -588,7 +593,7 @@ async function generateView(ctx, id) {
       const p = await api('POST', `/api/batch-templates/${tid}/preview?limit=8`, body());
       if (mine !== seq || !ctx.alive()) return;
       showFieldErrors(form, null);
-      preview.replaceChildren(
+      fill(preview, 
         h('h2', { text: `Preview: the first ${p.items.length} of ${p.total} prompts, as the daemon will build them` }),
         h('ol', { class: 'preview-list', start: 0 }, p.items.map((it) => h('li', null,
           h('p', { class: 'prompt', text: it.prompt }),
@@ -596,7 +601,7 @@ async function generateView(ctx, id) {
     } catch (err) {
       if (mine !== seq || !ctx.alive()) return;
       showFieldErrors(form, err);
-      preview.replaceChildren(h('p', { class: 'muted', text: 'Fix the fields above to see the preview.' }));
+      fill(preview, h('p', { class: 'muted', text: 'Fix the fields above to see the preview.' }));
     }
   }
   form.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(refresh, 250); });
@@ -614,7 +619,7 @@ async function generateView(ctx, id) {
       go.disabled = false;
     }
   });
-  ctx.view.replaceChildren(h('h1', { text: 'Generate a set' }), h('div', { class: 'two' }, form, preview));
+  fill(ctx.view, h('h1', { text: 'Generate a set' }), h('div', { class: 'two' }, form, preview));
   refresh();
 }
 
@@ -655,7 +660,7 @@ async function runsView(ctx) {
     }
     return li;
   });
-  ctx.view.replaceChildren(h('h1', { text: 'Runs' }),
+  fill(ctx.view, h('h1', { text: 'Runs' }),
     doc.runs.length ? h('ul', { class: 'runs' }, items) : h('p', { class: 'muted', text: 'No run yet. Start one from Generate.' }));
   // Runs past the four streamed ones, and new runs, show on the next look.
   const t = setInterval(async () => {
@@ -722,7 +727,7 @@ async function runView(ctx, id) {
       body = h('div', { class: 'tile-empty', 'aria-hidden': 'true' }, h('span', { text: it.status === 'running' ? 'drawing…' : it.status }));
     }
     if (!it.image_id) body.style.aspectRatio = `${run.width} / ${run.height}`; // the image's place, kept
-    li.replaceChildren(body, cap);
+    fill(li, body, cap);
   }
 
   function paintRun() {
@@ -737,7 +742,7 @@ async function runView(ctx, id) {
         : run.eta_s !== null && run.eta_s !== undefined ? `About ${fmtSeconds(run.eta_s)} left` : 'Estimating time left…';
     // Until the run has an album (public until an admin hides it), its zip
     // holds what is done so far; then the album's page has the download.
-    albumLink.replaceChildren(run.album_id ? h('a', { href: `#/albums/${run.album_id}`, text: 'Open the album →' })
+    fill(albumLink, run.album_id ? h('a', { href: `#/albums/${run.album_id}`, text: 'Open the album →' })
       : h('a', { href: `/api/runs/${run.id}/download.zip`, download: `run-${run.id}.zip`, id: 'run-download',
         text: FINAL.has(run.status) ? 'Download (zip)' : 'Download what is done so far (zip)' }));
     cancel.hidden = !isAdmin || FINAL.has(run.status);
@@ -803,7 +808,7 @@ async function runView(ctx, id) {
   });
 
   paintRun();
-  ctx.view.replaceChildren(title,
+  fill(ctx.view, title,
     h('div', { class: 'run-head' }, chip, h('span', { class: 'muted', text: `theme: ${run.user_theme} · seed ${run.seed} · ${size(run)} · ${run.steps} steps` })),
     bar, counts, eta, albumLink,
     h('div', { class: 'actions' }, pause, resume, cancel, retry),
@@ -814,7 +819,7 @@ async function runView(ctx, id) {
 async function albumsView(ctx) {
   const doc = await api('GET', '/api/albums?per_page=100');
   if (!ctx.alive()) return;
-  ctx.view.replaceChildren(h('h1', { text: 'Albums' }),
+  fill(ctx.view, h('h1', { text: 'Albums' }),
     doc.albums.length ? h('ul', { class: 'albums' }, doc.albums.map((a) => h('li', { class: 'album-card' },
       h('a', { href: `#/albums/${a.id}` },
         a.preview_images[0] ? image(a.preview_images[0].url, { alt: `First image of ${a.name}`, loading: 'lazy' })
@@ -869,7 +874,7 @@ async function albumView(ctx, id) {
     add(doc.images, from);
     more.hidden = doc.page >= doc.pages;
   });
-  ctx.view.replaceChildren(h('h1', { text: doc.name }),
+  fill(ctx.view, h('h1', { text: doc.name }),
     doc.description ? h('p', { text: doc.description }) : null,
     h('p', { class: 'muted', text: `${doc.image_count} images · ${doc.is_public ? 'public' : 'private'} · ${doc.source_type}${doc.source_type === 'batch_generation' ? ` (run ${doc.source_id})` : ''}` }),
     grid, more,
@@ -914,14 +919,14 @@ async function route() {
   }
   document.title = `setforge · ${section || 'not found'}`;
   if (!view) {
-    ctx.view.replaceChildren(h('h1', { text: 'Not found' }), h('p', null, h('a', { href: '#/templates', text: 'Back to the templates' })));
+    fill(ctx.view, h('h1', { text: 'Not found' }), h('p', null, h('a', { href: '#/templates', text: 'Back to the templates' })));
     return;
   }
   try {
     await view(ctx, ...match.slice(1));
   } catch (e) {
     if (!ctx.alive()) return;
-    ctx.view.replaceChildren(h('h1', { text: e.status === 404 ? 'Not found' : 'Something went wrong' }),
+    fill(ctx.view, h('h1', { text: e.status === 404 ? 'Not found' : 'Something went wrong' }),
       h('p', { class: 'err', text: e.message }),
       e.status === 404 && !isAdmin ? h('p', { class: 'muted', text: 'It may be private: private albums and their runs need an admin token.' }) : null);
   }

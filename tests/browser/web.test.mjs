@@ -80,7 +80,14 @@ const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', arg
 const desktop = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
 const page = await desktop.newPage();
 const errors = watch(page);
-const shot = (p, name) => p.screenshot({ path: join(artifacts, name), fullPage: true, animations: 'disabled' });
+// A screenshot of what the page shows, which must not show a program's
+// leftovers ("null", "undefined", "NaN" where a value was missing).
+async function shot(p, name) {
+  await p.screenshot({ path: join(artifacts, name), fullPage: true, animations: 'disabled' });
+  const text = await p.evaluate(() => document.querySelector('#view').innerText);
+  const junk = text.match(/\b(null|undefined|NaN|\[object Object\])\b/);
+  check(!junk, `${name}: the page shows "${junk && junk[0]}"`);
+}
 
 await step('the page opens read-only and says so', async () => {
   const r = await page.goto(base + '/');
@@ -510,7 +517,7 @@ await step('failed items show their error (addresses hidden from the read-only p
   check(errs[1] === 'HTTP 500: out of memory', 'read-only error 1: ' + errs[1]);
   check(/failed/.test(await a.textContent('.run-head .chip')), 'run status not shown');
   check((await a.textContent('#run-counts')).startsWith('0 done, 3 failed'), 'counts: ' + await a.textContent('#run-counts'));
-  await a.screenshot({ path: join(artifacts, 'run-failed.png'), fullPage: true, animations: 'disabled' });
+  await shot(a, 'run-failed.png');
   check(perr.length === 0, perr.join('; '));
   await anon.close();
   await page.goto(`${base}/#/runs/${rid}`);
