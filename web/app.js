@@ -373,13 +373,14 @@ async function templatesView(ctx) {
   const rows = doc.templates.map((t) => h('tr', null,
     h('td', null, h('a', { href: `#/templates/${t.id}`, text: t.name })),
     h('td', { class: 'num', text: t.template_item_count }),
-    h('td', { text: size(t) }),
-    h('td', { text: t.loras.length ? t.loras.map((l) => `${l.name || l.path} (${l.weight})`).join(', ') : '—' }),
-    h('td', null, h('a', { class: 'button small', href: `#/generate/${t.id}`, text: 'Generate' }))));
+    h('td', { class: 'nowrap', text: size(t) }),
+    h('td', { class: 'wrap', text: t.loras.length ? t.loras.map((l) => `${l.name || l.path} (${l.weight})`).join(', ') : '—' }),
+    h('td', { class: 'act' }, h('a', { class: 'button small', href: `#/generate/${t.id}`, text: 'Generate' }))));
   const list = doc.templates.length
     ? h('div', { class: 'scroll' }, h('table', { class: 'list' },
       h('caption', { class: 'sr-only', text: 'Batch templates' }),
-      h('thead', null, h('tr', null, ['Name', 'Items', 'Size', 'LoRAs', ''].map((c) => h('th', { scope: 'col', text: c })))),
+      h('thead', null, h('tr', null, ['Name', 'Items', 'Size', 'LoRAs'].map((c) => h('th', { scope: 'col', text: c })),
+        h('th', { class: 'act' }, h('span', { class: 'sr-only', text: 'Generate' })))),
       h('tbody', null, rows)))
     : h('p', { class: 'muted', text: 'No templates yet.' });
   fill(ctx.view, h('h1', { text: 'Batch templates' }),
