@@ -2,8 +2,8 @@
 # make bench: HTTP throughput against a bare libmicrohttpd ceiling (wrk), then
 # the run engine's numbers (bench/engine.py), GPU-busy share on 8 endpoints
 # (bench/endpoints.py), the cost of a server without TCP_NODELAY
-# (bench/nodelay.py) and the album zip (bench/zip.py). Prints numbers;
-# asserts nothing.
+# (bench/nodelay.py), the album zip (bench/zip.py) and whether the webhook
+# sender keeps up (bench/webhooks.py). Prints numbers; asserts nothing.
 set -eu
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null 2>&1 || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
@@ -20,3 +20,4 @@ bench/claim 2>/dev/null
 python3 bench/endpoints.py
 python3 bench/nodelay.py
 python3 bench/zip.py
+python3 bench/webhooks.py

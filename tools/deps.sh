@@ -7,6 +7,10 @@
 # The browser test (tests/browser/, docs/web.md) needs Debian's chromium and
 # Node.js, and playwright-core from npm (tests/browser/package-lock.json,
 # installed with npm ci; it drives /usr/bin/chromium and downloads no browser).
+# The tests' webhook receiver (tests/webhooks/) needs Node.js and its one npm
+# package, the Standard Webhooks reference library: installed from
+# tests/webhooks/package-lock.json into tests/webhooks/node_modules (npm ci)
+# when missing.
 : "${FUZZ_CC:=clang}"
 # The test for the fuzz packages is the real one: link a trivial fuzzer.
 can_link_fuzzer() {
@@ -28,6 +32,8 @@ command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc libc6-dev"
 command -v make >/dev/null 2>&1 || missing="$missing make"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 need_pkg libmicrohttpd libmicrohttpd-dev
 need_pkg jansson libjansson-dev
 need_pkg sqlite3 libsqlite3-dev
@@ -41,23 +47,23 @@ command -v unzip >/dev/null 2>&1 || missing="$missing unzip"
 # libcsv ships no pkg-config file: look for its header.
 [ -f /usr/include/csv.h ] || missing="$missing libcsv-dev"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
-command -v node >/dev/null 2>&1 || missing="$missing nodejs"
-command -v npm >/dev/null 2>&1 || missing="$missing npm"
-# playwright-core, pinned by the lock file, once node is there
-browser_driver() {
-    here=$(dirname "$0")/../tests/browser
-    [ -f "$here/node_modules/playwright-core/package.json" ] && return 0
-    command -v npm >/dev/null 2>&1 || return 0
-    echo "setforge: installing the browser test's playwright-core (npm ci in tests/browser)"
-    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) || exit 1
-}
 if [ "${1:-}" = fuzz ] && ! can_link_fuzzer; then
     missing="$missing clang libclang-rt-dev"
 fi
-if [ -z "$missing" ]; then
-    browser_driver
-    exit 0
-fi
+# The tests' npm packages, each pinned by its package-lock.json and installed
+# with npm ci when missing: the webhook receiver's library (docs/webhooks.md)
+# and the browser test's playwright-core (docs/web.md).
+npm_ci() { # folder under tests/, a path that exists once installed, what for
+    dir=$(dirname "$0")/../tests/$1
+    [ -e "$dir/node_modules/$2" ] && return 0
+    echo "setforge: installing $3's npm packages (tests/$1)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || exit 1
+}
+npm_deps() {
+    npm_ci webhooks standardwebhooks "the webhook receiver"
+    npm_ci browser playwright-core/package.json "the browser test"
+}
+[ -z "$missing" ] && { npm_deps; exit 0; }
 echo "setforge: installing missing packages:$missing"
 if [ "$(id -u)" = 0 ]; then
     SUDO=""
@@ -73,4 +79,4 @@ if [ "${1:-}" = fuzz ] && ! can_link_fuzzer; then
     echo "setforge: $FUZZ_CC still cannot link a libFuzzer program" >&2
     exit 1
 fi
-browser_driver
+npm_deps
