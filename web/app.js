@@ -782,10 +782,12 @@ async function runView(ctx, id) {
       Object.assign(items[d.index], { status: d.status, image_id: d.image_id, error: d.error, attempts: d.attempts });
       paintTile(d.index);
     }
-    for (const k of ['status', 'completed_items', 'failed_items', 'canceled_items', 'total_items', 'album_id'])
+    for (const k of ['status', 'completed_items', 'failed_items', 'canceled_items', 'total_items', 'album_id', 'eta_s'])
       if (d[k] !== undefined && (k !== 'status' || type === 'status')) run[k] = d[k];
     paintRun();
-    refetchRun(); // the ETA and the album come from the run itself
+    // events carry the counts and the ETA; a status change, or an event of
+    // a daemon too old to send eta_s, reads the whole run again
+    if (type === 'status' || d.eta_s === undefined) refetchRun();
   }, () => refetchRun());
   ctx.onLeave(() => stream.stop());
 
