@@ -674,23 +674,22 @@ async function runsView(ctx) {
   ctx.onLeave(() => clearInterval(t));
 }
 
-async function allPages(path, key) {
-  const out = [];
-  for (let page = 1; ; page++) {
-    const doc = await api('GET', `${path}${path.includes('?') ? '&' : '?'}per_page=100&page=${page}`);
-    out.push(...doc[key]);
-    if (page >= doc.pages) return { rows: out, doc };
-  }
-}
+// A run's items are shown 100 at a time (one request for the first view,
+// whatever the run's size); events about items not shown yet only move the
+// counts.
+const ITEMS_PAGE = 100;
+const itemsPage = (id, page) => api('GET', `/api/runs/${id}/items?per_page=${ITEMS_PAGE}&page=${page}`);
 
 async function runView(ctx, id) {
   let run = await api('GET', `/api/runs/${id}`);
-  const [tpl, itemsDoc] = await Promise.all([
+  const [tpl, first] = await Promise.all([
     api('GET', `/api/batch-templates/${run.template_id}`).catch(() => null),
-    allPages(`/api/runs/${id}/items`, 'items'),
+    itemsPage(id, 1),
   ]);
   if (!ctx.alive()) return;
-  const items = itemsDoc.rows;
+  const items = first.items;
+  let pagesShown = 1;
+  const pages = first.pages;
   const keyCol = tpl && tpl.csv_columns[0];
   const keyOf = (i) => (tpl && tpl.csv_items[i] ? tpl.csv_items[i][keyCol] : `item ${i}`);
 
@@ -761,10 +760,34 @@ async function runView(ctx, id) {
     retry.hidden = !isAdmin || !FINAL.has(run.status) || run.failed_items + run.canceled_items === 0;
   }
 
-  for (let i = 0; i < items.length; i++) {
-    tiles.push(h('li', { class: 'tile' }));
-    paintTile(i);
+  function addTiles(from) {
+    const added = [];
+    for (let i = from; i < items.length; i++) {
+      tiles.push(h('li', { class: 'tile' }));
+      paintTile(i);
+      added.push(tiles[i]);
+    }
+    grid.append(...added);
   }
+  const more = h('button', { type: 'button', id: 'run-more' });
+  function paintMore() {
+    more.hidden = pagesShown >= pages;
+    more.textContent = `Show ${Math.min(ITEMS_PAGE, run.total_items - items.length)} more items (${run.total_items - items.length} not shown)`;
+  }
+  more.addEventListener('click', async () => {
+    more.disabled = true;
+    try {
+      const next = await itemsPage(id, pagesShown + 1);
+      pagesShown++;
+      const from = items.length;
+      items.push(...next.items);
+      addTiles(from);
+      paintMore();
+    } catch (e) { flash(e.message, 'error'); }
+    more.disabled = false;
+  });
+  addTiles(0);
+  paintMore();
   // One GET of the run at a time; a call during one asks for another after
   // it, so the last answer shown is never older than the last event.
   let refetching = false, again = false;
@@ -810,8 +833,10 @@ async function runView(ctx, id) {
     try {
       const r = await api('POST', `/api/runs/${id}/retry`);
       run = r.run;
-      const fresh = await allPages(`/api/runs/${id}/items`, 'items');
-      fresh.rows.forEach((it, i) => { items[i] = it; paintTile(i); });
+      for (let p = 1; p <= pagesShown; p++) {
+        const fresh = await itemsPage(id, p);
+        fresh.items.forEach((it, k) => { const i = (p - 1) * ITEMS_PAGE + k; items[i] = it; paintTile(i); });
+      }
       paintRun();
       stream.restart();
       flash(r.message);
@@ -824,8 +849,7 @@ async function runView(ctx, id) {
     h('div', { class: 'run-head' }, chip, h('span', { class: 'muted', text: `theme: ${run.user_theme} · seed ${run.seed} · ${size(run)} · ${run.steps} steps` })),
     bar, counts, eta, albumLink,
     h('div', { class: 'actions' }, pause, resume, cancel, retry),
-    grid);
-  grid.append(...tiles);
+    grid, more);
 }
 
 async function albumsView(ctx) {

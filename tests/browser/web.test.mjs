@@ -526,6 +526,31 @@ await step('failed items show their error (addresses hidden from the read-only p
   check(await page.isVisible('#run-retry'), 'no retry button for a failed run');
 });
 
+await step('a run of 120 items shows 100 tiles, then the rest on demand', async () => {
+  const csv = 'n,word\n' + Array.from({ length: 120 }, (_, i) => `${i},w${i}`).join('\n') + '\n';
+  const t = await api('POST', '/api/batch-templates', { name: 'hundred twenty', prompt_template: '{word} {theme}', csv });
+  check(t.status === 201, 'template ' + t.status);
+  check((await api('POST', '/api/queue/pause')).status === 200, 'cannot pause the queue');
+  let rid;
+  try {
+    const r = await api('POST', `/api/batch-templates/${t.doc.id}/generate`, { album_name: 'big', user_theme: 'x', seed: 1 });
+    check(r.status === 202, 'generate ' + r.status);
+    rid = r.doc.run.id;
+    await page.goto(`${base}/#/runs/${rid}`);
+    await page.waitForSelector('#run-more:not([hidden])', { timeout: T(10000) });
+    check(await page.locator('#run-grid li.tile').count() === 100, 'first view tiles: ' + await page.locator('#run-grid li.tile').count());
+    check(/20 not shown/.test(await page.textContent('#run-more')), 'button says: ' + await page.textContent('#run-more'));
+    await page.click('#run-more');
+    await page.waitForFunction(() => document.querySelectorAll('#run-grid li.tile').length === 120, null, { timeout: T(10000) });
+    check(await page.isHidden('#run-more'), 'the button stays after the last page');
+    const keys = await page.$$eval('#run-grid .key', (k) => [k[0].textContent, k[119].textContent]);
+    check(keys[0] === '0' && keys[1] === '119', 'keys ' + keys);
+    check((await api('POST', `/api/runs/${rid}/cancel`)).status === 200, 'cannot cancel');
+  } finally {
+    await api('POST', '/api/queue/resume');
+  }
+});
+
 await step('usable by keyboard: Tab to a section, Enter, Tab to an image, Enter', async () => {
   await page.goto(base + '/#/templates');
   await page.reload(); // Tab starts from the top of a fresh page
@@ -540,7 +565,7 @@ await step('usable by keyboard: Tab to a section, Enter, Tab to an image, Enter'
   await page.waitForSelector('.run-row');
   check(new URL(page.url()).hash === '#/runs', 'Enter went to ' + page.url());
   // from the list, Tab to the first run's link and open it
-  await page.focus('.run-row a');
+  await page.focus(`.run-row[data-run="${state.run1}"] a`);
   await page.keyboard.press('Enter');
   await page.waitForSelector('#run-grid .tile-img', { timeout: T(10000) });
   await page.focus('#run-grid .tile-img');
