@@ -21,3 +21,4 @@ python3 bench/endpoints.py
 python3 bench/nodelay.py
 python3 bench/zip.py
 python3 bench/webhooks.py
+python3 bench/sdcpp.py

@@ -470,7 +470,7 @@ function newTemplateForm() {
     const table = h('table', { class: 'list small' },
       h('thead', null, h('tr', null, peek.header.map((c) => h('th', { scope: 'col', text: c })))),
       h('tbody', null, peek.rows.slice(0, 5).map((r) => h('tr', null, r.map((c) => h('td', { text: c }))))));
-    fill(csvInfo, 
+    fill(csvInfo,
       h('p', { text: `${f.name}: ${peek.rows.length} item${peek.rows.length === 1 ? '' : 's'}, columns ${peek.header.join(', ')}` }),
       h('div', { class: 'scroll' }, table),
       h('p', { class: 'muted', text: peek.rows.length > 5 ? `…and ${peek.rows.length - 5} more` : '' }));
@@ -530,7 +530,7 @@ async function templateView(ctx, id) {
     ['LoRAs', t.loras.map((l) => `${l.name || l.path} (${l.weight})`).join(', ')], ['Created by', t.created_by]]) {
     if (v) dl.append(h('dt', { text: k }), h('dd', { text: v }));
   }
-  fill(ctx.view, 
+  fill(ctx.view,
     h('h1', { text: t.name }),
     t.description ? h('p', { text: t.description }) : null,
     h('p', null, h('a', { class: 'button', href: `#/generate/${t.id}`, text: 'Generate a set' }), ' ',
@@ -596,8 +596,9 @@ async function generateView(ctx, id) {
       const p = await api('POST', `/api/batch-templates/${tid}/preview?limit=8`, body());
       if (mine !== seq || !ctx.alive()) return;
       showFieldErrors(form, null);
-      fill(preview, 
+      fill(preview,
         h('h2', { text: `Preview: the first ${p.items.length} of ${p.total} prompts, as the daemon will build them` }),
+        (p.warnings || []).map((w) => h('p', { class: 'warn', role: 'note', text: w })),
         h('ol', { class: 'preview-list', start: 0 }, p.items.map((it) => h('li', null,
           h('p', { class: 'prompt', text: it.prompt }),
           h('p', { class: 'muted', text: `seed ${it.seed === null ? 'random + ' + it.index : it.seed} · ${it.width}×${it.height}${it.negative_prompt ? ' · negative: ' + it.negative_prompt : ''}` })))));

@@ -36,7 +36,7 @@ json_t *generate_body_settings(const json_t *body, const json_t *tpl, json_t *fi
  * runs.c: the items of a run exactly as generate stores them, the first
  * limit of them: [{"index", "prompt", "negative_prompt", "seed", "width",
  * "height"}], item i's prompt by the contract's rule and its seed
- * *seed + i (null when seed is NULL: generate draws it). Generate stores
+ * run_item_seed(*seed, i) (null when seed is NULL: generate draws it). Generate stores
  * what this returns and preview answers it, so a preview cannot differ
  * from the run. tpl (with csv_items) and v (generate_body_settings) are
  * borrowed. Returns a new reference.

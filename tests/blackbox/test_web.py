@@ -11,7 +11,11 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Daemon, check, eq, expect_error, expect_json, run, test, wait_run
+import harness  # noqa: E402
+from harness import Daemon, check, eq, expect_error, expect_json, run, test, wait_for, wait_run  # noqa: E402
+from test_endpoints import Fake, config_file, make_template  # noqa: E402
+
+del harness._TESTS[:]  # test_endpoints' own tests run from their file, not from this one
 
 D = None
 ZODIAC = None
@@ -210,6 +214,29 @@ def preview_errors_are_generates():
     eq(expect_json(preview(ZODIAC, dict(BODY, priority=5), token="admin"), 200)["total"], 12)
     # a present bad token is a 401 on a public route, as everywhere
     expect_error(preview(ZODIAC, BODY, token="sf_" + "0" * 64), 401)
+
+
+@test
+def preview_warns_about_sizes_as_generate_does():
+    # a fake stable-diffusion.cpp server, which aligns sizes to 64
+    fake = Fake("fake_a1111.py", "--flavor", "sdcpp")
+    cfg = config_file([{"name": "cpp0", "type": "a1111", "url": fake.url, "timeout_s": 10}], max_attempts=1)
+    d = Daemon(extra_args=["--config", cfg, "--access-log", "false"])
+    try:
+        wait_for(lambda: any(b.get("dialect") == "sdcpp" for b in d.get("/api/health").json()["backends"]),
+                 10, "the endpoint's dialect known")
+        tid = make_template(d, 2, width=72, height=64)
+        body = {"album_name": "sizes", "user_theme": "ink", "seed": 3}
+        p = expect_json(d.post("/api/batch-templates/%d/preview" % tid, body, token=None), 200)
+        g = expect_json(d.post("/api/batch-templates/%d/generate" % tid, body, token=None), 202)
+        check(len(g.get("warnings") or []) == 1, "generate did not warn: %s" % g)
+        eq(p.get("warnings"), g["warnings"])
+        fine = expect_json(d.post("/api/batch-templates/%d/preview" % tid, dict(body, width=128), token=None), 200)
+        check("warnings" not in fine, "a size the server keeps was warned about: %s" % fine)
+    finally:
+        d.cleanup()
+        fake.stop()
+        os.unlink(cfg)
 
 
 def setup():
