@@ -37,11 +37,12 @@ endif
 
 B       := build/$(MODE)
 SRCS    := $(shell find src -name '*.c' | sort)
-OBJS    := $(SRCS:%.c=$(B)/%.o) $(B)/sql_migrations.o
+OBJS    := $(SRCS:%.c=$(B)/%.o) $(B)/sql_migrations.o $(B)/web_assets.o
 LIBOBJS := $(filter-out $(B)/src/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNITS   := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 SQLS    := $(sort $(wildcard sql/*.sql))
+WEBS    := $(sort $(wildcard web/*))
 CFLAGS_ALL = $(WARN) $(DEFS) $(OPT) -Isrc -Iinclude -I$(B) $(PKG_CFLAGS) -MMD -MP
 
 ifeq ($(MODE),release)
@@ -67,6 +68,14 @@ $(B)/sql_migrations.c: $(SQLS) tools/embed_sql.sh
 
 $(B)/sql_migrations.o: $(B)/sql_migrations.c
 	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -c $< -o $@
+
+# So is the operator's page (web/), hashed and gzipped here (docs/web.md).
+$(B)/web_assets.c: $(WEBS) tools/embed_web.sh
+	@mkdir -p $(B)
+	sh tools/embed_web.sh web > $@.tmp && mv $@.tmp $@
+
+$(B)/web_assets.o: $(B)/web_assets.c
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(B)/tests/%: tests/unit/%.c $(LIBOBJS)
 	@mkdir -p $(dir $@)

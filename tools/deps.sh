@@ -4,6 +4,9 @@
 #   tools/deps.sh        what make, make test, asan and tsan need
 #   tools/deps.sh fuzz   and clang with its compiler-rt (libFuzzer and the
 #                        sanitizer runtimes), for make fuzz
+# The browser test (tests/browser/, docs/web.md) needs Debian's chromium and
+# Node.js, and playwright-core from npm (tests/browser/package-lock.json,
+# installed with npm ci; it drives /usr/bin/chromium and downloads no browser).
 # The tests' webhook receiver (tests/webhooks/) needs Node.js and its one npm
 # package, the Standard Webhooks reference library: installed from
 # tests/webhooks/package-lock.json into tests/webhooks/node_modules (npm ci)
@@ -45,15 +48,22 @@ command -v unzip >/dev/null 2>&1 || missing="$missing unzip"
 need_pkg libxml-2.0 libxml2-dev
 # libcsv ships no pkg-config file: look for its header.
 [ -f /usr/include/csv.h ] || missing="$missing libcsv-dev"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 if [ "${1:-}" = fuzz ] && ! can_link_fuzzer; then
     missing="$missing clang libclang-rt-dev"
 fi
-# The webhook receiver's library, pinned by package-lock.json (docs/webhooks.md).
-npm_deps() {
-    dir=$(dirname "$0")/../tests/webhooks
-    [ -d "$dir/node_modules/standardwebhooks" ] && return 0
-    echo "setforge: installing the webhook receiver's npm packages (tests/webhooks)"
+# The tests' npm packages, each pinned by its package-lock.json and installed
+# with npm ci when missing: the webhook receiver's library (docs/webhooks.md)
+# and the browser test's playwright-core (docs/web.md).
+npm_ci() { # folder under tests/, a path that exists once installed, what for
+    dir=$(dirname "$0")/../tests/$1
+    [ -e "$dir/node_modules/$2" ] && return 0
+    echo "setforge: installing $3's npm packages (tests/$1)"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || exit 1
+}
+npm_deps() {
+    npm_ci webhooks standardwebhooks "the webhook receiver"
+    npm_ci browser playwright-core/package.json "the browser test"
 }
 [ -z "$missing" ] && { npm_deps; exit 0; }
 echo "setforge: installing missing packages:$missing"

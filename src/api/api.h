@@ -43,6 +43,7 @@ sf_status download_run_zip(struct sf_request *req, struct sf_response *res);
 
 /* runs.c */
 sf_status generate_run(struct sf_request *req, struct sf_response *res);
+sf_status preview_run(struct sf_request *req, struct sf_response *res);
 sf_status list_runs(struct sf_request *req, struct sf_response *res);
 sf_status list_template_runs(struct sf_request *req, struct sf_response *res);
 sf_status get_run(struct sf_request *req, struct sf_response *res);
@@ -74,6 +75,10 @@ sf_status list_scrape_jobs(struct sf_request *req, struct sf_response *res);
 sf_status get_scrape_job(struct sf_request *req, struct sf_response *res);
 sf_status list_scrape_job_items(struct sf_request *req, struct sf_response *res);
 sf_status cancel_scrape_job(struct sf_request *req, struct sf_response *res);
+
+/* web.c: the operator's page and its assets (docs/web.md) */
+sf_status get_page(struct sf_request *req, struct sf_response *res);
+sf_status get_asset(struct sf_request *req, struct sf_response *res);
 
 /* metrics.c */
 sf_status get_metrics(struct sf_request *req, struct sf_response *res);

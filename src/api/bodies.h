@@ -13,6 +13,7 @@
 #define SF_BODIES_H
 
 #include <jansson.h>
+#include <stddef.h>
 
 /*
  * templates.c: the template row a create (current NULL: the defaults) or an
@@ -30,6 +31,17 @@ json_t *template_body_row(const json_t *body, const json_t *current, json_t *fie
  * reference.
  */
 json_t *generate_body_settings(const json_t *body, const json_t *tpl, json_t *fields);
+
+/*
+ * runs.c: the items of a run exactly as generate stores them, the first
+ * limit of them: [{"index", "prompt", "negative_prompt", "seed", "width",
+ * "height"}], item i's prompt by the contract's rule and its seed
+ * run_item_seed(*seed, i) (null when seed is NULL: generate draws it). Generate stores
+ * what this returns and preview answers it, so a preview cannot differ
+ * from the run. tpl (with csv_items) and v (generate_body_settings) are
+ * borrowed. Returns a new reference.
+ */
+json_t *generate_plan(const json_t *tpl, const json_t *v, const long long *seed, size_t limit);
 
 /* albums.c: name, description and is_public of body over row (borrowed,
  * changed); on ALBUM_NEW, name is required. */

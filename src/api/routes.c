@@ -22,6 +22,7 @@ const struct route sf_routes[] = {
     {"GET", "/api/batch-templates/:id/runs", ROUTE_PUBLIC, BODY_NONE, list_template_runs, ROUTE_FRESH},
     {"GET", "/api/batch-templates/:id/runs/:id", ROUTE_PUBLIC, BODY_NONE, get_template_run, ROUTE_FRESH},
     {"POST", "/api/batch-templates/:id/generate", ROUTE_PUBLIC, BODY_JSON, generate_run, ROUTE_FRESH},
+    {"POST", "/api/batch-templates/:id/preview", ROUTE_PUBLIC, BODY_JSON, preview_run, ROUTE_FRESH},
 
     {"GET", "/api/runs", ROUTE_PUBLIC, BODY_NONE, list_runs, ROUTE_FRESH},
     {"GET", "/api/runs/:id", ROUTE_PUBLIC, BODY_NONE, get_run, ROUTE_FRESH},
@@ -57,6 +58,10 @@ const struct route sf_routes[] = {
     {"POST", "/api/scrape-jobs/:id/cancel", ROUTE_ADMIN, BODY_NONE, cancel_scrape_job, ROUTE_FRESH},
 
     {"GET", "/metrics", ROUTE_PUBLIC, BODY_NONE, get_metrics, ROUTE_FRESH},
+
+    /* the operator's page (api/web.c); "*" matches one segment of any text */
+    {"GET", "/", ROUTE_PUBLIC, BODY_NONE, get_page, ROUTE_FRESH},
+    {"GET", "/assets/*", ROUTE_PUBLIC, BODY_NONE, get_asset, ROUTE_FRESH},
 };
 
 const size_t sf_nroutes = sizeof(sf_routes) / sizeof(sf_routes[0]);

@@ -5,6 +5,8 @@
  * are computed here and stored with the item, so a worker (or a restart)
  * never needs the template again and a run is reproducible from its rows.
  * Who may generate, and how many items, is decided by api/limits.c.
+ * Preview answers the first items generate would store, from the same
+ * function (generate_plan), and queues nothing.
  *
  * The event stream replays run_events after Last-Event-ID and then waits
  * for news with its connection suspended (res_stream, http/stream.c), so
@@ -171,39 +173,135 @@ json_t *generate_body_settings(const json_t *body_in, const json_t *tpl, json_t 
     return v;
 }
 
+json_t *generate_plan(const json_t *tpl, const json_t *v, const long long *seed, size_t limit)
+{
+    const json_t *items = json_object_get(tpl, "csv_items");
+    const char *theme = json_string_value(json_object_get(v, "user_theme"));
+    char *negative = join_negative(json_string_value(json_object_get(v, "negative_prompt")),
+                                   json_string_value(json_object_get(tpl, "negative_prompt")));
+    json_int_t width = json_integer_value(json_object_get(v, "width"));
+    json_int_t height = json_integer_value(json_object_get(v, "height"));
+    size_t n = json_array_size(items);
+    if (limit < n)
+        n = limit;
+    json_t *neg = json_string(negative); /* one string shared by every item */
+    free(negative);
+    json_t *plan = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char *prompt = item_prompt(tpl, json_array_get(items, i), theme);
+        json_array_append_new(plan, json_pack("{sI ss sO so sI sI}", "index", (json_int_t)i,
+                                              "prompt", prompt, "negative_prompt", neg,
+                                              "seed", seed ? json_integer(run_item_seed(*seed, (long long)i))
+                                                           : json_null(),
+                                              "width", width, "height", height));
+        free(prompt);
+    }
+    json_decref(neg);
+    return plan;
+}
+
+/*
+ * What generate and preview both check before anything else: the template
+ * exists (404) and the body is a valid generate request for it (400 naming
+ * every bad field, or the template when it has no items). On SF_OK, *tpl
+ * (with items) and *v (generate_body_settings) are new references.
+ */
+static sf_status generate_request(struct sf_request *req, struct sf_response *res, json_t **tpl,
+                                  json_t **v)
+{
+    long long tid = req->ids[0];
+    sf_status st = templates_get(tid, TEMPLATE_WITH_ITEMS, tpl);
+    if (st != SF_OK)
+        return res_fail(res, st, "batch template %lld not found", tid);
+    json_t *fields = json_object();
+    *v = generate_body_settings(req->json, *tpl, fields);
+    if (json_object_get(*v, "callback_url") && !*req->cfg->webhook_secret)
+        json_object_set_new(fields, "callback_url",
+                            json_string("webhooks are off on this server: it has no "
+                                        "webhook_secret to sign them with (docs/webhooks.md)"));
+    if (json_object_size(fields) == 0 && json_array_size(json_object_get(*tpl, "csv_items")) == 0)
+        json_object_set_new(fields, "template", json_string("has no items to generate"));
+    if (json_object_size(fields)) {
+        json_decref(*v);
+        json_decref(*tpl);
+        return res_invalid_fields(res, fields, "invalid generate request");
+    }
+    json_decref(fields);
+    /* Anyone may put their run behind others; only an admin ahead. */
+    if (json_integer_value(json_object_get(*v, "priority")) > 0 && !req->is_admin) {
+        json_decref(*v);
+        json_decref(*tpl);
+        return res_fail(res, req->authenticated ? SF_EFORBIDDEN : SF_EUNAUTH,
+                        "a priority above 0 needs an admin token");
+    }
+    return SF_OK;
+}
+
+/* Sentences about the sizes some endpoint will not return as asked
+ * (docs/api.md) for the settings v: a new array, maybe empty. */
+static json_t *size_warnings(const json_t *v)
+{
+    const char *fit = json_string_value(json_object_get(v, "fit"));
+    return engine_size_warnings((int)json_integer_value(json_object_get(v, "width")),
+                                (int)json_integer_value(json_object_get(v, "height")),
+                                fit && strcmp(fit, "crop") == 0);
+}
+
+/* ?limit= of preview: 1..100 items, default 8; larger is clamped to 100
+ * (as per_page is), anything else not an integer >= 1 is a 400. */
+static sf_status preview_limit(struct sf_request *req, struct sf_response *res, size_t *out)
+{
+    const char *s = req_query(req, "limit");
+    *out = 8;
+    if (!s)
+        return SF_OK;
+    size_t n = 0, digits = 0;
+    for (const char *p = s; *p; p++, digits++) {
+        if (*p < '0' || *p > '9' || digits >= 9)
+            return res_invalid(res, json_pack("{ss}", "limit", "must be an integer from 1 to 100"),
+                               "invalid preview limit \"%.40s\"", s);
+        n = n * 10 + (size_t)(*p - '0');
+    }
+    if (n < 1)
+        return res_invalid(res, json_pack("{ss}", "limit", "must be an integer from 1 to 100"),
+                           "invalid preview limit \"%.40s\"", s);
+    *out = n > 100 ? 100 : n;
+    return SF_OK;
+}
+
+sf_status preview_run(struct sf_request *req, struct sf_response *res)
+{
+    size_t limit;
+    json_t *tpl, *v;
+    sf_status st = preview_limit(req, res, &limit);
+    if (st == SF_OK)
+        st = generate_request(req, res, &tpl, &v);
+    if (st != SF_OK)
+        return st;
+    long long seed = json_integer_value(json_object_get(v, "seed"));
+    json_t *plan = generate_plan(tpl, v, json_object_get(v, "seed") ? &seed : NULL, limit);
+    json_t *doc = json_pack("{sIso}", "total", (json_int_t)json_array_size(json_object_get(tpl, "csv_items")),
+                            "items", plan);
+    json_t *warnings = size_warnings(v);
+    if (json_array_size(warnings))
+        json_object_set_new(doc, "warnings", warnings); /* as generate's answer would have */
+    else
+        json_decref(warnings);
+    json_decref(v);
+    json_decref(tpl);
+    return res_json(res, 200, doc);
+}
+
 sf_status generate_run(struct sf_request *req, struct sf_response *res)
 {
     sf_status st = generate_admit_call(req, res);
     if (st != SF_OK)
         return st;
     long long tid = req->ids[0];
-    json_t *tpl;
-    st = templates_get(tid, TEMPLATE_WITH_ITEMS, &tpl);
-    if (st != SF_OK)
-        return res_fail(res, st, "batch template %lld not found", tid);
-
-    json_t *fields = json_object();
-    json_t *v = generate_body_settings(req->json, tpl, fields);
+    json_t *tpl, *v;
+    if ((st = generate_request(req, res, &tpl, &v)) != SF_OK)
+        return st;
     json_t *items = json_object_get(tpl, "csv_items");
-    if (json_object_get(v, "callback_url") && !*req->cfg->webhook_secret)
-        json_object_set_new(fields, "callback_url",
-                            json_string("webhooks are off on this server: it has no "
-                                        "webhook_secret to sign them with (docs/webhooks.md)"));
-    if (json_object_size(fields) == 0 && json_array_size(items) == 0)
-        json_object_set_new(fields, "template", json_string("has no items to generate"));
-    if (json_object_size(fields)) {
-        json_decref(v);
-        json_decref(tpl);
-        return res_invalid_fields(res, fields, "invalid generate request");
-    }
-    json_decref(fields);
-    /* Anyone may put their run behind others; only an admin ahead. */
-    if (json_integer_value(json_object_get(v, "priority")) > 0 && !req->is_admin) {
-        json_decref(v);
-        json_decref(tpl);
-        return res_fail(res, req->authenticated ? SF_EFORBIDDEN : SF_EUNAUTH,
-                        "a priority above 0 needs an admin token");
-    }
     struct run_caps caps;
     struct generate_ticket ticket;
     if ((st = generate_admit_items(req, res, (long long)json_array_size(items), &caps, &ticket)) != SF_OK) {
@@ -221,14 +319,7 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
         seed = r & 0x7fffffff;
     }
     const char *theme = json_string_value(json_object_get(v, "user_theme"));
-    json_t *prompts = json_array();
-    size_t i;
-    json_t *item;
-    json_array_foreach(items, i, item) {
-        char *prompt = item_prompt(tpl, item, theme);
-        json_array_append_new(prompts, json_string(prompt));
-        free(prompt);
-    }
+    json_t *plan = generate_plan(tpl, v, &seed, json_array_size(items));
     char *negative = join_negative(json_string_value(json_object_get(v, "negative_prompt")),
                                    json_string_value(json_object_get(tpl, "negative_prompt")));
     char hash[65];
@@ -248,7 +339,7 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
         .guidance_scale = json_number_value(json_object_get(v, "guidance_scale")),
         .negative_prompt = negative,
         .loras = json_object_get(v, "loras"),
-        .prompts = prompts,
+        .items = plan,
         .idempotency_key = key && *key ? key : NULL,
         .request_hash = hash,
         .creator = req->authenticated ? req->token_name : NULL,
@@ -256,13 +347,12 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
         .callback_url = json_string_value(json_object_get(v, "callback_url")),
         .fit = json_string_value(json_object_get(v, "fit")),
     };
-    int fit_crop = spec.fit && strcmp(spec.fit, "crop") == 0;
-    json_t *warnings = engine_size_warnings(spec.width, spec.height, fit_crop);
+    json_t *warnings = size_warnings(v);
     long long run_id = 0;
     int reused = 0;
     st = runs_create(&spec, &caps, &run_id, &reused);
     free(negative);
-    json_decref(prompts);
+    json_decref(plan);
     json_decref(v);
     json_decref(tpl);
     if (st != SF_OK)

@@ -73,6 +73,10 @@ sf_status res_json(struct sf_response *res, int http_status, json_t *doc);
 /* Responds with raw bytes (stolen, malloc'd) of a content type (static). */
 sf_status res_body(struct sf_response *res, int http_status,
                    const char *content_type, char *body, size_t len);
+/* Responds with bytes that live as long as the process (the page compiled
+ * into the binary): sent as they are, never copied or freed. */
+sf_status res_static(struct sf_response *res, int http_status, const char *content_type,
+                     const void *data, size_t len);
 /* Adds a response header; value is printf-formatted and copied. */
 void res_header(struct sf_response *res, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

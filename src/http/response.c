@@ -108,6 +108,21 @@ sf_status res_callback(struct sf_response *res, const char *content_type, res_pu
     return res_mhd(res, r, content_type);
 }
 
+sf_status res_static(struct sf_response *res, int http_status, const char *content_type,
+                     const void *data, size_t len)
+{
+    /* PERSISTENT: libmicrohttpd sends the bytes where they are, no copy. */
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data,
+                                                             MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return res_fail(res, SF_EINTERNAL, "cannot build the answer");
+    if (content_type)
+        MHD_add_response_header(r, "Content-Type", content_type);
+    res->mhd_response = r;
+    res->http_status = http_status;
+    return SF_OK;
+}
+
 void res_header(struct sf_response *res, const char *name, const char *fmt, ...)
 {
     if (res->nheaders >= RES_MAX_HEADERS)

@@ -13,6 +13,8 @@
 /*
  * Matches path against pattern; captures ":id" segments. A capture must be
  * 1..18 decimal digits with no leading zero, so it always fits a long long.
+ * A "*" segment matches one non-empty segment of any text (the handler reads
+ * it from the path: an asset's name).
  */
 static int path_matches(const char *pattern, const char *path,
                         long long ids[REQ_MAX_IDS], int *nids)
@@ -35,6 +37,15 @@ static int path_matches(const char *pattern, const char *path,
             s += len;
             while (*p && *p != '/')
                 p++;
+            continue;
+        }
+        if (*p == '*') { /* one non-empty segment of any text, not captured */
+            const char *seg_end = strchr(s, '/');
+            size_t len = seg_end ? (size_t)(seg_end - s) : strlen(s);
+            if (len == 0)
+                return 0;
+            s += len;
+            p++;
             continue;
         }
         if (*p != *s)

@@ -4,8 +4,10 @@
  * The table itself is src/api/routes.c: one row per (method, pattern) with
  * its auth level, whether it takes a JSON body, its handler, and whether its
  * answer may be cached. Patterns are
- * literal segments and ":id" segments, which match a positive decimal
- * integer and are captured, in order, into sf_request.ids.
+ * literal segments, ":id" segments, which match a positive decimal
+ * integer and are captured, in order, into sf_request.ids, and "*"
+ * segments, which match one non-empty segment of any text (not captured:
+ * the handler reads sf_request.path).
  */
 #ifndef SF_ROUTER_H
 #define SF_ROUTER_H

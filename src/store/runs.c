@@ -304,7 +304,7 @@ static sf_status insert_run(const struct run_spec *spec, long long *run_id)
 {
     char now[32];
     now_rfc3339(now);
-    size_t n = json_array_size(spec->prompts);
+    size_t n = json_array_size(spec->items);
     sqlite3_stmt *st = db_stmt(SQL_INSERT);
     sqlite3_bind_int64(st, 1, spec->template_id);
     db_bind_text(st, 2, spec->album_name);
@@ -334,9 +334,10 @@ static sf_status insert_run(const struct run_spec *spec, long long *run_id)
     for (size_t i = 0; i < n; i++) {
         sqlite3_bind_int64(st, 1, *run_id);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
-        const char *prompt = json_string_value(json_array_get(spec->prompts, i));
+        const json_t *item = json_array_get(spec->items, i);
+        const char *prompt = json_string_value(json_object_get(item, "prompt"));
         sqlite3_bind_text(st, 3, prompt, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, run_item_seed(spec->seed, (long long)i));
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)json_integer_value(json_object_get(item, "seed")));
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) {
@@ -388,7 +389,7 @@ sf_status runs_create(const struct run_spec *spec, struct run_caps *caps, long l
             return s;
         }
     }
-    if (caps && (s = check_caps(spec, (long long)json_array_size(spec->prompts), caps)) != SF_OK) {
+    if (caps && (s = check_caps(spec, (long long)json_array_size(spec->items), caps)) != SF_OK) {
         db_rollback();
         return s;
     }

@@ -43,7 +43,9 @@ struct run_spec {
     double guidance_scale;
     const char *negative_prompt;
     const json_t *loras;   /* borrowed */
-    const json_t *prompts; /* borrowed array of strings, one per item */
+    /* borrowed array, one object per item in item order: its "prompt"
+     * (string) and "seed" (integer), as api/runs.c generate_plan built them */
+    const json_t *items;
     const char *idempotency_key;  /* or NULL */
     const char *request_hash;     /* hex SHA-256 of the request body */
     const char *creator;

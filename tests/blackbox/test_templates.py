@@ -625,7 +625,7 @@ def method_not_allowed_with_allow():
 
 @test
 def unknown_paths_404_json():
-    for p in ("/api/nope", "/nope", "/", "/api/batch-templates/1/nope", "/api/batch-templatesx", "/api"):
+    for p in ("/api/nope", "/nope", "/index.html", "/api/batch-templates/1/nope", "/api/batch-templatesx", "/api"):
         expect_error(D.get(p), 404, "not_found")
     expect_error(D.post("/api/nope", {"a": 1}), 404, "not_found")
 

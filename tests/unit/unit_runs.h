@@ -54,11 +54,12 @@ static inline sf_status unit_create_run(long long tid, int n, const char *creato
 {
     json_t *prompts = json_array();
     for (int i = 0; i < n; i++)
-        json_array_append_new(prompts, json_sprintf("prompt %d", i));
+        json_array_append_new(prompts, json_pack("{sosI}", "prompt", json_sprintf("prompt %d", i),
+                                                 "seed", (json_int_t)(10 + i)));
     json_t *loras = json_array();
     struct run_spec spec = {.template_id = tid, .album_name = "album", .user_theme = "t", .steps = 5,
                             .seed = 10, .width = 64, .height = 64, .guidance_scale = 7,
-                            .negative_prompt = "", .loras = loras, .prompts = prompts,
+                            .negative_prompt = "", .loras = loras, .items = prompts,
                             .request_hash = "h", .creator = creator, .idempotency_key = key};
     *id = 0;
     sf_status st = runs_create(&spec, caps, id, reused);
