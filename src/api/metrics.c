@@ -86,6 +86,17 @@ static void http_numbers(struct strbuf *sb, const struct sf_request *req)
                "counter");
     sb_printf(sb, "setforge_db_checkpoints_total{by=\"checkpointer\"} %lu\n", ck_thread);
     sb_printf(sb, "setforge_db_checkpoints_total{by=\"inline\"} %lu\n", ck_inline);
+    struct db_busy_counts busy;
+    db_busy_counts(&busy);
+    gauge_head(sb, "setforge_db_lock_waits_total",
+               "Statements that found SQLite's write lock held and waited for it.", "counter");
+    sb_printf(sb, "setforge_db_lock_waits_total %lu\n", busy.waits);
+    gauge_head(sb, "setforge_db_busy_total",
+               "SQLITE_BUSY: waits that ran out the busy timeout, and BUSY/LOCKED results "
+               "that reached the store's error mapping.",
+               "counter");
+    sb_printf(sb, "setforge_db_busy_total{kind=\"timeout\"} %lu\n", busy.timeouts);
+    sb_printf(sb, "setforge_db_busy_total{kind=\"result\"} %lu\n", busy.results);
     gauge_head(sb, "setforge_http_requests_total", "HTTP requests by route and status.", "counter");
     for (size_t r = 0; r <= sf_nroutes; r++) {
         size_t slot = r < sf_nroutes ? r : HTTP_MAX_ROUTES;

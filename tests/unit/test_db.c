@@ -2,7 +2,8 @@
  * test_db.c: the store's connection layer on a real SQLite file: the
  * generation that the response cache trusts (moves on every commit, on any
  * thread, never on a read or a rollback), and WAL checkpoints, which our
- * WAL hook took over from SQLite, on the checkpointer thread and inline.
+ * WAL hook took over from SQLite, on the checkpointer thread and inline;
+ * and the lock-contention counters that /metrics shows.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -86,6 +87,101 @@ static int checkpointer_caught_up(const char *path)
     return 0;
 }
 
+/* Holds SQLite's write lock on its own connection until told to let go. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int holding, release;
+} locker = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+static void *hold_write_lock(void *arg)
+{
+    int ok = db_begin() == SF_OK && exec1(SQL_INSERT) == SQLITE_DONE;
+    pthread_mutex_lock(&locker.mu);
+    locker.holding = ok ? 1 : -1;
+    pthread_cond_broadcast(&locker.cv);
+    while (!locker.release)
+        pthread_cond_wait(&locker.cv, &locker.mu);
+    pthread_mutex_unlock(&locker.mu);
+    if (ok)
+        db_commit();
+    db_close_thread();
+    return NULL;
+}
+
+static void start_locker(pthread_t *t)
+{
+    locker.holding = locker.release = 0;
+    pthread_create(t, NULL, hold_write_lock, NULL);
+    pthread_mutex_lock(&locker.mu);
+    while (!locker.holding)
+        pthread_cond_wait(&locker.cv, &locker.mu);
+    pthread_mutex_unlock(&locker.mu);
+    CHECK(locker.holding == 1);
+}
+
+static void stop_locker(pthread_t t)
+{
+    pthread_mutex_lock(&locker.mu);
+    locker.release = 1;
+    pthread_cond_broadcast(&locker.cv);
+    pthread_mutex_unlock(&locker.mu);
+    pthread_join(t, NULL);
+}
+
+static void *release_after_a_wait(void *arg)
+{
+    /* let go once the main thread has been seen waiting */
+    struct db_busy_counts b;
+    unsigned long before = *(unsigned long *)arg;
+    do {
+        usleep(1000);
+        db_busy_counts(&b);
+    } while (b.waits == before);
+    pthread_mutex_lock(&locker.mu);
+    locker.release = 1;
+    pthread_cond_broadcast(&locker.cv);
+    pthread_mutex_unlock(&locker.mu);
+    return NULL;
+}
+
+/* The lock counters behind /metrics: a writer that finds the lock held
+ * waits (counted) and gets it when it is released; one that waits longer
+ * than the busy timeout gets SQLITE_BUSY (counted as a timeout and as a
+ * result, and the status is "unavailable"). */
+static void busy_counters(void)
+{
+    struct db_busy_counts b0, b1;
+    pthread_t t, r;
+    db_busy_counts(&b0);
+    CHECK(db_begin() == SF_OK);
+    CHECK(db_commit() == SF_OK);
+    db_busy_counts(&b1);
+    CHECK(b1.waits == b0.waits && b1.timeouts == b0.timeouts && b1.results == b0.results);
+
+    start_locker(&t);
+    unsigned long w = b1.waits;
+    pthread_create(&r, NULL, release_after_a_wait, &w);
+    CHECK(db_begin() == SF_OK); /* waits until the locker commits */
+    CHECK(exec1(SQL_INSERT) == SQLITE_DONE);
+    CHECK(db_commit() == SF_OK);
+    pthread_join(r, NULL);
+    stop_locker(t);
+    db_busy_counts(&b0);
+    CHECK(b0.waits >= b1.waits + 1);
+    CHECK(b0.timeouts == b1.timeouts && b0.results == b1.results);
+
+    db_set_busy_timeout_ms(30);
+    start_locker(&t);
+    CHECK(db_begin() == SF_EUNAVAILABLE);
+    stop_locker(t);
+    db_set_busy_timeout_ms(10000);
+    db_busy_counts(&b1);
+    CHECK(b1.waits >= b0.waits + 1);
+    CHECK(b1.timeouts == b0.timeouts + 1);
+    CHECK(b1.results >= b0.results + 1);
+}
+
 int main(void)
 {
     char path[] = "/tmp/sf-db-XXXXXX";
@@ -153,6 +249,8 @@ int main(void)
     db_checkpointer_stop();
     db_checkpointer_stop(); /* twice is harmless */
     CHECK(exec1(SQL_COUNT) == SQLITE_ROW);
+
+    busy_counters();
 
     db_close_thread();
     unit_remove_db(path);
