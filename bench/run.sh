@@ -3,7 +3,7 @@
 # the run engine's numbers (bench/engine.py). Prints numbers; asserts nothing.
 set -eu
 cd "$(dirname "$0")/.."
-command -v wrk >/dev/null 2>&1 || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
+sh tools/deps.sh bench
 cc -O2 -std=c11 -D_GNU_SOURCE -o bench/bare_server bench/bare_server.c $(pkg-config --cflags --libs libmicrohttpd)
 python3 bench/http_bench.py
 python3 bench/engine.py

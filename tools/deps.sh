@@ -4,6 +4,7 @@
 #   tools/deps.sh        what make, make test, asan and tsan need
 #   tools/deps.sh fuzz   and clang with its compiler-rt (libFuzzer and the
 #                        sanitizer runtimes), for make fuzz
+#   tools/deps.sh bench  and wrk, for make bench (never for make test)
 : "${FUZZ_CC:=clang}"
 # The test for the fuzz packages is the real one: link a trivial fuzzer.
 can_link_fuzzer() {
@@ -36,6 +37,9 @@ need_pkg uuid uuid-dev
 [ -f /usr/include/csv.h ] || missing="$missing libcsv-dev"
 if [ "${1:-}" = fuzz ] && ! can_link_fuzzer; then
     missing="$missing clang libclang-rt-dev"
+fi
+if [ "${1:-}" = bench ]; then
+    command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
 fi
 [ -z "$missing" ] && exit 0
 echo "setforge: installing missing packages:$missing"
