@@ -120,14 +120,16 @@ def scale(n):
     d = Daemon("--config", cfg)
     try:
         items = n * SCALE_SECONDS
-        per_run = min(items, 10000)
+        nruns = math.ceil(items / 10000)  # a template holds at most 10,000 items
+        per_run = items // nruns
+        items = per_run * nruns
         rows = "\n".join("item %d" % i for i in range(per_run))
         tid = d.post("/api/batch-templates", {"name": "scale", "prompt_template": "a {name}",
                                               "csv": "name\n" + rows + "\n", "width": 64, "height": 64})["id"]
         threads_idle = status_of(d.proc.pid, "Threads")
         c0, f0, t0 = cpu_s(d.proc.pid), cpu_s(fake.pid), time.time()
         runs = [d.post("/api/batch-templates/%d/generate" % tid, {"album_name": "s%d" % k, "user_theme": "t"})["run"]
-                for k in range(math.ceil(items / per_run))]
+                for k in range(nruns)]
         threads = 0
         for run in runs:
             while d.get("/api/runs/%d" % run["id"])["status"] in ("queued", "running"):
@@ -137,6 +139,9 @@ def scale(n):
         done = sum(d.get("/api/runs/%d" % r["id"])["completed_items"] for r in runs)
         failed = sum(d.get("/api/runs/%d" % r["id"])["failed_items"] for r in runs)
         hwm = status_of(d.proc.pid, "VmHWM")
+        with urllib.request.urlopen(d.url("/metrics")) as r:
+            lines = r.read().decode().splitlines()
+        db = {k: float(v) for k, v in (x.rsplit(" ", 1) for x in lines if x.startswith("setforge_db_"))}
     finally:
         d.stop()
         fake.stdin.close()
@@ -154,12 +159,16 @@ def scale(n):
     gaps = res["gaps_ms"]
     print("%d simulated GPUs x 1 image/s, concurrency 1, %d items in %d runs: %d done, %d failed" % (
         n, items, len(runs), done, failed))
-    print("  wall %.1f s (ideal %d s); GPU-busy share %.1f%% over the whole run, %.1f%% over its middle 80%% "
+    print("  wall %.1f s (ideal %.0f s); GPU-busy share %.1f%% over the whole run, %.1f%% over its middle 80%% "
           "(goal >= 99%%); gap p50 %.1f ms, p99 %.1f ms" % (
-              wall, SCALE_SECONDS, 100 * whole, 100 * middle, percentile(gaps, 0.5), percentile(gaps, 0.99)))
+              wall, items / n, 100 * whole, 100 * middle, percentile(gaps, 0.5), percentile(gaps, 0.99)))
     print("  daemon: CPU %.0f%% of one core, threads %d (idle %d), peak RSS %.1f MiB; the fake GPUs' process: "
           "CPU %.0f%%" % (100 * (c1 - c0) / (t1 - t0), threads, threads_idle, hwm / 1024,
                           100 * (f1 - f0) / (t1 - t0)))
+    print("  SQLite: %d lock waits (a writer found the write lock held and slept), busy timeouts %d, "
+          "BUSY results %d" % (db.get("setforge_db_lock_waits_total", -1),
+                               db.get('setforge_db_busy_total{kind="timeout"}', -1),
+                               db.get('setforge_db_busy_total{kind="result"}', -1)))
 
 
 if __name__ == "__main__":
