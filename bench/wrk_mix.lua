@@ -24,8 +24,9 @@ local mix = {
 
 local reqs = {}
 local body = '{"album_name": "wrk", "user_theme": "load"}'
+local no_generate = os.getenv("SF_WRK_NO_GENERATE") == "1"
 for _, m in ipairs(mix) do
-  for _ = 1, m[1] do
+  for _ = 1, (no_generate and m[2] == "POST") and 0 or m[1] do
     if m[2] == "POST" then
       reqs[#reqs + 1] = wrk.format("POST", m[3], {["Content-Type"] = "application/json",
                                                    ["Authorization"] = "Bearer " .. token}, body)

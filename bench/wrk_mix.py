@@ -13,7 +13,8 @@ admin token, drawn meanwhile by the 2 procedural workers). Printed, never assert
 
 The daemon runs with its defaults except `--per-ip-limit 256` (all 200 connections come
 from 127.0.0.1, over the default 64 per address), `--access-log false`, and the example
-templates. Environment: SF_WRK_SECONDS (60), SF_WRK_CONNECTIONS (200).
+templates. Environment: SF_WRK_SECONDS (60), SF_WRK_CONNECTIONS (200), SF_WRK_NO_GENERATE=1
+(the GET routes alone, for comparison).
 """
 import os
 import re
@@ -91,8 +92,9 @@ def main():
         sock_errors = sum(int(x) for x in sock.groups()) if sock else 0
         non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         non2xx = int(non2xx.group(1)) if non2xx else 0
-        print("wrk -t2 -c%d -d%ds --latency -s bench/wrk_mix.lua (GET mix + ~2%% generate); daemon defaults but "
-              "--per-ip-limit 256 --access-log false" % (CONNS, SECONDS))
+        print("wrk -t2 -c%d -d%ds --latency -s bench/wrk_mix.lua (GET mix%s); daemon defaults but "
+              "--per-ip-limit 256 --access-log false" % (
+                  CONNS, SECONDS, " alone" if os.environ.get("SF_WRK_NO_GENERATE") == "1" else " + ~2% generate"))
         print("  requests %d, %.0f req/s; latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms" % (
             total, rps, lat.get("50", float("nan")), lat.get("90", float("nan")), lat.get("99", float("nan"))))
         print("  errors: socket %s, non-2xx/3xx %d" % (sock.group(0) if sock else "none", non2xx))
