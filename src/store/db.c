@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/migrations.h"
 #include "util/log.h"
@@ -411,8 +412,19 @@ sf_status db_begin(void)
 {
     if (write_held) /* nested: BEGIN fails as it always did */
         return exec_simple(SQL_BEGIN);
-    struct timespec until = mono_deadline(atomic_load(&busy_timeout_ms));
-    if (pthread_mutex_clocklock(&write_mu, CLOCK_MONOTONIC, &until) != 0) {
+    /* timedlock's deadline is on the wall clock (a clock step only moves
+     * this bound); pthread_mutex_clocklock would take the monotonic one,
+     * but ThreadSanitizer does not know it and then misreads the unlock. */
+    int ms = atomic_load(&busy_timeout_ms);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    if (pthread_mutex_timedlock(&write_mu, &until) != 0) {
         atomic_fetch_add(&busy_timeouts, 1);
         return SF_EUNAVAILABLE;
     }
