@@ -169,6 +169,10 @@ def scale(n):
           "BUSY results %d" % (db.get("setforge_db_lock_waits_total", -1),
                                db.get('setforge_db_busy_total{kind="timeout"}', -1),
                                db.get('setforge_db_busy_total{kind="result"}', -1)))
+    hold = db.get('setforge_db_write_seconds_total{phase="hold"}', float("nan"))
+    wait = db.get('setforge_db_write_seconds_total{phase="wait"}', float("nan"))
+    print("  the write lock: held %.1f s of %.1f s (%.0f%%), %.1f ms per item; writers waited %.1f s in all" % (
+        hold, t1 - t0, 100 * hold / (t1 - t0), 1000 * hold / max(1, done), wait))
 
 
 if __name__ == "__main__":

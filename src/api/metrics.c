@@ -97,6 +97,14 @@ static void http_numbers(struct strbuf *sb, const struct sf_request *req)
                "counter");
     sb_printf(sb, "setforge_db_busy_total{kind=\"timeout\"} %lu\n", busy.timeouts);
     sb_printf(sb, "setforge_db_busy_total{kind=\"result\"} %lu\n", busy.results);
+    double wait_s, hold_s;
+    db_write_lock_times(&wait_s, &hold_s);
+    gauge_head(sb, "setforge_db_write_seconds_total",
+               "Seconds write transactions spent waiting for their turn, and holding the write lock "
+               "(summed over threads).",
+               "counter");
+    sb_printf(sb, "setforge_db_write_seconds_total{phase=\"wait\"} %.6f\n", wait_s);
+    sb_printf(sb, "setforge_db_write_seconds_total{phase=\"hold\"} %.6f\n", hold_s);
     gauge_head(sb, "setforge_http_requests_total", "HTTP requests by route and status.", "counter");
     for (size_t r = 0; r <= sf_nroutes; r++) {
         size_t slot = r < sf_nroutes ? r : HTTP_MAX_ROUTES;

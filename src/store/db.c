@@ -399,13 +399,25 @@ static const char SQL_ROLLBACK[] = "ROLLBACK";
  */
 static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local int write_held;
+static _Thread_local int64_t write_since_us;
+/* Time spent waiting for write_mu and holding it, summed over threads (µs):
+ * held / elapsed is how busy the one writer is, which bounds the items a
+ * second the engine can record (performance.md, Scale). */
+static _Atomic int64_t write_wait_us, write_hold_us;
 
 static void write_release(void)
 {
     if (write_held) {
         write_held = 0;
+        atomic_fetch_add(&write_hold_us, mono_us() - write_since_us);
         pthread_mutex_unlock(&write_mu);
     }
+}
+
+void db_write_lock_times(double *wait_s, double *hold_s)
+{
+    *wait_s = (double)atomic_load(&write_wait_us) / 1e6;
+    *hold_s = (double)atomic_load(&write_hold_us) / 1e6;
 }
 
 sf_status db_begin(void)
@@ -415,6 +427,7 @@ sf_status db_begin(void)
     /* timedlock's deadline is on the wall clock (a clock step only moves
      * this bound); pthread_mutex_clocklock would take the monotonic one,
      * but ThreadSanitizer does not know it and then misreads the unlock. */
+    int64_t t0 = mono_us();
     int ms = atomic_load(&busy_timeout_ms);
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -429,6 +442,8 @@ sf_status db_begin(void)
         return SF_EUNAVAILABLE;
     }
     write_held = 1;
+    write_since_us = mono_us();
+    atomic_fetch_add(&write_wait_us, write_since_us - t0);
     sf_status s = exec_simple(SQL_BEGIN);
     if (s != SF_OK)
         write_release();

@@ -69,6 +69,9 @@ struct db_busy_counts {
     unsigned long waits, timeouts, results;
 };
 void db_busy_counts(struct db_busy_counts *out);
+/* Seconds, summed over threads, spent waiting for the process's write
+ * mutex and holding it (from db_begin to db_commit/db_rollback). */
+void db_write_lock_times(double *wait_s, double *hold_s);
 /* Test hook: the busy timeout of every connection, in ms (10000). */
 void db_set_busy_timeout_ms(int ms);
 

@@ -182,6 +182,9 @@ static void writers_take_turns(void)
         all += ok[i];
     }
     db_busy_counts(&b1);
+    double wait_s, hold_s;
+    db_write_lock_times(&wait_s, &hold_s);
+    CHECK(hold_s > 0 && wait_s >= 0);
     CHECK(all == WRITERS * WRITES);
     CHECK(b1.waits == b0.waits);
     st = db_stmt(SQL_COUNT);
