@@ -109,6 +109,9 @@ def main():
               "for the write lock, then got it)" % (
                   delta('setforge_db_busy_total{kind="timeout"}'), delta('setforge_db_busy_total{kind="result"}'),
                   delta("setforge_db_lock_waits_total")))
+        print("  the write lock: held %.1f s, waited for %.1f s in all (summed over threads), in %.0f s" % (
+            delta('setforge_db_write_seconds_total{phase="hold"}'), delta('setforge_db_write_seconds_total{phase="wait"}'),
+            wall))
         print("  generated items: %d succeeded, %d failed (queue drained %.1f s after wrk ended)" % (
             delta('setforge_items{status="succeeded"}'), delta('setforge_items{status="failed"}'), drained))
     finally:
