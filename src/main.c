@@ -24,11 +24,13 @@
 #include "setforge.h"
 #include "store/db.h"
 #include "store/examples.h"
+#include "store/runs.h"
 #include "store/tokens.h"
 #include "util/config.h"
 #include "util/fdlimit.h"
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "util/netfilter.h"
 
 static void usage(FILE *out)
 {
@@ -170,6 +172,13 @@ static int cmd_token(struct sf_config *cfg, int argc, char **argv)
     return 2;
 }
 
+/* The worker slots a run's ETA is spread over: none while the queue is
+ * paused, so no event promises a time then (store/runs.c). */
+static int eta_slots(void)
+{
+    return engine_queue_paused() ? 0 : engine_parallelism();
+}
+
 static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
 {
     for (int i = 2; i < argc; i++)
@@ -206,6 +215,7 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
     char err[512];
     /* Endpoints are checked before anything is written: a bad config
      * changes nothing. */
+    runs_eta_source(eta_slots);
     int erc = engine_start(cfg, stream_notify, err, sizeof(err));
     if (erc < 0) {
         fprintf(stderr, "setforge: %s\n", err);
@@ -230,6 +240,13 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
         printf("First start: created admin token %lld. It is shown only this once; keep it:\n%s\n",
                id, secret);
     }
+
+    if (cfg->outbound_addresses == NET_ALLOW_PRIVATE)
+        log_warn("outbound_addresses is all: scrape jobs and webhooks may reach loopback, "
+                 "private and link-local addresses (docs/security.md)");
+    else if (cfg->outbound_addresses == NET_DENY_127_0_0_1)
+        log_warn("outbound_addresses is test_deny_127_0_0_1, a setting for tests: only "
+                 "127.0.0.1 is refused to scrape jobs and webhooks");
 
     long reserve = fd_reserve(cfg->threads, engine_parallelism());
     long conns = fd_conn_limit(fd_limit, reserve, cfg->conn_limit);

@@ -33,6 +33,9 @@ need_pkg libcurl libcurl4-openssl-dev
 need_pkg libpng libpng-dev
 need_pkg libcrypto libssl-dev
 need_pkg uuid uuid-dev
+need_pkg libarchive libarchive-dev
+# unzip: the zip tests check the archives with unzip -t.
+command -v unzip >/dev/null 2>&1 || missing="$missing unzip"
 # libcsv ships no pkg-config file: look for its header.
 [ -f /usr/include/csv.h ] || missing="$missing libcsv-dev"
 if [ "${1:-}" = fuzz ] && ! can_link_fuzzer; then

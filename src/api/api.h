@@ -37,6 +37,10 @@ sf_status delete_album(struct sf_request *req, struct sf_response *res);
 sf_status add_album_images(struct sf_request *req, struct sf_response *res);
 sf_status remove_album_image(struct sf_request *req, struct sf_response *res);
 
+/* download.c */
+sf_status download_album_zip(struct sf_request *req, struct sf_response *res);
+sf_status download_run_zip(struct sf_request *req, struct sf_response *res);
+
 /* runs.c */
 sf_status generate_run(struct sf_request *req, struct sf_response *res);
 sf_status list_runs(struct sf_request *req, struct sf_response *res);
@@ -47,6 +51,16 @@ sf_status list_run_items(struct sf_request *req, struct sf_response *res);
 sf_status cancel_run(struct sf_request *req, struct sf_response *res);
 sf_status retry_run(struct sf_request *req, struct sf_response *res);
 sf_status stream_run_events(struct sf_request *req, struct sf_response *res);
+sf_status pause_run(struct sf_request *req, struct sf_response *res);
+sf_status resume_run(struct sf_request *req, struct sf_response *res);
+sf_status update_run(struct sf_request *req, struct sf_response *res);
+
+/* queue.c */
+sf_status pause_queue(struct sf_request *req, struct sf_response *res);
+sf_status resume_queue(struct sf_request *req, struct sf_response *res);
+/* {"queued", "running", "paused"} now (new object), or NULL when the
+ * database cannot be read (*why: SQLite's reason, static). */
+json_t *queue_state_json(const char **why);
 
 /* images.c */
 sf_status list_images(struct sf_request *req, struct sf_response *res);

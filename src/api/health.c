@@ -6,7 +6,6 @@
 
 #include "queue/engine.h"
 #include "setforge.h"
-#include "store/runs.h"
 
 static json_t *backends_json(void)
 {
@@ -27,15 +26,14 @@ static json_t *backends_json(void)
 
 sf_status get_health(struct sf_request *req, struct sf_response *res)
 {
-    long long queued = 0, running = 0;
     const char *why = NULL;
-    if (runs_queue_depth(&queued, &running, &why) != SF_OK) {
+    json_t *queue = queue_state_json(&why);
+    if (!queue) {
         json_t *doc = json_pack("{ss ss ss ss ss}", "status", "degraded", "version", SETFORGE_VERSION,
                                 "db", why ? why : "error", "error", "the database cannot be read",
                                 "code", sf_status_slug(SF_EUNAVAILABLE));
         return res_json(res, 503, doc);
     }
-    json_t *queue = json_pack("{sIsI}", "queued", (json_int_t)queued, "running", (json_int_t)running);
     return res_json(res, 200, json_pack("{ss ss ss so so}", "status", "ok", "version", SETFORGE_VERSION,
                                         "db", "ok", "queue", queue, "backends", backends_json()));
 }

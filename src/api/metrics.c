@@ -45,6 +45,8 @@ static void engine_numbers(struct strbuf *sb)
     gauge_head(sb, "setforge_items_rescued_total", "Items whose lease expired and were put back.",
                "counter");
     sb_printf(sb, "setforge_items_rescued_total %lu\n", es.rescued);
+    gauge_head(sb, "setforge_queue_paused", "1 while the whole queue is paused.", "gauge");
+    sb_printf(sb, "setforge_queue_paused %d\n", engine_queue_paused());
     gauge_head(sb, "setforge_item_duration_seconds", "Time a backend took per image.", "histogram");
     unsigned long cum = 0;
     for (int b = 0; b < ENGINE_HIST_BUCKETS; b++) {

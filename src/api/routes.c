@@ -29,6 +29,12 @@ const struct route sf_routes[] = {
     {"GET", "/api/runs/:id/events", ROUTE_PUBLIC, BODY_NONE, stream_run_events, ROUTE_FRESH},
     {"POST", "/api/runs/:id/cancel", ROUTE_ADMIN, BODY_NONE, cancel_run, ROUTE_FRESH},
     {"POST", "/api/runs/:id/retry", ROUTE_ADMIN, BODY_NONE, retry_run, ROUTE_FRESH},
+    {"POST", "/api/runs/:id/pause", ROUTE_ADMIN, BODY_NONE, pause_run, ROUTE_FRESH},
+    {"POST", "/api/runs/:id/resume", ROUTE_ADMIN, BODY_NONE, resume_run, ROUTE_FRESH},
+    {"PATCH", "/api/runs/:id", ROUTE_ADMIN, BODY_JSON, update_run, ROUTE_FRESH},
+    {"POST", "/api/queue/pause", ROUTE_ADMIN, BODY_NONE, pause_queue, ROUTE_FRESH},
+    {"POST", "/api/queue/resume", ROUTE_ADMIN, BODY_NONE, resume_queue, ROUTE_FRESH},
+    {"GET", "/api/runs/:id/download.zip", ROUTE_PUBLIC, BODY_NONE, download_run_zip, ROUTE_FRESH},
 
     {"GET", "/api/images", ROUTE_PUBLIC, BODY_NONE, list_images, ROUTE_CACHED},
     {"GET", "/api/images/:id", ROUTE_PUBLIC, BODY_NONE, get_image, ROUTE_CACHED},
@@ -42,6 +48,7 @@ const struct route sf_routes[] = {
     {"DELETE", "/api/albums/:id", ROUTE_ADMIN, BODY_NONE, delete_album, ROUTE_FRESH},
     {"POST", "/api/albums/:id/images", ROUTE_ADMIN, BODY_JSON, add_album_images, ROUTE_FRESH},
     {"DELETE", "/api/albums/:id/images/:id", ROUTE_ADMIN, BODY_NONE, remove_album_image, ROUTE_FRESH},
+    {"GET", "/api/albums/:id/download.zip", ROUTE_PUBLIC, BODY_NONE, download_album_zip, ROUTE_FRESH},
 
     {"GET", "/metrics", ROUTE_PUBLIC, BODY_NONE, get_metrics, ROUTE_FRESH},
 };

@@ -30,6 +30,13 @@
 #include "util/xalloc.h"
 
 
+/* The worker slots an ETA is spread over: none while the queue is paused,
+ * so no run promises a time then (runs_get). */
+static int eta_parallelism(void)
+{
+    return engine_queue_paused() ? 0 : engine_parallelism();
+}
+
 /* ---- generate ------------------------------------------------------------ */
 
 static void join_part(struct strbuf *sb, const char *part)
@@ -87,7 +94,7 @@ json_t *generate_body_settings(const json_t *body_in, const json_t *tpl, json_t 
     json_t *body = json_copy((json_t *)body_in);
     if (json_is_null(json_object_get(body, "seed")))
         json_object_del(body, "seed");
-    json_t *v = json_pack("{si sf sI sI}", "steps", 25, "guidance_scale", 7.5,
+    json_t *v = json_pack("{si si sf sI sI}", "steps", 25, "priority", 0, "guidance_scale", 7.5,
                           "width", json_integer_value(json_object_get(tpl, "width")),
                           "height", json_integer_value(json_object_get(tpl, "height")));
     json_object_set(v, "loras", json_object_get(tpl, "loras"));
@@ -104,6 +111,7 @@ json_t *generate_body_settings(const json_t *body_in, const json_t *tpl, json_t 
     v_number(body, "guidance_scale", 0, 30, v, fields);
     v_line(body, "negative_prompt", 0, 2000, v, fields);
     v_loras(body, "loras", v, fields);
+    v_integer(body, "priority", RUN_PRIORITY_MIN, RUN_PRIORITY_MAX, 1, v, fields);
     json_decref(body);
     return v;
 }
@@ -130,6 +138,13 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
         return res_invalid_fields(res, fields, "invalid generate request");
     }
     json_decref(fields);
+    /* Anyone may put their run behind others; only an admin ahead. */
+    if (json_integer_value(json_object_get(v, "priority")) > 0 && !req->is_admin) {
+        json_decref(v);
+        json_decref(tpl);
+        return res_fail(res, req->authenticated ? SF_EFORBIDDEN : SF_EUNAUTH,
+                        "a priority above 0 needs an admin token");
+    }
     struct run_caps caps;
     struct generate_ticket ticket;
     if ((st = generate_admit_items(req, res, (long long)json_array_size(items), &caps, &ticket)) != SF_OK) {
@@ -178,6 +193,7 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
         .idempotency_key = key && *key ? key : NULL,
         .request_hash = hash,
         .creator = req->authenticated ? req->token_name : NULL,
+        .priority = (int)json_integer_value(json_object_get(v, "priority")),
     };
     long long run_id = 0;
     int reused = 0;
@@ -198,7 +214,7 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
         engine_kick();
 
     json_t *run, *summary;
-    if ((st = runs_get(run_id, READ_ALL, engine_parallelism(), &run)) != SF_OK)
+    if ((st = runs_get(run_id, READ_ALL, eta_parallelism(), &run)) != SF_OK)
         return res_fail(res, st, "cannot read the new run back");
     if ((st = template_summary(tid, &summary)) != SF_OK) {
         json_decref(run);
@@ -251,7 +267,8 @@ static sf_status status_filter(struct sf_request *req, struct sf_response *res, 
         return SF_OK;
     }
     return res_invalid(res,
-                       json_pack("{ss}", "status", "must be queued, running, completed, failed or canceled"),
+                       json_pack("{ss}", "status",
+                                 "must be queued, running, paused, completed, failed or canceled"),
                        "unknown run status \"%s\"", status);
 }
 
@@ -296,7 +313,7 @@ sf_status list_template_runs(struct sf_request *req, struct sf_response *res)
 sf_status get_run(struct sf_request *req, struct sf_response *res)
 {
     json_t *run;
-    sf_status st = runs_get(req->ids[0], req_scope(req), engine_parallelism(), &run);
+    sf_status st = runs_get(req->ids[0], req_scope(req), eta_parallelism(), &run);
     if (st != SF_OK)
         return res_fail(res, st, "run %lld not found", req->ids[0]);
     redact_errors(run, req_scope(req));
@@ -306,7 +323,7 @@ sf_status get_run(struct sf_request *req, struct sf_response *res)
 sf_status get_template_run(struct sf_request *req, struct sf_response *res)
 {
     json_t *run, *tpl;
-    sf_status st = runs_get(req->ids[1], req_scope(req), engine_parallelism(), &run);
+    sf_status st = runs_get(req->ids[1], req_scope(req), eta_parallelism(), &run);
     if (st != SF_OK)
         return res_fail(res, st, "run %lld not found", req->ids[1]);
     if (json_integer_value(json_object_get(run, "template_id")) != req->ids[0]) {
@@ -343,7 +360,7 @@ sf_status list_run_items(struct sf_request *req, struct sf_response *res)
 static sf_status respond_run(struct sf_response *res, long long id, const char *message)
 {
     json_t *run;
-    sf_status st = runs_get(id, READ_ALL, engine_parallelism(), &run);
+    sf_status st = runs_get(id, READ_ALL, eta_parallelism(), &run);
     if (st != SF_OK)
         return res_fail(res, st, "run %lld not found", id);
     return res_json(res, 200, json_pack("{soss}", "run", run, "message", message));
@@ -371,6 +388,66 @@ sf_status retry_run(struct sf_request *req, struct sf_response *res)
         return res_fail(res, st, "run %lld not found", id);
     engine_run_requeued(id);
     return respond_run(res, id, "failed and canceled items queued again");
+}
+
+/* ---- pause, resume, priority (docs/run-controls.md) ---------------------------- */
+
+/* The answer to a run-wide change: the run, or 404, or 409 naming the
+ * state it is in. */
+static sf_status changed_run(struct sf_response *res, long long id, sf_status st,
+                             const char *conflict, const char *message)
+{
+    json_t *run;
+    if (st == SF_ECONFLICT && runs_get(id, READ_ALL, 0, &run) == SF_OK) {
+        st = res_fail(res, SF_ECONFLICT, "run %lld is %s: %s", id,
+                      json_string_value(json_object_get(run, "status")), conflict);
+        json_decref(run);
+        return st;
+    }
+    if (st == SF_ECONFLICT)
+        return res_fail(res, st, "run %lld: %s", id, conflict);
+    if (st == SF_ENOTFOUND)
+        return res_fail(res, st, "run %lld not found", id);
+    if (st != SF_OK)
+        return res_fail(res, st, "cannot change run %lld now", id);
+    engine_run_changed(id);
+    return respond_run(res, id, message);
+}
+
+sf_status pause_run(struct sf_request *req, struct sf_response *res)
+{
+    long long id = req->ids[0];
+    return changed_run(res, id, queue_pause_run(id), "only a queued or running run can be paused",
+                       "run paused; items being drawn finish, nothing more is claimed");
+}
+
+sf_status resume_run(struct sf_request *req, struct sf_response *res)
+{
+    long long id = req->ids[0];
+    return changed_run(res, id, queue_resume_run(id), "only a paused run can be resumed",
+                       "run resumed");
+}
+
+sf_status update_run(struct sf_request *req, struct sf_response *res)
+{
+    long long id = req->ids[0];
+    json_t *fields = json_object(), *v = json_object();
+    const char *key;
+    json_t *value;
+    json_object_foreach(req->json, key, value) {
+        if (strcmp(key, "priority") != 0)
+            json_object_set_new(fields, key, json_string("cannot be changed; only priority can"));
+    }
+    if (!json_object_get(req->json, "priority"))
+        json_object_set_new(fields, "priority", json_string("is required"));
+    v_integer(req->json, "priority", RUN_PRIORITY_MIN, RUN_PRIORITY_MAX, 1, v, fields);
+    int priority = (int)json_integer_value(json_object_get(v, "priority"));
+    json_decref(v);
+    if (json_object_size(fields))
+        return res_invalid_fields(res, fields, "invalid run update");
+    json_decref(fields);
+    return changed_run(res, id, queue_set_priority(id, priority),
+                       "a finished run has no priority to change", "run updated");
 }
 
 /* ---- the event stream -------------------------------------------------------- */

@@ -37,6 +37,10 @@ enum backend_result {
     BACKEND_TRANSIENT, /* retry, possibly elsewhere */
     BACKEND_PERMANENT, /* fail the item now */
     BACKEND_CANCELED,  /* *job->cancel was set */
+    BACKEND_UNDELIVERED, /* the request never reached the server (connection
+                          * refused, no such host): no GPU time was spent, so
+                          * the item is queued again without spending an
+                          * attempt, and the endpoint is down at once */
 };
 
 struct sf_job {

@@ -91,9 +91,12 @@ static inline enum backend_result be_result(enum http_outcome o)
     case HTTP_ANSWERED:
         return BACKEND_OK;
     case HTTP_PERMANENT:
+    case HTTP_REFUSED: /* backends are not guarded; permanent if one ever is */
         return BACKEND_PERMANENT;
     case HTTP_CANCELED:
         return BACKEND_CANCELED;
+    case HTTP_UNDELIVERED:
+        return BACKEND_UNDELIVERED;
     case HTTP_TRANSIENT:
         break;
     }

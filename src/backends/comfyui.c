@@ -467,6 +467,10 @@ static enum backend_result comfy_generate(struct sf_backend *b, const struct sf_
     inflight_add(c, prompt_id);
     r = wait_for(c, prompt_id, deadline, budget_ms, job, out, err, errlen);
     inflight_remove(c, prompt_id);
+    /* The prompt was queued: a poll that cannot connect now does not make
+     * the item undelivered, its GPU time may be spent. */
+    if (r == BACKEND_UNDELIVERED)
+        r = BACKEND_TRANSIENT;
     /* Gave up (timeout, cancel, poll failure): do not leave it queued on the GPU. */
     if (r == BACKEND_CANCELED || (r == BACKEND_TRANSIENT && !out->png))
         abandon(c, prompt_id);

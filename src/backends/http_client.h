@@ -27,9 +27,13 @@
  *                   judges the status (a 404 is an error for a backend and
  *                   "no such page" for a scraper).
  *   HTTP_TRANSIENT  no usable answer, and the same request may work later
- *                   or elsewhere: connection refused, DNS failure, timeout,
- *                   connection dropped mid-answer, an answer over the byte
- *                   cap, no curl handle.
+ *                   or elsewhere: timeout, connection dropped mid-answer,
+ *                   an answer over the byte cap, no curl handle.
+ *   HTTP_UNDELIVERED no byte of the request reached a server: connection
+ *                   refused, no such host, no connection before the
+ *                   timeout. Sending it again, here or elsewhere, costs
+ *                   the server nothing (the engine does not count it as an
+ *                   attempt).
  *   HTTP_PERMANENT  the request can never work as given: a malformed URL or
  *                   a scheme other than http and https.
  *   HTTP_CANCELED   *cancel was set before or during the exchange.
@@ -40,15 +44,43 @@
  * not include the backend interface to make a request. Backends map the
  * three failure classes one to one (be_result() in backends_real.h).
  *
+ * A request body is sent once. libcurl re-sends a request on a fresh
+ * connection when a kept-alive one dies before any answer byte arrives; for
+ * a txt2img POST that is a second GPU job when the server died after
+ * reading the first (a GPU minute is not idempotent). The body is therefore
+ * given through a read callback whose rewind is refused once a byte was
+ * handed over: such an exchange ends as HTTP_TRANSIENT, "connection lost
+ * mid-request", and the server has seen the body once.
+ *
  * Cancellation goes through libcurl's progress callback, which runs often
  * while bytes flow and about once a second while the server is silent: a
  * set *cancel ends an exchange within about a second at worst.
  *
+ * Guarded requests. The inference servers are the operator's own, named in
+ * the config, and often on loopback or the LAN. Scrape jobs and webhooks go
+ * to URLs that users type, so they set req->guard: then the client is the
+ * SSRF-safe one of docs/security.md:
+ *   - only http and https, on the first request and on every redirect;
+ *   - at most guard->max_redirects redirects (the issue's limit is 3);
+ *   - the address actually connected to, after DNS and on every connection
+ *     and redirect hop, is judged by util/netfilter.c before the socket is
+ *     opened (CURLOPT_OPENSOCKETFUNCTION), so a refused address never gets
+ *     a byte, whatever the URL's spelling (2130706433, [::ffff:127.0.0.1],
+ *     a name that resolves to loopback, a redirect to 169.254.169.254);
+ *   - a new connection every time (a kept-alive connection opened by an
+ *     unguarded request to the same host would skip the check), and no
+ *     proxy from the environment (it would be the address checked);
+ *   - a low-speed limit, so a one-byte-a-second drip is cut;
+ *   - the byte cap counts bytes as they stream, so an answer without
+ *     Content-Length cannot grow past it either.
+ * A refusal is HTTP_REFUSED with a sentence naming the rule ("... 127.0.0.1
+ * is loopback (127.0.0.0/8); private addresses are off (setting
+ * outbound_addresses: all)"). The settings that pick the policy live with
+ * the callers; this module only applies it.
+ *
  * To come when a caller needs them, as new optional fields of struct
  * http_request so that existing callers stay as they are: a progress hook
- * (live previews want bytes as they arrive), a low-speed limit (a scraper
- * should drop a trickling server), following redirects (off today: an
- * inference API that redirects is misconfigured).
+ * (live previews want bytes as they arrive).
  */
 #ifndef SF_HTTP_CLIENT_H
 #define SF_HTTP_CLIENT_H
@@ -56,14 +88,26 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "util/netfilter.h"
+
 /* The answer cap when a request sets none. */
 #define HTTP_CLIENT_MAX_BYTES ((size_t)256 * 1024 * 1024)
 
 enum http_outcome {
     HTTP_ANSWERED = 0, /* an answer with some status: the caller judges it */
     HTTP_TRANSIENT,    /* no answer; may work later or elsewhere */
+    HTTP_UNDELIVERED,  /* no answer, and the request never left: may be sent again freely */
     HTTP_PERMANENT,    /* cannot work as given (bad URL, scheme) */
     HTTP_CANCELED,     /* *cancel was set */
+    HTTP_REFUSED,      /* a guarded request's URL, scheme, redirect or address is refused */
+};
+
+/* What makes a request to a user-typed URL safe (see the top of this file). */
+struct http_guard {
+    enum net_policy policy; /* which addresses may be reached */
+    int max_redirects;      /* redirects followed, each hop checked; 0: none */
+    long low_speed_bps;     /* an answer slower than this... */
+    long low_speed_s;       /* ...for this many seconds is cut; 0: no limit */
 };
 
 /* One request. Every pointer is borrowed for the duration of the call. */
@@ -80,6 +124,7 @@ struct http_request {
     size_t max_bytes;            /* largest answer body; 0: HTTP_CLIENT_MAX_BYTES */
     atomic_int *cancel;          /* the exchange ends when it becomes non-zero; may be NULL */
     const char *who;             /* starts every message, e.g. "a1111 gpu0"; NULL: "http" */
+    const struct http_guard *guard; /* user-typed URL: the SSRF-safe rules; NULL: trusted */
 };
 
 struct http_response {
@@ -87,6 +132,7 @@ struct http_response {
     char *body;            /* malloc'd, NUL-terminated after len bytes; see http_response_free */
     size_t len;
     char content_type[128]; /* the answer's Content-Type, "" when none (cut when longer) */
+    char *final_url;       /* malloc'd: the URL that answered (after redirects), or NULL */
 };
 
 /*

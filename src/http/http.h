@@ -61,7 +61,8 @@ struct sf_response {
     /* failure details, turned into the error body by the server */
     char *error;    /* owned */
     json_t *fields; /* owned */
-    /* set by res_file() and res_stream(), never by handlers themselves */
+    /* set by res_file(), res_stream() and res_callback(), never by
+     * handlers themselves */
     struct MHD_Response *mhd_response;
 };
 
@@ -101,6 +102,23 @@ typedef enum stream_fill (*stream_fill_fn)(void *ctx, struct strbuf *out, int id
 sf_status res_stream(struct sf_request *req, struct sf_response *res, long long topic,
                      const char *content_type, stream_fill_fn fill, void *ctx,
                      void (*free_ctx)(void *ctx));
+
+/*
+ * A body produced while it is sent, of a length not known up front (sent
+ * chunked): a pull generator. Whenever the client can take more, the
+ * server calls pull, which writes at most max bytes (max > 0) into buf and
+ * returns how many: > 0, 0 at the end of the body, or -1 to cut the
+ * connection (the client sees a body without its last chunk, never a
+ * complete-looking one). pull runs on a pool thread and should return
+ * promptly (a read of a local file is fine); it must not return 0 before
+ * the end. ctx is owned from now on and freed with free_ctx when the
+ * connection is done with it, also when this call fails.
+ */
+typedef long (*res_pull_fn)(void *ctx, char *buf, size_t max);
+
+/* Responds 200 with a pulled body of content_type (static). */
+sf_status res_callback(struct sf_response *res, const char *content_type, res_pull_fn pull,
+                       void *ctx, void (*free_ctx)(void *ctx));
 
 /* Records a failure sentence and returns st. */
 sf_status res_fail(struct sf_response *res, sf_status st, const char *fmt, ...)

@@ -37,6 +37,16 @@ sf_status res_body(struct sf_response *res, int http_status,
     return SF_OK;
 }
 
+/* Answers 200 with a libmicrohttpd response made by one of the helpers. */
+static sf_status res_mhd(struct sf_response *res, struct MHD_Response *r, const char *content_type)
+{
+    if (content_type)
+        MHD_add_response_header(r, "Content-Type", content_type);
+    res->mhd_response = r;
+    res->http_status = 200;
+    return SF_OK;
+}
+
 sf_status res_file(struct sf_response *res, int fd, const char *content_type)
 {
     struct stat sb;
@@ -52,11 +62,50 @@ sf_status res_file(struct sf_response *res, int fd, const char *content_type)
         close(fd);
         return res_fail(res, SF_EINTERNAL, "cannot answer with the file");
     }
-    if (content_type)
-        MHD_add_response_header(r, "Content-Type", content_type);
-    res->mhd_response = r;
-    res->http_status = 200;
-    return SF_OK;
+    return res_mhd(res, r, content_type);
+}
+
+/* A pulled body (res_callback) as libmicrohttpd's content reader. */
+struct pulled {
+    res_pull_fn pull;
+    void *ctx;
+    void (*free_ctx)(void *ctx);
+};
+
+/* Block size libmicrohttpd reads a pulled body in. */
+#define PULL_BLOCK (64 * 1024)
+
+static ssize_t pulled_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct pulled *p = cls;
+    long n = p->pull(p->ctx, buf, max);
+    if (n > 0)
+        return (ssize_t)n;
+    return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void pulled_free(void *cls)
+{
+    struct pulled *p = cls;
+    if (p->free_ctx)
+        p->free_ctx(p->ctx);
+    free(p);
+}
+
+sf_status res_callback(struct sf_response *res, const char *content_type, res_pull_fn pull,
+                       void *ctx, void (*free_ctx)(void *ctx))
+{
+    struct pulled *p = xmalloc(sizeof(*p));
+    p->pull = pull;
+    p->ctx = ctx;
+    p->free_ctx = free_ctx;
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, PULL_BLOCK,
+                                                               pulled_read, p, pulled_free);
+    if (!r) {
+        pulled_free(p);
+        return res_fail(res, SF_EINTERNAL, "cannot answer with a generated body");
+    }
+    return res_mhd(res, r, content_type);
 }
 
 void res_header(struct sf_response *res, const char *name, const char *fmt, ...)

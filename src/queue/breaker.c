@@ -47,7 +47,7 @@ static void open_for(struct breaker *b, int64_t delay_ms)
     b->down_until_ms = mono_ms() + b->down_delay_ms;
 }
 
-/* Down again after a failed probe or trial: twice the last delay, at most
+/* Down again after a failed trial: twice the last delay, at most
  * BREAKER_MAX_DELAY_MS. The caller holds mu. */
 static void reopen(struct breaker *b)
 {
@@ -95,8 +95,14 @@ int64_t breaker_probed(struct breaker *b, int ok)
         if (ok) {
             b->probe = PROBE_TRIAL_FREE;
         } else {
-            reopen(b);
-            delay = b->down_delay_ms;
+            /* The server does not answer its cheapest GET: ask again soon,
+             * without growing the delay, so a restarted server is back in
+             * use within a second of listening. The doubling is for trials,
+             * which cost an image and fail on a server that answers. */
+            delay = b->down_delay_ms < BREAKER_PROBE_RETRY_MS ? b->down_delay_ms
+                                                              : BREAKER_PROBE_RETRY_MS;
+            b->state = BREAKER_DOWN;
+            b->down_until_ms = mono_ms() + delay;
         }
     }
     pthread_mutex_unlock(&b->mu);

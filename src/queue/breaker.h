@@ -6,15 +6,18 @@
  * A down endpoint's workers claim nothing, so its items go to the
  * endpoints that work.
  *
- * down → probing: after a delay (doubling up to BREAKER_MAX_DELAY_MS), one
- * of its workers runs the backend's health call. A failed health call is
- * down again for twice the delay.
+ * down → probing: after a delay, one of its workers runs the backend's
+ * health call. A failed health call (the server does not answer a cheap
+ * GET) is asked again after at most BREAKER_PROBE_RETRY_MS, the delay
+ * unchanged: probes cost nothing, and a restarted server must be back in
+ * use within a second or two of listening (issue 10, finding 9).
  *
  * probing (half-open): a passing health call proves only that the server
  * answers (A1111's model list can load while txt2img fails every time), so
  * it lets exactly one real item through: the trial. An image from the
  * trial closes the breaker (up); a transient failure of it re-opens it for
- * twice the delay. A trial that ends without a verdict (no item was due, it
+ * twice the delay (up to BREAKER_MAX_DELAY_MS): a server that answers but
+ * cannot draw is tried less and less often. A trial that ends without a verdict (no item was due, it
  * was canceled, the server refused the request itself) is handed out
  * again.
  *
@@ -28,6 +31,7 @@
 #include <stdint.h>
 
 #define BREAKER_MAX_DELAY_MS 60000
+#define BREAKER_PROBE_RETRY_MS 1000
 
 enum breaker_state { BREAKER_UP, BREAKER_DOWN, BREAKER_PROBING };
 
@@ -63,7 +67,8 @@ enum breaker_turn {
 enum breaker_turn breaker_turn(struct breaker *b, int64_t *wait_ms);
 
 /* The health call's outcome: ok lets the trial through; a failure is down
- * for twice the delay. Returns the new delay when down, 0 otherwise. */
+ * for min(delay, BREAKER_PROBE_RETRY_MS). Returns that wait when down, 0
+ * otherwise. */
 int64_t breaker_probed(struct breaker *b, int ok);
 
 /* The trial turn ended without a verdict (nothing was claimed, or the item

@@ -26,6 +26,7 @@
 #include "queue/queue.h"
 #include "store/db.h"
 #include "store/imagefiles.h"
+#include "store/settings.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -54,6 +55,11 @@ void engine_run_requeued(long long run_id)
 {
     engine_kick();
     engine_notify(run_id);
+}
+
+void engine_run_changed(long long run_id)
+{
+    engine_run_requeued(run_id);
 }
 
 int engine_parallelism(void)
@@ -142,12 +148,19 @@ static void report_call(struct endpoint *ep, enum backend_result r, int trial,
         if (trial)
             breaker_trial_unused(br);
         return;
+    case BACKEND_UNDELIVERED:
     case BACKEND_TRANSIENT:
         break;
     }
-    int threshold = timed_out_ms ? 1 : (int)eng.cfg->breaker_failures;
+    /* A server that refuses connections is down now, not after three more
+     * items have found it so. */
+    int at_once = timed_out_ms || r == BACKEND_UNDELIVERED;
+    int threshold = at_once ? 1 : (int)eng.cfg->breaker_failures;
     int64_t opened = breaker_failure(br, threshold, eng.cfg->breaker_delay_ms, trial);
-    if (opened && timed_out_ms)
+    if (opened && r == BACKEND_UNDELIVERED)
+        log_warn("engine: endpoint %s cannot be reached; it is down, probing in %lld ms", name,
+                 (long long)opened);
+    else if (opened && timed_out_ms)
         log_warn("engine: endpoint %s did not answer within its deadline of %lld ms; it is down, "
                  "probing in %lld ms", name, (long long)timed_out_ms, (long long)opened);
     else if (opened && trial)
@@ -194,7 +207,6 @@ static void run_item(struct worker *w, struct claimed_item *it, int trial)
     int64_t t0 = mono_us();
     o.r = ep->backend->ops->generate(ep->backend, &job, &o.img, o.err, sizeof(o.err));
     o.dur_us = mono_us() - t0;
-    atomic_fetch_add(&ep->busy_us, (unsigned long long)o.dur_us);
     atomic_fetch_sub(&ep->in_flight, 1);
     atomic_store(&w->run_id, 0);
     int timed_out = o.r == BACKEND_TRANSIENT && limit_ms > 0 &&
@@ -236,6 +248,10 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&eng.mu);
         if (stopping)
             break;
+        if (atomic_load(&eng.queue_paused)) { /* until engine_pause_queue(0) kicks */
+            engine_sleep(60000, &seen);
+            continue;
+        }
         int64_t wait;
         enum breaker_turn turn = breaker_turn(&ep->breaker, &wait);
         if (turn == TURN_WAIT) {
@@ -316,6 +332,20 @@ int engine_start(const struct sf_config *cfg, engine_notify_fn notify_fn, char *
         log_info("engine: rescued %d items left running by a previous process", n);
     }
 
+    int paused = 0;
+    if (cfg->start_paused && settings_set_flag(SETTING_QUEUE_PAUSED, 1) != SF_OK) {
+        snprintf(err, errlen, "cannot pause the queue (start_paused)");
+        return -1;
+    }
+    if (settings_flag(SETTING_QUEUE_PAUSED, &paused) != SF_OK) {
+        snprintf(err, errlen, "cannot read whether the queue is paused");
+        return -1;
+    }
+    atomic_store(&eng.queue_paused, paused);
+    if (paused)
+        log_info("engine: the queue is paused%s; nothing is drawn until POST /api/queue/resume",
+                 cfg->start_paused ? " (start_paused)" : "");
+
     for (int i = 0; i < eng.neps; i++)
         eng.nworkers += eng.eps[i].backend->concurrency;
     eng.workers = xcalloc((size_t)eng.nworkers, sizeof(struct worker));
@@ -376,6 +406,23 @@ void engine_stop(void)
     eng.started = 0;
 }
 
+sf_status engine_pause_queue(int paused)
+{
+    sf_status st = settings_set_flag(SETTING_QUEUE_PAUSED, paused);
+    if (st != SF_OK)
+        return st;
+    atomic_store(&eng.queue_paused, paused ? 1 : 0);
+    if (!paused)
+        engine_kick();
+    log_info("engine: queue %s by an operator", paused ? "paused" : "resumed");
+    return SF_OK;
+}
+
+int engine_queue_paused(void)
+{
+    return atomic_load(&eng.queue_paused);
+}
+
 void engine_cancel_run(long long run_id)
 {
     for (int i = 0; i < eng.nworkers; i++) {
@@ -411,7 +458,9 @@ void engine_stats(struct engine_stats *out)
         s->done = atomic_load(&ep->done);
         s->failed = atomic_load(&ep->failed);
         s->errors = atomic_load(&ep->errors);
-        s->mean_item_s = s->done ? (double)atomic_load(&ep->busy_us) / 1e6 / (double)s->done : 0;
+        /* Successful items only: a failed attempt's time (up to a whole
+         * timeout) says nothing of how fast this endpoint draws. */
+        s->mean_item_s = s->done ? (double)atomic_load(&ep->ok_us) / 1e6 / (double)s->done : 0;
     }
 }
 

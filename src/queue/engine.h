@@ -49,6 +49,7 @@
 #include <stddef.h>
 
 #include "util/config.h"
+#include "util/status.h"
 
 /* Called after a committed change of run run_id (-1: of any run). */
 typedef void (*engine_notify_fn)(long long run_id);
@@ -68,9 +69,25 @@ void engine_kick(void);
 /* A run's items were queued again (retry): wakes workers and streams. */
 void engine_run_requeued(long long run_id);
 
+/* A run was paused, resumed or given a new priority: wakes the workers
+ * (a resumed run has work) and its streams. */
+void engine_run_changed(long long run_id);
+
 /* A run was canceled: interrupts its items that workers are drawing now,
  * and wakes its streams. */
 void engine_cancel_run(long long run_id);
+
+/*
+ * The queue-wide pause (docs/run-controls.md): paused, no item of any run
+ * is claimed (the claim checks the durable flag in its transaction); items
+ * being drawn finish and are recorded. Durable: a meta row, read back at
+ * engine_start (which sets it first when the start_paused setting is on).
+ * Resuming wakes the workers. SF_OK or the database's failure.
+ */
+sf_status engine_pause_queue(int paused);
+
+/* 1 while the queue is paused (as this process last set or read it). */
+int engine_queue_paused(void);
 
 /* Worker slots across all endpoints (for ETAs). */
 int engine_parallelism(void);

@@ -24,7 +24,7 @@ struct endpoint {
     struct deadline deadline; /* how long its next call may take */
     atomic_long in_flight;
     atomic_ulong done, failed, errors;
-    atomic_ullong busy_us;
+    atomic_ullong ok_us; /* time of the calls that drew an image */
 };
 
 /* What a worker hands its finisher: a drawn item and how it went. */
@@ -56,6 +56,10 @@ struct engine {
     pthread_cond_t cv;
     unsigned long kicks;
     atomic_int stopping; /* also read outside mu, by finishers */
+    /* the queue-wide pause, as last set (engine_pause_queue): idle workers
+     * sleep instead of asking the database; the claim itself checks the
+     * durable flag, so a claim racing the pause cannot slip through */
+    atomic_int queue_paused;
     long long rr_run;
     struct endpoint *eps;
     struct sf_backend **backends; /* eps[i].backend, as backends_build made them */

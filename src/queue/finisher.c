@@ -172,6 +172,7 @@ static void record_outcome(struct worker *w, struct outcome *o)
             rec.dur_ms = o->dur_us / 1000;
             record(&rec);
             imagefile_release(sha);
+            atomic_fetch_add(&ep->ok_us, (unsigned long long)o->dur_us);
             atomic_fetch_add(&ep->done, 1);
             observe_duration(o->dur_us);
             return;
@@ -179,6 +180,18 @@ static void record_outcome(struct worker *w, struct outcome *o)
     }
     if (r == BACKEND_CANCELED) {
         rec.kind = atomic_load(&eng.stopping) ? RECORD_RELEASE : RECORD_CANCELED;
+        record(&rec);
+        return;
+    }
+    if (r == BACKEND_UNDELIVERED) {
+        /* The request never reached the server: no GPU time was spent, so
+         * no attempt either. The endpoint is down now (report_call), and
+         * the item waits in the queue for another one, or for this one to
+         * come back. */
+        atomic_fetch_add(&ep->errors, 1);
+        log_warn("engine: run %lld item %d on %s: %s; queued again, no attempt spent",
+                 it->run_id, it->index, ep->backend->name, o->err);
+        rec.kind = RECORD_RELEASE;
         record(&rec);
         return;
     }

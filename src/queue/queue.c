@@ -11,9 +11,10 @@
  * Each change also appends to run_events, the log that Server-Sent Events
  * replay from (Last-Event-ID), so a client never misses a step.
  *
- * The statements here change run_items and runs, the queue's own tables;
- * images, album links and events are written by store/ functions that work
- * inside the transaction opened here. States are named in store/states.h.
+ * The statements here change run_items and runs, the queue's own tables
+ * (the claim also reads the queue-wide pause, a meta row, in its own
+ * transaction); images, album links and events are written by store/
+ * functions that work inside the transaction opened here. States are named in store/states.h.
  */
 #include "queue/queue.h"
 
@@ -24,6 +25,7 @@
 #include "store/db.h"
 #include "store/images.h"
 #include "store/runs.h"
+#include "store/settings.h"
 #include "store/states.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -39,16 +41,55 @@ void claimed_item_free(struct claimed_item *it)
 
 /* ---- claiming ---------------------------------------------------------- */
 
+/*
+ * The next item, unless the whole queue is paused (the meta row of
+ * store/settings.h, read in the claim's own transaction, so no claim
+ * commits after the pause did). It comes from the runs that may be drawn
+ * (queued or running: not paused, not final): the highest priority that
+ * has a due item ("top"); within that level, the first run after ?5 (the
+ * round robin's position) that has one, else top itself (the wrap-around);
+ * within the run, its first due item in item order.
+ *
+ * Why this shape: each step walks an index in the order it wants and stops
+ * at the first hit. The runs come from runs_claim (priority DESC, id; only
+ * drawable runs), a run's due item from run_items_queue (status, run_id,
+ * item_index). So a claim costs a few index searches however many items
+ * and runs are queued; ordering all drawable runs by a computed key instead
+ * cost 1.6 ms with 1,000 runs (docs/run-controls.md has the figures).
+ * INDEXED BY: without statistics the planner prefers runs_status and sorts
+ * every drawable run; and should runs_claim ever go missing, the statement
+ * fails to prepare rather than quietly turning slow.
+ *
+ * CLAIM_DUE(r) is run r's first due item this endpoint may take (?6 its
+ * name, ?7 the endpoints up, as JSON): one it has not failed on, or any
+ * once every endpoint up has failed it.
+ */
+#define CLAIM_DUE(r)                                                                            \
+    "(SELECT i.id FROM run_items i WHERE i.status = 'queued' AND i.run_id = " r " "             \
+    "AND i.not_before_ms <= ?4 AND (?6 IS NULL OR i.failed_endpoints IS NULL "                 \
+    "OR NOT EXISTS (SELECT 1 FROM json_each(i.failed_endpoints) WHERE value = ?6) "             \
+    "OR NOT EXISTS (SELECT 1 FROM json_each(?7) AS up WHERE up.value NOT IN "                   \
+    "(SELECT value FROM json_each(i.failed_endpoints)))) ORDER BY i.item_index LIMIT 1)"
+#define CLAIM_DRAWABLE(r) r ".status IN ('queued', 'running')"
 static const char SQL_CLAIM[] =
+    "WITH top AS (SELECT r.id, r.priority FROM runs r INDEXED BY runs_claim WHERE "
+    CLAIM_DRAWABLE("r") " "
+    "AND NOT EXISTS (SELECT 1 FROM meta WHERE key = '" SETTING_QUEUE_PAUSED "') "
+    "AND " CLAIM_DUE("r.id") " IS NOT NULL ORDER BY r.priority DESC, r.id LIMIT 1), "
+    "pick AS (SELECT coalesce((SELECT n.id FROM runs n INDEXED BY runs_claim WHERE "
+    CLAIM_DRAWABLE("n") " AND n.priority = (SELECT priority FROM top) AND n.id > ?5 "
+    "AND " CLAIM_DUE("n.id") " IS NOT NULL ORDER BY n.id LIMIT 1), "
+    "(SELECT id FROM top)) AS run_id) "
     "UPDATE run_items SET status = 'running', attempts = attempts + 1, lease_owner = ?1, "
     "lease_expires_ms = ?2, started_at = ?3, started_ms = ?4 "
-    "WHERE id = (SELECT id FROM run_items WHERE status = 'queued' AND not_before_ms <= ?4 "
-    "AND run_id > ?5 AND (?6 IS NULL OR failed_endpoints IS NULL "
-    "OR NOT EXISTS (SELECT 1 FROM json_each(failed_endpoints) WHERE value = ?6) "
-    "OR NOT EXISTS (SELECT 1 FROM json_each(?7) AS up WHERE up.value NOT IN "
-    "(SELECT value FROM json_each(failed_endpoints)))) "
-    "ORDER BY run_id, item_index LIMIT 1) "
+    "WHERE id = (SELECT " CLAIM_DUE("pick.run_id") " FROM pick) "
     "RETURNING id, run_id, item_index, attempts, prompt, seed";
+
+const char *queue_claim_sql(void)
+{
+    return SQL_CLAIM;
+}
+
 static const char SQL_RUN_PARAMS[] =
     "SELECT negative_prompt, steps, guidance_scale, width, height, loras FROM runs WHERE id = ?1";
 static const char SQL_RUN_START[] =
@@ -88,7 +129,7 @@ static int event_item(long long item_id, const char *now)
     return runs_event_item(item_id, now) == SF_OK ? 0 : -1;
 }
 
-static int claim_after(const char *owner, int64_t lease_ms, long long after, const char *endpoint,
+static int claim_next(const char *owner, int64_t lease_ms, long long after, const char *endpoint,
                        const char *up, const char *now, struct claimed_item *out)
 {
     int64_t t = now_unix_ms();
@@ -140,9 +181,7 @@ int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run, const ch
     char now[32];
     now_rfc3339(now);
     char *up_json = endpoint ? names_json(up, nup) : NULL;
-    int got = claim_after(owner, lease_ms, *rr_run, endpoint, up_json, now, out);
-    if (got == 0 && *rr_run > 0) /* wrap around */
-        got = claim_after(owner, lease_ms, 0, endpoint, up_json, now, out);
+    int got = claim_next(owner, lease_ms, *rr_run, endpoint, up_json, now, out);
     free(up_json);
     if (got <= 0) {
         db_rollback();
@@ -432,9 +471,21 @@ sf_status queue_mark_canceled(const struct claimed_item *it, const char *owner)
 static const char SQL_HEARTBEAT[] =
     "UPDATE run_items SET lease_expires_ms = ?2 WHERE status = 'running' AND lease_owner = ?1 "
     "AND id NOT IN (SELECT value FROM json_each(?3))";
+/* An item of a canceled run is not queued again: nothing would claim it
+ * (the claim draws from queued and running runs only), so it settles as
+ * canceled instead. */
 static const char SQL_EXPIRED[] =
-    "SELECT id, run_id, attempts FROM run_items WHERE status = 'running' "
-    "AND (lease_expires_ms < ?1 OR (?2 AND lease_owner IS NOT ?3))";
+    "SELECT i.id, i.run_id, i.attempts, r.status = 'canceled' FROM run_items i "
+    "JOIN runs r ON r.id = i.run_id WHERE i.status = 'running' "
+    "AND (i.lease_expires_ms < ?1 OR (?2 AND i.lease_owner IS NOT ?3))";
+static const char SQL_RESCUE_CANCEL[] =
+    "UPDATE run_items SET status = 'canceled', finished_at = ?2, lease_owner = NULL, "
+    "lease_expires_ms = NULL WHERE id = ?1 AND status = 'running'";
+/* Items given back (queue_release) by a stopping daemon after their run was
+ * canceled: at start-up they settle as canceled. */
+static const char SQL_ORPHANS[] =
+    "UPDATE run_items SET status = 'canceled', finished_at = ?1 WHERE status = 'queued' "
+    "AND run_id IN (SELECT id FROM runs WHERE status = 'canceled') RETURNING id, run_id";
 static const char SQL_RESCUE_REQUEUE[] =
     "UPDATE run_items SET status = 'queued', lease_owner = NULL, lease_expires_ms = NULL, "
     "not_before_ms = 0 WHERE id = ?1 AND status = 'running'";
@@ -462,6 +513,29 @@ sf_status queue_heartbeat(const char *owner, int64_t lease_ms, const long long *
     return rc == SQLITE_DONE ? SF_OK : db_status(rc);
 }
 
+/* SQL_ORPHANS in the open transaction; how many, or -1. */
+static int cancel_orphans(const char *now)
+{
+    struct {
+        long long id, run_id;
+    } *found = NULL;
+    int n = 0, rc;
+    sqlite3_stmt *st = db_stmt(SQL_ORPHANS);
+    db_bind_text(st, 1, now);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        found = xrealloc(found, sizeof(*found) * (size_t)(n + 1));
+        found[n].id = sqlite3_column_int64(st, 0);
+        found[n].run_id = sqlite3_column_int64(st, 1);
+        n++;
+    }
+    db_done(st);
+    int ok = rc == SQLITE_DONE;
+    for (int i = 0; i < n && ok; i++)
+        ok = settle_item(found[i].id, found[i].run_id, 0, 0, 1, now) == 0;
+    free(found);
+    return ok ? n : -1;
+}
+
 int queue_rescue(const char *owner, enum rescue_scope scope, int max_attempts)
 {
     if (db_begin() != SF_OK)
@@ -470,9 +544,14 @@ int queue_rescue(const char *owner, enum rescue_scope scope, int max_attempts)
     now_rfc3339(now);
     struct {
         long long id, run_id;
-        int attempts;
+        int attempts, canceled;
     } *found = NULL;
     size_t n = 0;
+    int orphans = scope == RESCUE_ALL_FOREIGN ? cancel_orphans(now) : 0;
+    if (orphans < 0) {
+        db_rollback();
+        return -1;
+    }
     sqlite3_stmt *st = db_stmt(SQL_EXPIRED);
     sqlite3_bind_int64(st, 1, now_unix_ms());
     sqlite3_bind_int(st, 2, scope == RESCUE_ALL_FOREIGN);
@@ -482,16 +561,27 @@ int queue_rescue(const char *owner, enum rescue_scope scope, int max_attempts)
         found[n].id = sqlite3_column_int64(st, 0);
         found[n].run_id = sqlite3_column_int64(st, 1);
         found[n].attempts = sqlite3_column_int(st, 2);
+        found[n].canceled = sqlite3_column_int(st, 3);
         n++;
     }
     db_done(st);
-    if (n == 0) { /* the common case, once a second: nothing to commit */
+    if (n == 0 && orphans == 0) { /* the common case, once a second: nothing to commit */
         db_rollback();
         return 0;
     }
     int ok = 1;
     for (size_t i = 0; i < n && ok; i++) {
         int give_up = found[i].attempts >= max_attempts;
+        if (found[i].canceled) {
+            st = db_stmt(SQL_RESCUE_CANCEL);
+            sqlite3_bind_int64(st, 1, found[i].id);
+            db_bind_text(st, 2, now);
+            ok = sqlite3_step(st) == SQLITE_DONE;
+            db_done(st);
+            if (ok)
+                ok = settle_item(found[i].id, found[i].run_id, 0, 0, 1, now) == 0;
+            continue;
+        }
         st = db_stmt(give_up ? SQL_RESCUE_FAIL : SQL_RESCUE_REQUEUE);
         sqlite3_bind_int64(st, 1, found[i].id);
         if (give_up) {
@@ -509,7 +599,7 @@ int queue_rescue(const char *owner, enum rescue_scope scope, int max_attempts)
     free(found);
     if (finish_tx(ok) != SF_OK)
         return -1;
-    return (int)n;
+    return (int)n + orphans;
 }
 
 /* ---- cancel and retry ---------------------------------------------------- */
@@ -523,8 +613,10 @@ static const char SQL_RUN_CANCEL[] =
 static const char SQL_RETRY_ITEMS[] =
     "UPDATE run_items SET status = 'queued', not_before_ms = 0, lease_owner = NULL, "
     "lease_expires_ms = NULL, finished_at = NULL WHERE run_id = ?1 AND status = ?2";
+/* A paused run stays paused: its items wait for the resume. */
 static const char SQL_RUN_RETRY[] =
-    "UPDATE runs SET status = 'running', completed_at = NULL, error_message = NULL WHERE id = ?1";
+    "UPDATE runs SET status = CASE status WHEN 'paused' THEN 'paused' ELSE 'running' END, "
+    "completed_at = NULL, error_message = NULL WHERE id = ?1";
 
 /* Opens the write transaction of a run-wide change and reads the run. */
 static sf_status begin_on_run(long long run_id, struct run_row *rs)
@@ -575,6 +667,57 @@ sf_status queue_cancel_run(long long run_id)
     return finish_tx(ok);
 }
 
+/* ---- pause, resume, priority ---------------------------------------------- */
+
+static const char SQL_RUN_PAUSE[] = "UPDATE runs SET status = 'paused' WHERE id = ?1";
+/* Back to running, or to queued when no item was ever claimed. */
+static const char SQL_RUN_RESUME[] =
+    "UPDATE runs SET status = CASE WHEN started_at IS NULL THEN 'queued' ELSE 'running' END "
+    "WHERE id = ?1";
+static const char SQL_RUN_PRIORITY[] = "UPDATE runs SET priority = ?2 WHERE id = ?1";
+
+/* The run's status row and its status event, when from (a set of states,
+ * as bits 1 << state) allows the change. */
+static sf_status change_run(long long run_id, unsigned from, const char *sql, int value)
+{
+    struct run_row rs;
+    sf_status s = begin_on_run(run_id, &rs);
+    if (s != SF_OK)
+        return s;
+    if (!(from & (1u << rs.state))) {
+        db_rollback();
+        return SF_ECONFLICT;
+    }
+    char now[32];
+    now_rfc3339(now);
+    sqlite3_stmt *st = db_stmt(sql);
+    sqlite3_bind_int64(st, 1, run_id);
+    if (sqlite3_bind_parameter_count(st) >= 2) /* the priority's ?2 */
+        sqlite3_bind_int(st, 2, value);
+    int ok = sqlite3_step(st) == SQLITE_DONE;
+    db_done(st);
+    ok = ok && event_status(run_id, now) == 0;
+    return finish_tx(ok);
+}
+
+#define FROM(state) (1u << (state))
+
+sf_status queue_pause_run(long long run_id)
+{
+    return change_run(run_id, FROM(RUN_QUEUED) | FROM(RUN_RUNNING), SQL_RUN_PAUSE, 0);
+}
+
+sf_status queue_resume_run(long long run_id)
+{
+    return change_run(run_id, FROM(RUN_PAUSED), SQL_RUN_RESUME, 0);
+}
+
+sf_status queue_set_priority(long long run_id, int priority)
+{
+    return change_run(run_id, FROM(RUN_QUEUED) | FROM(RUN_RUNNING) | FROM(RUN_PAUSED),
+                      SQL_RUN_PRIORITY, priority);
+}
+
 static int retry_state(long long run_id, enum item_state state)
 {
     sqlite3_stmt *st = db_stmt(SQL_RETRY_ITEMS);
@@ -609,8 +752,10 @@ sf_status queue_retry_run(long long run_id)
     return finish_tx(ok);
 }
 
+/* Items of paused runs are not due: they wait for an operator. */
 static const char SQL_NEXT_DUE[] =
-    "SELECT min(not_before_ms) FROM run_items WHERE status = 'queued'";
+    "SELECT min(i.not_before_ms) FROM runs r JOIN run_items i ON i.run_id = r.id "
+    "AND i.status = 'queued' WHERE r.status IN ('queued', 'running')";
 
 int64_t queue_next_due(void)
 {

@@ -34,8 +34,9 @@ struct claimed_item {
 void claimed_item_free(struct claimed_item *it);
 
 /*
- * Claims the next queued item whose backoff has passed, preferring the
- * first run after *rr_run (round robin across runs), leased to owner until
+ * Claims the next queued item whose backoff has passed, from the runs of
+ * the highest priority that have one (paused runs have none), preferring
+ * the first run after *rr_run (round robin across runs), leased to owner until
  * now + lease_ms. With endpoint (the claiming endpoint's name), an item that
  * already failed on it (queue_fail, transiently) is skipped unless every
  * one of the nup names in up (the endpoints taking items now, the claimer
@@ -46,6 +47,9 @@ void claimed_item_free(struct claimed_item *it);
  */
 int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run, const char *endpoint,
                 const char *const *up, int nup, struct claimed_item *out);
+
+/* The claim's statement, for the tests and bench that read its plan. */
+const char *queue_claim_sql(void);
 
 /*
  * Records a finished image: the file (already stored) gets its row, the item
@@ -94,7 +98,20 @@ sf_status queue_cancel_run(long long run_id);
 /* Queues failed and canceled items again; SF_ECONFLICT when there are none. */
 sf_status queue_retry_run(long long run_id);
 
-/* Unix ms of the earliest queued item's backoff end, or 0 when none. */
+/*
+ * Pause: a queued or running run becomes paused; its queued items are not
+ * claimed, its running items finish and are recorded. Resume: back to
+ * running (queued if nothing was ever claimed). Priority: -100..100 (the
+ * caller checks), higher claimed first, in any state but a final one.
+ * Each writes the run's status event. SF_ENOTFOUND; SF_ECONFLICT when the
+ * run is in a state the change does not start from.
+ */
+sf_status queue_pause_run(long long run_id);
+sf_status queue_resume_run(long long run_id);
+sf_status queue_set_priority(long long run_id, int priority);
+
+/* Unix ms of the earliest due queued item of a run that is not paused, or
+ * 0 when none. */
 int64_t queue_next_due(void);
 
 #endif

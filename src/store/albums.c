@@ -143,6 +143,25 @@ sf_status albums_images(long long album_id, const struct page *pg,
     return images_collect(st, rows_out);
 }
 
+static const char SQL_EACH_IMAGE[] =
+    "SELECT " IMAGE_SET_COLS("ai.position") " FROM album_images ai JOIN images i ON i.id = ai.image_id "
+    IMAGE_SET_JOINS "WHERE ai.album_id = ?1 AND " SQL_IMAGE_VISIBLE(2, "i.id")
+    " ORDER BY ai.position, ai.image_id";
+
+sf_status albums_each_image(long long album_id, enum read_scope scope,
+                            int (*each)(const json_t *row, void *ctx), void *ctx)
+{
+    return images_each_in_set(SQL_EACH_IMAGE, album_id, scope, each, ctx);
+}
+
+static const char SQL_MAX_POSITION[] =
+    "SELECT coalesce(max(position), -1) FROM album_images WHERE album_id = ?1";
+
+sf_status albums_max_position(long long album_id, long long *out)
+{
+    return count(SQL_MAX_POSITION, album_id, 0, NULL, out);
+}
+
 static const char *str(const json_t *row, const char *key)
 {
     const char *s = json_string_value(json_object_get(row, key));

@@ -25,6 +25,21 @@ sf_status albums_get(long long id, enum read_scope scope, json_t **out);
 sf_status albums_images(long long album_id, const struct page *pg,
                         json_t **rows_out, long long *total_out);
 
+/*
+ * Calls each(row, ctx) for every image of the album that scope may see, in
+ * album order (position, then image id), inside the caller's read snapshot.
+ * row (borrowed, valid during the call) is the image as the API shows it,
+ * plus "position" (its album position, from 0), "backend" (the endpoint
+ * that drew it, or null) and "key" (the value of the first column of its
+ * template's item, or null: no run item, or the template no longer has the
+ * item). Stops early, with SF_OK, when each returns non-zero.
+ */
+sf_status albums_each_image(long long album_id, enum read_scope scope,
+                            int (*each)(const json_t *row, void *ctx), void *ctx);
+
+/* The highest position in the album (-1 when it is empty). */
+sf_status albums_max_position(long long album_id, long long *out);
+
 /* row (borrowed): name, description, is_public, source_type, source_id. */
 sf_status albums_insert(const json_t *row, const char *created_by, long long *id_out);
 /* row (borrowed): name, description, is_public. */

@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <search.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -30,48 +31,104 @@
 #include "util/xalloc.h"
 
 /*
- * Holds: files stored for a row that is not committed yet. Files are shared
- * by content, so deleting an image row may orphan a file that a worker has
- * just stored again (same bytes) and is about to refer to; the hold closes
- * that race between "no row uses it" and the new row. holds_mu guards the
- * list and is held across the check-and-unlink in imagefile_remove_if_unused.
- * At most one hold per worker exists at a time, so a small array is enough.
+ * Holds: files that must stay on disk although no committed row may use
+ * them yet, or any more. Files are shared by content, so deleting an image
+ * row may orphan a file that a worker has just stored again (same bytes)
+ * and is about to refer to, or that a zip download (api/download.c) took
+ * into its snapshot and has not sent yet; a hold closes the race between
+ * "no row uses it" and the new row, or the last byte sent. A removal asked
+ * for while the file is held is put off (deferred) and done when the last
+ * hold ends, if no row uses the file by then.
+ *
+ * The holds are a tree (tsearch(3)) of digests with a count, since one
+ * download holds every file of its album at once. holds_mu guards the tree
+ * and is held across each check-and-unlink.
  */
+struct hold {
+    char sha[65];
+    long count;
+    char *deferred_dir; /* the data directory of a removal put off */
+};
+
 static pthread_mutex_t holds_mu = PTHREAD_MUTEX_INITIALIZER;
-static char (*holds)[65];
-static size_t nholds, holds_cap;
+static void *holds; /* tsearch root of struct hold */
+
+static int hold_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct hold *)a)->sha, ((const struct hold *)b)->sha);
+}
+
+static struct hold *hold_find(const char *sha)
+{
+    struct hold key;
+    snprintf(key.sha, sizeof(key.sha), "%s", sha);
+    void *node = tfind(&key, &holds, hold_cmp);
+    return node ? *(struct hold **)node : NULL;
+}
 
 static void hold(const char *sha)
 {
     pthread_mutex_lock(&holds_mu);
-    if (nholds == holds_cap) {
-        holds_cap = holds_cap ? holds_cap * 2 : 16;
-        holds = xrealloc(holds, holds_cap * sizeof(*holds));
+    struct hold *h = hold_find(sha);
+    if (!h) {
+        h = xcalloc(1, sizeof(*h));
+        snprintf(h->sha, sizeof(h->sha), "%s", sha);
+        if (!tsearch(h, &holds, hold_cmp))
+            abort(); /* out of memory, as xmalloc would */
     }
-    memcpy(holds[nholds++], sha, 65);
+    h->count++;
     pthread_mutex_unlock(&holds_mu);
+}
+
+/* Removes the file unless a row uses it; holds_mu held. */
+static void remove_unused_locked(const char *data_dir, const char *sha)
+{
+    if (!images_sha_used(sha) && imagefile_remove(data_dir, sha) < 0)
+        log_warn("store: cannot remove image file %s", sha);
 }
 
 void imagefile_release(const char *sha)
 {
     pthread_mutex_lock(&holds_mu);
-    for (size_t i = 0; i < nholds; i++)
-        if (strcmp(holds[i], sha) == 0) {
-            memcpy(holds[i], holds[--nholds], 65);
-            break;
-        }
+    struct hold *h = hold_find(sha);
+    if (h && --h->count == 0) {
+        tdelete(h, &holds, hold_cmp);
+        if (h->deferred_dir)
+            remove_unused_locked(h->deferred_dir, h->sha);
+        free(h->deferred_dir);
+        free(h);
+    }
     pthread_mutex_unlock(&holds_mu);
 }
 
 void imagefile_remove_if_unused(const char *data_dir, const char *sha)
 {
     pthread_mutex_lock(&holds_mu);
-    int held = 0;
-    for (size_t i = 0; i < nholds; i++)
-        held |= strcmp(holds[i], sha) == 0;
-    if (!held && !images_sha_used(sha) && imagefile_remove(data_dir, sha) < 0)
-        log_warn("store: cannot remove image file %s", sha);
+    struct hold *h = hold_find(sha);
+    if (!h)
+        remove_unused_locked(data_dir, sha);
+    else if (!h->deferred_dir)
+        h->deferred_dir = xstrdup(data_dir); /* the last release decides */
     pthread_mutex_unlock(&holds_mu);
+}
+
+int imagefile_hold_existing(const char *data_dir, const char *sha, long long *size)
+{
+    char *path = imagefile_path(data_dir, sha);
+    if (!path)
+        return -1;
+    /* Held first, looked at second: a removal that comes after the hold
+     * is put off, and one that came before it leaves no file to find. */
+    hold(sha);
+    struct stat st;
+    int ok = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    free(path);
+    if (!ok) {
+        imagefile_release(sha);
+        return -1;
+    }
+    *size = (long long)st.st_size;
+    return 0;
 }
 
 static int valid_hex(const char *s)

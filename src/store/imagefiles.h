@@ -33,12 +33,23 @@ sf_status imagefile_store(const char *data_dir, const void *data, size_t len,
 sf_status imagefile_store_held(const char *data_dir, const void *data, size_t len,
                                char sha_out[65], char *err, size_t errlen);
 
-/* Ends the hold of imagefile_store_held (the row has committed, or will
- * never be written). */
+/* Ends a hold (of imagefile_store_held: the row has committed, or will
+ * never be written; of imagefile_hold_existing: the file was sent). When
+ * the last hold of a file ends and a removal was put off while it was
+ * held, the file is removed now if no row uses it. */
 void imagefile_release(const char *sha);
 
-/* Removes a file after an image row was deleted, unless another row uses it
- * or a store holds it (a warning is logged when the unlink fails). */
+/*
+ * Holds the file of digest sha for a reader that opens it later (a zip
+ * download): 0 with *size set when the file is there, -1 (nothing held)
+ * when it is not or sha is malformed. Until imagefile_release(sha), an
+ * image delete does not remove it.
+ */
+int imagefile_hold_existing(const char *data_dir, const char *sha, long long *size);
+
+/* Removes a file after an image row was deleted, unless another row uses it;
+ * while the file is held, the removal waits for the last release (a warning
+ * is logged when the unlink fails). */
 void imagefile_remove_if_unused(const char *data_dir, const char *sha);
 
 /*

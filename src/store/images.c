@@ -4,8 +4,11 @@
  */
 #include "store/images.h"
 
+#include <stdlib.h>
+
 #include "store/db.h"
 #include "store/scope.h"
+#include "util/xalloc.h"
 
 static json_t *nullable_int(sqlite3_stmt *st, int col)
 {
@@ -53,6 +56,82 @@ sf_status images_collect(sqlite3_stmt *st, json_t **rows_out)
     }
     *rows_out = rows;
     return SF_OK;
+}
+
+/* The first-column values of a template's items, in item order: read
+ * once per template and download (a template's items can be megabytes of
+ * JSON, read per row they would cost as much again for every image). */
+struct template_keys {
+    long long template_id;
+    json_t *keys; /* array of strings and nulls */
+    struct template_keys *next;
+};
+
+static const char SQL_TEMPLATE_KEYS[] =
+    "SELECT json_extract(csv_columns, '$[0]'), csv_items FROM batch_templates WHERE id = ?1";
+
+static json_t *template_keys(struct template_keys **cache, long long template_id)
+{
+    for (struct template_keys *k = *cache; k; k = k->next)
+        if (k->template_id == template_id)
+            return k->keys;
+    struct template_keys *k = xcalloc(1, sizeof(*k));
+    k->template_id = template_id;
+    k->keys = json_array();
+    k->next = *cache;
+    *cache = k;
+    sqlite3_stmt *st = db_stmt(SQL_TEMPLATE_KEYS);
+    sqlite3_bind_int64(st, 1, template_id);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        /* The column name is compared as it is, whatever text it holds. */
+        const char *col = db_col_text(st, 0);
+        json_t *items = json_loads(db_col_text(st, 1), 0, NULL);
+        size_t i;
+        json_t *item;
+        json_array_foreach(items, i, item) {
+            json_t *v = json_object_get(item, col);
+            json_array_append_new(k->keys, json_is_string(v) ? json_incref(v) : json_null());
+        }
+        json_decref(items);
+    }
+    db_done(st);
+    return k->keys;
+}
+
+sf_status images_each_in_set(const char *sql, long long id, enum read_scope scope,
+                             int (*each)(const json_t *row, void *ctx), void *ctx)
+{
+    sqlite3_stmt *st = db_stmt(sql);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, scope == READ_ALL);
+    struct template_keys *cache = NULL;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row = image_row_json(st, 0);
+        json_object_set_new(row, "position", json_integer(sqlite3_column_int64(st, IMAGE_NCOLS)));
+        json_object_set_new(row, "backend", sqlite3_column_type(st, IMAGE_NCOLS + 1) == SQLITE_NULL
+                                                ? json_null()
+                                                : json_string(db_col_text(st, IMAGE_NCOLS + 1)));
+        json_t *key = NULL, *index = json_object_get(row, "item_index");
+        if (sqlite3_column_type(st, IMAGE_NCOLS + 2) != SQLITE_NULL && json_is_integer(index))
+            key = json_array_get(template_keys(&cache, sqlite3_column_int64(st, IMAGE_NCOLS + 2)),
+                                 (size_t)json_integer_value(index));
+        json_object_set(row, "key", key ? key : json_null());
+        int stop = each(row, ctx);
+        json_decref(row);
+        if (stop) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    db_done(st);
+    while (cache) {
+        struct template_keys *next = cache->next;
+        json_decref(cache->keys);
+        free(cache);
+        cache = next;
+    }
+    return rc == SQLITE_DONE ? SF_OK : db_status(rc);
 }
 
 static const char SQL_GET[] =

@@ -18,6 +18,27 @@
     "item_index, " a "sha256, " a "bytes, " a "created_at"
 #define IMAGE_NCOLS 14
 
+/*
+ * The columns of an image in a set to be downloaded (an album, a run's
+ * images): IMAGE_COLS, then its position (an SQL expression), the endpoint
+ * that drew it and its run's template. The statement selects FROM the
+ * images as "i" followed by IMAGE_SET_JOINS.
+ */
+#define IMAGE_SET_COLS(position) IMAGE_COLS("i.") ", " position ", i.backend, r.template_id"
+#define IMAGE_SET_JOINS " LEFT JOIN runs r ON r.id = i.run_id "
+
+/*
+ * Runs sql (IMAGE_SET_COLS; ?1 the set's id, ?2 1 for READ_ALL) to the
+ * end, calling each(row, ctx) with every image as the API shows it plus "position",
+ * "backend" (or null) and "key" (the value of the first column of its
+ * template's item, or null: no run item, or the template no longer has the
+ * item); row is borrowed for the call. Each template's items are read once
+ * per call, not once per row. Stops early, with SF_OK, when each returns
+ * non-zero.
+ */
+sf_status images_each_in_set(const char *sql, long long id, enum read_scope scope,
+                             int (*each)(const json_t *row, void *ctx), void *ctx);
+
 /* A new JSON object from the IMAGE_COLS starting at column col0 of st. */
 json_t *image_row_json(sqlite3_stmt *st, int col0);
 

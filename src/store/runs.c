@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "store/db.h"
+#include "store/images.h"
 #include "store/states.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -17,7 +18,7 @@
     "id, template_id, album_id, album_name, user_theme, status, total_items, " \
     "completed_items, failed_items, canceled_items, steps, seed, width, "      \
     "height, guidance_scale, negative_prompt, loras, created_at, started_at, " \
-    "completed_at, error_message"
+    "completed_at, error_message, priority"
 
 static const char SQL_GET[] =
     "SELECT " RUN_COLS " FROM runs WHERE id = ?1 AND " SQL_RUN_VISIBLE(2, "runs.id");
@@ -43,9 +44,9 @@ static const char SQL_IDEM_FIND[] =
 static const char SQL_INSERT[] =
     "INSERT INTO runs (template_id, album_name, user_theme, status, total_items, steps, seed, "
     "width, height, guidance_scale, negative_prompt, loras, idempotency_key, request_hash, "
-    "creator, created_at) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-    "?13, ?14, ?15)";
-/* Items of queued and running runs not settled yet, in all runs and in
+    "creator, created_at, priority) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+    "?11, ?12, ?13, ?14, ?15, ?16)";
+/* Items of queued, running and paused runs not settled yet, in all runs and in
  * those without a creator: from the runs' counters (kept in the same
  * transactions as the items' states), so one index search of the active
  * runs rather than a count of every waiting item. An item of a canceled
@@ -53,7 +54,7 @@ static const char SQL_INSERT[] =
 static const char SQL_WAITING[] =
     "SELECT coalesce(sum(total_items - completed_items - failed_items - canceled_items), 0), "
     "coalesce(sum(CASE WHEN creator IS NULL THEN total_items - completed_items - failed_items "
-    "- canceled_items END), 0) FROM runs WHERE status IN ('queued', 'running')";
+    "- canceled_items END), 0) FROM runs WHERE status IN ('queued', 'running', 'paused')";
 static const char SQL_ITEM[] =
     "INSERT INTO run_items (run_id, item_index, prompt, seed) VALUES (?1, ?2, ?3, ?4)";
 /* The three events, written only here. The creation event is the short
@@ -66,7 +67,10 @@ static const char SQL_EVENT_STATUS[] =
     "INSERT INTO run_events (run_id, type, data, created_at) "
     "SELECT id, 'status', json_object('run_id', id, 'status', status, 'total_items', total_items, "
     "'completed_items', completed_items, 'failed_items', failed_items, 'canceled_items', "
-    "canceled_items, 'album_id', album_id, 'error_message', error_message), ?2 "
+    "canceled_items, 'album_id', album_id, 'error_message', error_message, 'priority', "
+    "priority, 'progress', CASE WHEN total_items > 0 THEN "
+    "round(1.0 * (completed_items + failed_items + canceled_items) / total_items, 4) ELSE 1 END, "
+    "'eta_s', json(?3)), ?2 "
     "FROM runs WHERE id = ?1";
 static const char SQL_EVENT_ITEM[] =
     "INSERT INTO run_events (run_id, type, data, created_at) "
@@ -74,8 +78,15 @@ static const char SQL_EVENT_ITEM[] =
     "'image_id', i.image_id, 'error', i.error, 'attempts', i.attempts, 'completed_items', "
     "r.completed_items, 'failed_items', r.failed_items, 'canceled_items', r.canceled_items, "
     "'total_items', r.total_items, 'progress', "
-    "round(1.0 * (r.completed_items + r.failed_items + r.canceled_items) / r.total_items, 4)), ?2 "
+    "round(1.0 * (r.completed_items + r.failed_items + r.canceled_items) / r.total_items, 4), "
+    "'eta_s', json(?3)), ?2 "
     "FROM run_items i JOIN runs r ON r.id = i.run_id WHERE i.id = ?1";
+/* A run's state and items left, by run id (?2 = 0) or by one of its items'
+ * id (?2 = 1), for the eta_s of an event. */
+static const char SQL_RUN_LEFT[] =
+    "SELECT r.id, r.status, r.total_items - r.completed_items - r.failed_items - r.canceled_items "
+    "FROM runs r WHERE (?2 = 0 AND r.id = ?1) OR (?2 = 1 AND r.id = (SELECT run_id FROM run_items "
+    "WHERE id = ?1))";
 static const char SQL_EXISTS[] =
     "SELECT 1 FROM runs WHERE id = ?1 AND " SQL_RUN_VISIBLE(2, "runs.id");
 static const char SQL_QUEUE_DEPTH[] =
@@ -122,6 +133,10 @@ static json_t *run_json(sqlite3_stmt *st)
     json_object_set_new(o, "album_name", json_string(db_col_text(st, 3)));
     json_object_set_new(o, "user_theme", json_string(db_col_text(st, 4)));
     json_object_set_new(o, "status", json_string(db_col_text(st, 5)));
+    enum run_state state = RUN_FAILED;
+    run_state_parse(db_col_text(st, 5), &state);
+    json_object_set_new(o, "paused", json_boolean(state == RUN_PAUSED));
+    json_object_set_new(o, "priority", json_integer(sqlite3_column_int(st, 21)));
     json_object_set_new(o, "total_items", json_integer(total));
     json_object_set_new(o, "completed_items", json_integer(sqlite3_column_int64(st, 7)));
     json_object_set_new(o, "failed_items", json_integer(sqlite3_column_int64(st, 8)));
@@ -169,6 +184,29 @@ static double eta_ms(long long id, double mean_ms, long long left, int paralleli
     return shared > longest_ms ? shared : longest_ms;
 }
 
+/* eta_s of run id: 0 once final, null while nothing moves (paused) or no
+ * item has finished yet, else seconds to one decimal (eta_ms). */
+static json_t *run_eta(long long id, int active, int moving, long long left, int parallelism)
+{
+    if (!active)
+        return json_integer(0);
+    if (!moving)
+        return json_null();
+    sqlite3_stmt *st = db_stmt(SQL_MEAN);
+    sqlite3_bind_int64(st, 1, id);
+    int known = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    double mean_ms = known ? sqlite3_column_double(st, 0) : 0;
+    db_done(st);
+    return known ? json_real(ceil(eta_ms(id, mean_ms, left, parallelism) / 100) / 10) : json_null();
+}
+
+static int (*eta_parallelism_fn)(void);
+
+void runs_eta_source(int (*parallelism)(void))
+{
+    eta_parallelism_fn = parallelism;
+}
+
 sf_status runs_get(long long id, enum read_scope scope, int parallelism, json_t **out)
 {
     sqlite3_stmt *st = db_stmt(SQL_GET);
@@ -185,21 +223,12 @@ sf_status runs_get(long long id, enum read_scope scope, int parallelism, json_t 
     enum run_state state = RUN_FAILED;
     run_state_parse(db_col_text(st, 5), &state);
     int active = !run_state_is_final(state);
+    /* Nothing is drawn for a paused run, nor while the queue is paused
+     * (parallelism 0): no time can be promised until an operator resumes. */
+    int moving = state != RUN_PAUSED && parallelism > 0;
     db_done(st);
 
-    json_t *eta = json_null();
-    if (active) {
-        st = db_stmt(SQL_MEAN);
-        sqlite3_bind_int64(st, 1, id);
-        int known = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
-        double mean_ms = known ? sqlite3_column_double(st, 0) : 0;
-        db_done(st);
-        if (known)
-            eta = json_real(ceil(eta_ms(id, mean_ms, left, parallelism) / 100) / 10);
-    } else {
-        eta = json_integer(0);
-    }
-    json_object_set_new(run, "eta_s", eta);
+    json_object_set_new(run, "eta_s", run_eta(id, active, moving, left, parallelism));
     *out = run;
     return SF_OK;
 }
@@ -295,6 +324,7 @@ static sf_status insert_run(const struct run_spec *spec, long long *run_id)
     db_bind_text(st, 13, spec->request_hash);
     db_bind_text(st, 14, spec->creator);
     db_bind_text(st, 15, now);
+    sqlite3_bind_int(st, 16, spec->priority);
     int rc = sqlite3_step(st);
     db_done(st);
     if (rc != SQLITE_DONE)
@@ -429,14 +459,51 @@ int runs_events(long long run_id, long long *last_id, int limit, run_event_fn fn
     return n;
 }
 
+/*
+ * A status or item event, with the run's eta_s as it stands now stored in
+ * it: a client that follows status events alone sees progress and time
+ * left, and a replay sends what was sent live. by_item: id is an item's.
+ */
+static sf_status insert_progress_event(const char *sql, long long id, int by_item,
+                                       const char *now)
+{
+    sqlite3_stmt *st = db_stmt(SQL_RUN_LEFT);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, by_item);
+    int rc = sqlite3_step(st);
+    long long run_id = 0, left = 0;
+    enum run_state state = RUN_FAILED;
+    if (rc == SQLITE_ROW) {
+        run_id = sqlite3_column_int64(st, 0);
+        run_state_parse(db_col_text(st, 1), &state);
+        left = sqlite3_column_int64(st, 2);
+    }
+    db_done(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_status(rc);
+    int parallelism = eta_parallelism_fn ? eta_parallelism_fn() : 1;
+    json_t *eta = run_eta(run_id, !run_state_is_final(state),
+                          state != RUN_PAUSED && parallelism > 0, left, parallelism);
+    char *eta_text = json_dumps(eta, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    json_decref(eta);
+    st = db_stmt(sql);
+    sqlite3_bind_int64(st, 1, id);
+    db_bind_text(st, 2, now);
+    db_bind_text(st, 3, eta_text);
+    rc = sqlite3_step(st);
+    db_done(st);
+    free(eta_text);
+    return rc == SQLITE_DONE ? SF_OK : db_status(rc);
+}
+
 sf_status runs_event_status(long long run_id, const char *now)
 {
-    return insert_event(SQL_EVENT_STATUS, run_id, now);
+    return insert_progress_event(SQL_EVENT_STATUS, run_id, 0, now);
 }
 
 sf_status runs_event_item(long long item_id, const char *now)
 {
-    return insert_event(SQL_EVENT_ITEM, item_id, now);
+    return insert_progress_event(SQL_EVENT_ITEM, item_id, 1, now);
 }
 
 int runs_exists(long long id, enum read_scope scope)
@@ -509,4 +576,14 @@ sf_status runs_queue_depth(long long *queued, long long *running, const char **w
     db_done(st);
     *why = rc == SQLITE_ROW ? NULL : sqlite3_errstr(rc);
     return rc == SQLITE_ROW ? SF_OK : db_status(rc);
+}
+
+static const char SQL_EACH_IMAGE[] =
+    "SELECT " IMAGE_SET_COLS("i.item_index") " FROM images i" IMAGE_SET_JOINS
+    "WHERE i.run_id = ?1 AND " SQL_IMAGE_VISIBLE(2, "i.id") " ORDER BY i.item_index, i.id";
+
+sf_status runs_each_image(long long run_id, enum read_scope scope,
+                          int (*each)(const json_t *row, void *ctx), void *ctx)
+{
+    return images_each_in_set(SQL_EACH_IMAGE, run_id, scope, each, ctx);
 }

@@ -15,6 +15,10 @@
 #include "util/pagination.h"
 #include "util/status.h"
 
+/* A run's priority: higher is claimed first (docs/run-controls.md). */
+#define RUN_PRIORITY_MIN (-100)
+#define RUN_PRIORITY_MAX 100
+
 struct run_spec {
     long long template_id;
     const char *album_name;
@@ -29,6 +33,7 @@ struct run_spec {
     const char *idempotency_key;  /* or NULL */
     const char *request_hash;     /* hex SHA-256 of the request body */
     const char *creator;
+    int priority; /* -100..100, higher claimed first (docs/run-controls.md) */
 };
 
 /*
@@ -62,9 +67,20 @@ sf_status runs_create(const struct run_spec *spec, struct run_caps *caps, long l
  * Run JSON (new object) with "progress" (0..1) and "eta_s": from the run's
  * mean item time so far, the queued items and the time its running items
  * have already taken, over parallelism workers (runs.c eta_ms; null until
- * an item has finished, 0 once the run is final). SF_ENOTFOUND.
+ * an item has finished, while the run is paused and when parallelism is 0
+ * (the queue is paused), 0 once the run is final). "paused" and "priority"
+ * come with it (docs/run-controls.md). SF_ENOTFOUND.
  */
 sf_status runs_get(long long id, enum read_scope scope, int parallelism, json_t **out);
+
+/*
+ * Calls each(row, ctx) for every image the run has made so far that scope
+ * may see, in item order, inside the caller's read snapshot: the rows of
+ * albums_each_image (store/albums.h), with "position" the item index. A
+ * running run's images are those of its items that have succeeded.
+ */
+sf_status runs_each_image(long long run_id, enum read_scope scope,
+                          int (*each)(const json_t *row, void *ctx), void *ctx);
 
 /* template_id 0 = all templates; status NULL = all statuses. */
 sf_status runs_list(const struct page *pg, enum read_scope scope, long long template_id,
@@ -85,6 +101,9 @@ int runs_events(long long run_id, long long *last_id, int limit, run_event_fn fn
 /* Appends the run's status event (its state and counters now), or the
  * item's event (its state and the run's progress), in the caller's open
  * transaction: the one writer of run_events. */
+/* Who tells the store how many worker slots an ETA is spread over (0
+ * while the queue is paused): the engine, wired by main.c. Until set, 1. */
+void runs_eta_source(int (*parallelism)(void));
 sf_status runs_event_status(long long run_id, const char *now);
 sf_status runs_event_item(long long item_id, const char *now);
 

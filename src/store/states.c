@@ -12,7 +12,7 @@ static const char *const item_names[ITEM_NSTATES] = {
 
 static const char *const run_names[RUN_NSTATES] = {
     [RUN_QUEUED] = "queued", [RUN_RUNNING] = "running",   [RUN_COMPLETED] = "completed",
-    [RUN_FAILED] = "failed", [RUN_CANCELED] = "canceled",
+    [RUN_FAILED] = "failed", [RUN_CANCELED] = "canceled", [RUN_PAUSED] = "paused",
 };
 
 const char *item_state_name(enum item_state s)

@@ -6,8 +6,12 @@
  * canceled; a failed or canceled item can be queued again (retry, "kick").
  * A run is queued until its first item is claimed, running until every item
  * has settled, then completed (at least one image), failed (none) or
- * canceled. The names are what the database stores and the API shows; the
- * code compares the enums. Transitions are the verbs of queue/queue.h.
+ * canceled. An operator may pause a queued or running run: its queued
+ * items are not claimed until it is resumed (back to running, or queued if
+ * nothing was ever claimed); paused is not final, and a paused run whose
+ * last items settle ends like any other (docs/run-controls.md). The names
+ * are what the database stores and the API shows; the code compares the
+ * enums. Transitions are the verbs of queue/queue.h.
  */
 #ifndef SF_STATES_H
 #define SF_STATES_H
@@ -15,8 +19,8 @@
 enum item_state { ITEM_QUEUED, ITEM_RUNNING, ITEM_SUCCEEDED, ITEM_FAILED, ITEM_CANCELED };
 #define ITEM_NSTATES 5
 
-enum run_state { RUN_QUEUED, RUN_RUNNING, RUN_COMPLETED, RUN_FAILED, RUN_CANCELED };
-#define RUN_NSTATES 5
+enum run_state { RUN_QUEUED, RUN_RUNNING, RUN_COMPLETED, RUN_FAILED, RUN_CANCELED, RUN_PAUSED };
+#define RUN_NSTATES 6
 
 /* The stored name of a state ("queued", ...). */
 const char *item_state_name(enum item_state s);

@@ -36,6 +36,8 @@ struct setting {
 
 /* In the order of enum generate_access (config.h). */
 static const char *const generate_access_names[] = {"public", "token", "admin", NULL};
+/* In enum net_policy order (util/netfilter.h). */
+static const char *const outbound_addresses_names[] = {"public", "all", "test_deny_127_0_0_1", NULL};
 
 static int check_ipv4(const char *v, char *why, size_t whylen)
 {
@@ -90,7 +92,9 @@ static const struct setting settings[] = {
     {"generate_items_burst", SETTING_INT, 1, 1000000, "500", "most items such a client may queue at once: the size of its item bucket (a larger run is refused)", OFF(generate_items_burst)},
     {"anonymous_queued_items_max", SETTING_INT, 0, 100000000, "1000", "most items queued or running at once in runs generated without a token, all such callers together (0: no cap)", OFF(anonymous_queued_items_max)},
     {"queue_capacity_items", SETTING_INT, 0, 100000000, "100000", "most items queued or running at once in all runs, admins' too; above it generate is 503 queue_full (0: no cap)", OFF(queue_capacity_items)},
+    {"start_paused", SETTING_BOOL, 0, 1, "false", "start with the queue paused: nothing is drawn until POST /api/queue/resume (docs/run-controls.md)", OFF(start_paused)},
     {"generate_access", SETTING_CHOICE, 0, 2, "public", "who may call generate: public (anyone), token (any token) or admin (an admin token)", CHOICE(generate_access, generate_access_names)},
+    {"outbound_addresses", SETTING_CHOICE, 0, 2, "public", "what scrape jobs and webhooks may connect to: public (no loopback, private, link-local or other special ranges), all (also those: sources on your own network), or test_deny_127_0_0_1 (tests only: refuse just 127.0.0.1)", CHOICE(outbound_addresses, outbound_addresses_names)},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -43,10 +43,12 @@ struct sf_config {
     long long anonymous_queued_items_max;
     long long queue_capacity_items;
     int generate_access; /* enum generate_access */
+    int outbound_addresses; /* enum net_policy (util/netfilter.h) */
     long long breaker_failures;
     long long breaker_delay_ms;
     long long adaptive_timeout_floor_s;
     long long adaptive_timeout_factor;
+    int start_paused;
     char *config_path;
     json_t *endpoints; /* "endpoints" array of the config file, or NULL */
 };

@@ -662,7 +662,9 @@ def run(file, setup=None, teardown=None):
             setup_error = "setup failed: %s" % (e if isinstance(e, TestFailure) else traceback.format_exc())
             last = str(e).strip().splitlines() if isinstance(e, TestFailure) else [repr(e)]
             setup_short = "setup failed: %s" % (last[0] if last else type(e).__name__)
-    for fn in _TESTS:
+    # Only the tests of the file being run: another test file imported for
+    # its helpers registers its own tests too.
+    for fn in [f for f in _TESTS if f.__module__ == "__main__"]:
         if setup_error:
             print("FAIL %s: %s" % (fn.__name__, setup_short), flush=True)
             failed += 1

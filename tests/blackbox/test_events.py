@@ -182,6 +182,13 @@ def full_replay_of_a_finished_run():
     last = evs[-1]["json"]
     eq((last["completed_items"], last["failed_items"], last["canceled_items"], last["album_id"], last["error_message"]),
        (12, 0, 0, fin["album_id"], None), "final status event")
+    # A client that watches status events alone gets progress and eta_s too.
+    eq((last["progress"], last["eta_s"]), (1, 0), "progress and eta_s of the final status event")
+    # (all but the creation event, which is the contract's short one)
+    statuses = [e["json"] for e in evs if e["event"] == "status"][1:]
+    check(statuses and all("progress" in st and "eta_s" in st for st in statuses),
+          "every status event: %s" % statuses)
+    check(all("eta_s" in i for i in items), "every item event has eta_s")
 
 
 @test

@@ -20,7 +20,9 @@ Faults, chosen with --mode or POST /_fake/mode {"mode": ..., "delay_ms": N,
   500 while the health route /sdapi/v1/sd-models still answers 200),
   badbase64, jpeg, truncated, invalidjson, hang (never answers), hangafter
   (the first hang_after txt2img calls are answered as in ok, every later
-  one hangs), close (drops the connection mid-answer).
+  one hangs), close (drops the connection mid-answer), drop (reads the
+  txt2img request whole, then closes the connection without a byte of
+  answer: a server killed mid-item).
 A hung call ends when the client gives up: its request entry then gets
 "t_closed", the time the client closed the connection.
 GET /_fake/requests returns every request received (method, path, auth
@@ -43,7 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen_png import JPEG_BYTES, make_png  # noqa: E402
 
 MODES = {"ok", "slow", "fail500", "badbase64", "jpeg", "truncated", "invalidjson",
-         "hang", "hangafter", "close"}
+         "hang", "hangafter", "close", "drop"}
 SAMPLERS = ["DPM++ 2M", "DPM++ SDE", "Euler a", "Euler", "LMS", "Heun", "DDIM", "UniPC"]
 MODEL = {
     "title": "v1-5-pruned-emaonly.safetensors [6ce0161689]",
@@ -249,6 +251,13 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(st, obj)
         if mode == "hang":
             return self.hang_until_client_leaves()
+        if mode == "drop":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
         if mode == "slow":
             end = time.time() + delay_ms / 1000.0
             while time.time() < end and not STATE.interrupted.is_set():
@@ -318,7 +327,11 @@ def main():
     ap.add_argument("--auth", help="user:pass, like webui's --api-auth")
     ap.add_argument("--hang-after", type=int, default=0,
                     help="mode hangafter: txt2img calls answered before every later one hangs")
+    ap.add_argument("--no-nodelay", action="store_true",
+                    help="leave Nagle on, as sd-server (cpp-httplib) does")
     args = ap.parse_args()
+    if args.no_nodelay:
+        Handler.disable_nagle_algorithm = False
     STATE = State(args)
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True

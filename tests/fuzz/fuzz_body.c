@@ -153,6 +153,7 @@ static void generate_body(const json_t *body)
         check_integer(v, "seed", 0, 2147483647, 1);
         check_integer(v, "width", 64, 2048, 8);
         check_integer(v, "height", 64, 2048, 8);
+        check_integer(v, "priority", -100, 100, 1);
         double g = json_number_value(json_object_get(v, "guidance_scale"));
         FUZZ_ASSERT(isfinite(g) && g >= 0 && g <= 30);
         if (json_object_get(body, "loras"))

@@ -416,11 +416,11 @@ static void test_a1111(const struct fake *f)
     set_mode(f, "{\"mode\": \"ok\", \"flavor\": \"a1111\"}");
     json_decref(loras);
 
-    /* nobody listening: transient, and unhealthy */
+    /* nobody listening: undelivered (no attempt spent), and unhealthy */
     b = make(a1111_backend_new, "{\"name\": \"gone\", \"url\": \"http://127.0.0.1:1\"}", err,
              sizeof err);
     job = make_job(NULL);
-    CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
+    CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_UNDELIVERED);
     CHECK_HAS(err, "cannot connect");
     CHECK(b->ops->health(b, err, sizeof err) == -1);
     b->ops->destroy(b);

@@ -63,7 +63,9 @@ static void half_open_lets_one_trial_through(struct breaker *b)
     CHECK(breaker_failure(b, 3, 20, 1) == 40);
     CHECK(breaker_state(b) == BREAKER_DOWN);
     CHECK(turn_after_delay(b) == TURN_PROBE);
-    CHECK(breaker_probed(b, 0) == 80); /* a failed probe doubles too */
+    CHECK(breaker_probed(b, 0) == 40); /* a failed probe: again soon, not doubled */
+    CHECK(turn_after_delay(b) == TURN_PROBE);
+    CHECK(breaker_probed(b, 0) == 40);
     CHECK(turn_after_delay(b) == TURN_PROBE);
     CHECK(breaker_probed(b, 1) == 0);
     CHECK(breaker_turn(b, &wait) == TURN_TRIAL);
@@ -81,7 +83,17 @@ static void timeouts_open_at_once_and_delays_are_capped(struct breaker *b)
     CHECK(breaker_failure(b, 1, 20, 0) == 0); /* already down */
     CHECK(turn_after_delay(b) == TURN_PROBE);
     b->down_delay_ms = 40000;
-    CHECK(breaker_probed(b, 0) == BREAKER_MAX_DELAY_MS);
+    /* However long the trials' delay has grown, a server that does not
+     * answer is probed again within BREAKER_PROBE_RETRY_MS... */
+    CHECK(breaker_probed(b, 0) == BREAKER_PROBE_RETRY_MS);
+    CHECK(b->down_delay_ms == 40000);
+    /* ...while a failed trial doubles, up to BREAKER_MAX_DELAY_MS. */
+    b->down_until_ms = 0;
+    int64_t wait;
+    CHECK(breaker_turn(b, &wait) == TURN_PROBE);
+    CHECK(breaker_probed(b, 1) == 0);
+    CHECK(breaker_turn(b, &wait) == TURN_TRIAL);
+    CHECK(breaker_failure(b, 1, 20, 1) == BREAKER_MAX_DELAY_MS);
 }
 
 int main(void)

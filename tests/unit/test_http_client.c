@@ -116,9 +116,13 @@ static void test_failures(void)
     CHECK_HAS(err, "t: bad URL");
     rq.url = "http://";
     CHECK(http_client_do(&rq, &rs, err, sizeof err) == HTTP_PERMANENT);
+    /* Nothing listens: the request never left, which costs nobody anything. */
     rq.url = "http://127.0.0.1:1/";
-    CHECK(http_client_do(&rq, &rs, err, sizeof err) == HTTP_TRANSIENT);
+    CHECK(http_client_do(&rq, &rs, err, sizeof err) == HTTP_UNDELIVERED);
     CHECK_HAS(err, "t: cannot connect");
+    rq = (struct http_request){.method = "POST", .url = "http://127.0.0.1:1/sdapi/v1/txt2img",
+                               .body = "{}", .body_len = 2, .who = "t"};
+    CHECK(http_client_do(&rq, &rs, err, sizeof err) == HTTP_UNDELIVERED);
     CHECK(rs.body == NULL);
 
     /* A server that never answers: the timeout, as transient. */
@@ -133,6 +137,36 @@ static void test_failures(void)
     CHECK(ask(&rq, "/sdapi/v1/txt2img", &rs) == HTTP_TRANSIENT);
     CHECK_HAS(err, "mid-answer");
     set_mode(&fk, "{\"mode\": \"ok\"}");
+}
+
+/*
+ * A server that dies after reading a POST, on a kept-alive connection:
+ * libcurl would send the request again on a new connection (it does so
+ * when no answer byte came back). The body must reach the server once: a
+ * txt2img POST is a GPU job. Without the refused rewind the fake logs two.
+ */
+static void test_post_never_sent_twice(void)
+{
+    struct http_response rs;
+    struct http_request rq = {.who = "t"};
+    CHECK(ask(&rq, "/sdapi/v1/sd-models", &rs) == HTTP_ANSWERED); /* opens the connection */
+    http_response_free(&rs);
+    set_mode(&fk, "{\"mode\": \"drop\"}");
+    int before = count_requests(&fk, "/sdapi/v1/txt2img");
+    rq = (struct http_request){.method = "POST", .body = "{\"prompt\": \"once\"}", .body_len = 18,
+                               .timeout_ms = 10000, .who = "t"};
+    enum http_outcome o = ask(&rq, "/sdapi/v1/txt2img", &rs);
+    if (o != HTTP_TRANSIENT)
+        fprintf(stderr, "  outcome %d status %ld err %s\n", (int)o, rs.status, err);
+    CHECK(o == HTTP_TRANSIENT);
+    CHECK_HAS(err, "t: connection lost mid-request");
+    CHECK(count_requests(&fk, "/sdapi/v1/txt2img") == before + 1);
+    set_mode(&fk, "{\"mode\": \"ok\"}");
+    /* The next request gets a new connection and an answer. */
+    rq = (struct http_request){.method = "POST", .body = "{\"prompt\": \"x\"}", .body_len = 15,
+                               .who = "t"};
+    CHECK(ask(&rq, "/sdapi/v1/txt2img", &rs) == HTTP_ANSWERED && rs.status == 200);
+    http_response_free(&rs);
 }
 
 static void test_probe_and_escape(void)
@@ -194,6 +228,75 @@ static void test_keep_alive(void)
     CHECK(theirs > 0 && theirs != first);
 }
 
+/*
+ * A guarded request (a user-typed URL) to this machine is refused before a
+ * socket is opened, whatever the spelling of the address: the fake, which
+ * listens on 127.0.0.1, receives nothing. Only loopback is ever the target,
+ * so a broken filter could reach nothing but the fake.
+ */
+static void test_guard(void)
+{
+    struct http_guard g = {.policy = NET_PUBLIC_ONLY, .max_redirects = 3};
+    struct http_response rs;
+    const char *hosts[] = {"127.0.0.1", "127.1", "2130706433", "0x7f000001", "0177.0.0.1",
+                           "0.0.0.0", "localhost", "[::ffff:127.0.0.1]", "[::1]"};
+    int before = count_requests(&fk, "/sdapi/v1/sd-models");
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
+        char *url = xasprintf("http://%s:%d/sdapi/v1/sd-models", hosts[i], fk.port);
+        struct http_request rq = {.url = url, .who = "scrape", .guard = &g,
+                                  .connect_timeout_ms = 2000};
+        enum http_outcome o = http_client_do(&rq, &rs, err, sizeof err);
+        if (o != HTTP_REFUSED)
+            fprintf(stderr, "  %s: outcome %d: %s\n", url, (int)o, err);
+        CHECK(o == HTTP_REFUSED);
+        CHECK_HAS(err, "scrape: refused: ");
+        CHECK(strstr(err, "loopback") || strstr(err, "this network"));
+        CHECK(rs.body == NULL && rs.final_url == NULL);
+        free(url);
+    }
+    CHECK(count_requests(&fk, "/sdapi/v1/sd-models") == before);
+
+    /* The message names the rule and the switch. */
+    char *url = xasprintf("http://127.0.0.1:%d/sdapi/v1/sd-models", fk.port);
+    struct http_request rq = {.url = url, .who = "scrape", .guard = &g};
+    CHECK(http_client_do(&rq, &rs, err, sizeof err) == HTTP_REFUSED);
+    CHECK_STR(err, "scrape: refused: 127.0.0.1 is loopback (127.0.0.0/8); private addresses "
+                   "are off (setting outbound_addresses: all)");
+
+    /* Schemes other than http and https, guarded: refused, naming the rule. */
+    const char *schemes[] = {"file:///etc/passwd", "gopher://127.0.0.1:1/", "dict://127.0.0.1:1/",
+                             "ftp://127.0.0.1:1/"};
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        rq.url = schemes[i];
+        CHECK(http_client_do(&rq, &rs, err, sizeof err) == HTTP_REFUSED);
+        CHECK_HAS(err, "only http and https");
+    }
+
+    /* The operator's switch opens the private ranges; the answer carries
+     * the URL that answered. */
+    g.policy = NET_ALLOW_PRIVATE;
+    rq.url = url;
+    CHECK(http_client_do(&rq, &rs, err, sizeof err) == HTTP_ANSWERED && rs.status == 200);
+    CHECK_STR(rs.final_url, url);
+    http_response_free(&rs);
+    CHECK(count_requests(&fk, "/sdapi/v1/sd-models") == before + 1);
+
+    /* The test policy refuses 127.0.0.1 only. */
+    g.policy = NET_DENY_127_0_0_1;
+    CHECK(http_client_do(&rq, &rs, err, sizeof err) == HTTP_REFUSED);
+    CHECK_STR(err, "scrape: refused: 127.0.0.1 is loopback (127.0.0.1/32, the test policy)");
+    free(url);
+
+    /* A guarded request never rides a kept-alive connection that an
+     * unguarded one opened: it would skip the address check. */
+    struct http_request plain = {.who = "t"};
+    CHECK(ask(&plain, "/sdapi/v1/sd-models", &rs) == HTTP_ANSWERED);
+    http_response_free(&rs);
+    g.policy = NET_PUBLIC_ONLY;
+    plain.guard = &g;
+    CHECK(ask(&plain, "/sdapi/v1/sd-models", &rs) == HTTP_REFUSED);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -203,6 +306,8 @@ int main(void)
         test_failures();
         test_probe_and_escape();
         test_keep_alive();
+        test_guard();
+        test_post_never_sent_twice();
     }
     fake_stop(&fk);
     UNIT_END("http_client");

@@ -267,7 +267,7 @@ static void state_names_round_trip(void)
         CHECK(run_state_parse(run_state_name((enum run_state)i), &s) == 0 && (int)s == i);
     }
     enum run_state r;
-    CHECK(run_state_parse("paused", &r) == -1 && run_state_parse(NULL, &r) == -1);
+    CHECK(run_state_parse("resting", &r) == -1 && run_state_parse(NULL, &r) == -1);
     CHECK(run_state_is_final(RUN_CANCELED) && !run_state_is_final(RUN_RUNNING));
     CHECK_STR(item_state_name(ITEM_SUCCEEDED), "succeeded");
     CHECK_STR(run_state_name(RUN_COMPLETED), "completed");
