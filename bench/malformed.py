@@ -73,7 +73,8 @@ def with_body(method, target, body, extra=(), ctype="application/json"):
 def json_targets(c):
     return [("POST", "/api/batch-templates"), ("PUT", "/api/batch-templates/%d" % c.template_id),
             ("POST", "/api/batch-templates/%d/generate" % c.template_id), ("POST", "/api/albums"),
-            ("PUT", "/api/albums/%d" % c.album_id), ("POST", "/api/albums/%d/images" % c.album_id)]
+            ("PUT", "/api/albums/%d" % c.album_id), ("POST", "/api/albums/%d/images" % c.album_id),
+            ("PATCH", "/api/runs/%d" % c.run_id)]
 
 
 VALID_TEMPLATE = {"name": "m", "prompt_template": "a {card}", "width": 64, "height": 64,
@@ -179,7 +180,8 @@ def fam_transfer_encoding(rng, c):
 
 def fam_queries(rng, c):
     base = rng.choice(["/api/images", "/api/runs", "/api/albums", "/api/batch-templates",
-                       "/api/runs/%d/items" % c.run_id, "/api/health", "/api/batch-templates/%d/runs" % c.template_id])
+                       "/api/runs/%d/items" % c.run_id, "/api/health", "/api/batch-templates/%d/runs" % c.template_id,
+                       "/api/albums/%d/download.zip" % c.album_id, "/api/runs/%d/download.zip" % c.run_id])
     k = rng.randrange(9)
     if k == 0:
         q = "&".join("p%d=%d" % (i, i) for i in range(rng.choice([100, 257, 300, 400, 600, 1100])))
@@ -240,8 +242,9 @@ def fam_bad_auth(rng, c):
         hs.append(b"Authorization: Bearer " + c.user.encode())
     method, target = rng.choice([("GET", "/api/images"), ("DELETE", "/api/albums/999999"), ("POST", "/api/albums"),
                                  ("GET", "/api/runs"), ("POST", "/api/runs/%d/cancel" % c.run_id),
-                                 ("DELETE", "/api/images/999999"), ("PUT", "/api/batch-templates/999999")])
-    body = b"{\"name\": \"x\"}" if method in ("POST", "PUT") else b""
+                                 ("DELETE", "/api/images/999999"), ("PUT", "/api/batch-templates/999999"),
+                                 ("POST", "/api/queue/resume"), ("PATCH", "/api/runs/%d" % c.run_id)])
+    body = b"{\"name\": \"x\"}" if method in ("POST", "PUT", "PATCH") else b""
     return [("send", head(method, target, hs + [b"Content-Type: application/json", b"Content-Length: %d" % len(body)]) + body)]
 
 
@@ -255,9 +258,11 @@ def fam_unknown_ids(rng, c):
         ("GET", "/api/runs/%s"), ("GET", "/api/runs/%s/items"), ("GET", "/api/runs/%s/events"),
         ("POST", "/api/runs/%s/cancel"), ("POST", "/api/runs/%s/retry"), ("GET", "/api/images/%s"),
         ("GET", "/api/images/%s/file"), ("DELETE", "/api/images/%s"), ("GET", "/api/albums/%s"),
-        ("DELETE", "/api/albums/%s"), ("DELETE", "/api/albums/1/images/%s"), ("POST", "/api/batch-templates/%s/generate")])
+        ("DELETE", "/api/albums/%s"), ("DELETE", "/api/albums/1/images/%s"), ("POST", "/api/batch-templates/%s/generate"),
+        ("POST", "/api/runs/%s/pause"), ("POST", "/api/runs/%s/resume"), ("PATCH", "/api/runs/%s"),
+        ("GET", "/api/runs/%s/download.zip"), ("GET", "/api/albums/%s/download.zip")])
     target = target % i
-    body = b"{\"album_name\": \"a\", \"user_theme\": \"t\"}" if method == "POST" else b""
+    body = b"{\"album_name\": \"a\", \"user_theme\": \"t\"}" if method in ("POST", "PATCH") else b""
     hs = c.auth(rng) + ["Content-Type: application/json", "Content-Length: %d" % len(body)]
     return [("send", head(method, target.replace(" ", "%20"), hs) + body)]
 
