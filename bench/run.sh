@@ -2,8 +2,9 @@
 # make bench: HTTP throughput against a bare libmicrohttpd ceiling (wrk), then
 # the run engine's numbers (bench/engine.py), GPU-busy share on 8 endpoints and
 # at scale (bench/endpoints.py), the cost of a server without TCP_NODELAY
-# (bench/nodelay.py), the album zip (bench/zip.py) and a 60 s wrk mix of reads
-# and generates (bench/wrk_mix.py). Prints numbers; asserts nothing.
+# (bench/nodelay.py), the album zip (bench/zip.py), whether the webhook sender
+# keeps up (bench/webhooks.py) and a 60 s wrk mix of reads and generates
+# (bench/wrk_mix.py). Prints numbers; asserts nothing.
 set -eu
 cd "$(dirname "$0")/.."
 sh tools/deps.sh bench
@@ -20,4 +21,5 @@ bench/claim 2>/dev/null
 python3 bench/endpoints.py
 python3 bench/nodelay.py
 python3 bench/zip.py
+python3 bench/webhooks.py
 python3 bench/wrk_mix.py

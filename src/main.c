@@ -21,6 +21,7 @@
 #include "api/api.h"
 #include "http/server.h"
 #include "queue/engine.h"
+#include "queue/webhook_sender.h"
 #include "setforge.h"
 #include "store/db.h"
 #include "store/examples.h"
@@ -221,6 +222,10 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
         fprintf(stderr, "setforge: %s\n", err);
         return erc == -2 ? 2 : 1;
     }
+    if (webhook_sender_start(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "setforge: %s\n", err);
+        return 1;
+    }
     if (cfg->examples) {
         int seeded;
         if (examples_seed(&seeded) != SF_OK) {
@@ -281,6 +286,7 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
     sigwait(&stop, &sig);
     log_info("received signal %d, stopping", sig);
     server_stop(&srv); /* event streams end first, instead of holding it up */
+    webhook_sender_stop(); /* an attempt under way stays pending for the next start */
     engine_stop();
     db_checkpointer_stop();
     db_close_thread();

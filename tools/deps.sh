@@ -5,6 +5,10 @@
 #   tools/deps.sh fuzz   and clang with its compiler-rt (libFuzzer and the
 #                        sanitizer runtimes), for make fuzz
 #   tools/deps.sh bench  and wrk, for make bench (never for make test)
+# The tests' webhook receiver (tests/webhooks/) needs Node.js and its one npm
+# package, the Standard Webhooks reference library: installed from
+# tests/webhooks/package-lock.json into tests/webhooks/node_modules (npm ci)
+# when missing.
 : "${FUZZ_CC:=clang}"
 # The test for the fuzz packages is the real one: link a trivial fuzzer.
 can_link_fuzzer() {
@@ -26,6 +30,8 @@ command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc libc6-dev"
 command -v make >/dev/null 2>&1 || missing="$missing make"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 need_pkg libmicrohttpd libmicrohttpd-dev
 need_pkg jansson libjansson-dev
 need_pkg sqlite3 libsqlite3-dev
@@ -44,7 +50,14 @@ fi
 if [ "${1:-}" = bench ]; then
     command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
 fi
-[ -z "$missing" ] && exit 0
+# The webhook receiver's library, pinned by package-lock.json (docs/webhooks.md).
+npm_deps() {
+    dir=$(dirname "$0")/../tests/webhooks
+    [ -d "$dir/node_modules/standardwebhooks" ] && return 0
+    echo "setforge: installing the webhook receiver's npm packages (tests/webhooks)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || exit 1
+}
+[ -z "$missing" ] && { npm_deps; exit 0; }
 echo "setforge: installing missing packages:$missing"
 if [ "$(id -u)" = 0 ]; then
     SUDO=""
@@ -60,3 +73,4 @@ if [ "${1:-}" = fuzz ] && ! can_link_fuzzer; then
     echo "setforge: $FUZZ_CC still cannot link a libFuzzer program" >&2
     exit 1
 fi
+npm_deps

@@ -12,8 +12,10 @@
 
 #include "http/router.h"
 #include "queue/engine.h"
+#include "queue/webhook_sender.h"
 #include "store/db.h"
 #include "store/runs.h"
+#include "store/webhooks.h"
 #include "util/xalloc.h"
 
 static void gauge_head(struct strbuf *sb, const char *name, const char *help, const char *type)
@@ -137,6 +139,24 @@ static void http_numbers(struct strbuf *sb, const struct sf_request *req)
     free(hs);
 }
 
+/* Run webhooks since start (docs/webhooks.md): a delivery ends delivered
+ * or gave_up; every attempt that was not a 2xx is a failed_attempt. */
+static void webhook_numbers(struct strbuf *sb)
+{
+    struct webhook_sender_stats ws;
+    webhook_sender_stats(&ws);
+    gauge_head(sb, "setforge_webhook_deliveries_total",
+               "Run webhook outcomes: deliveries delivered, attempts failed, deliveries given up.",
+               "counter");
+    sb_printf(sb, "setforge_webhook_deliveries_total{result=\"delivered\"} %lu\n", ws.delivered);
+    sb_printf(sb, "setforge_webhook_deliveries_total{result=\"failed_attempt\"} %lu\n",
+              ws.failed_attempts);
+    sb_printf(sb, "setforge_webhook_deliveries_total{result=\"gave_up\"} %lu\n", ws.gave_up);
+    gauge_head(sb, "setforge_webhook_pending", "Run webhook deliveries owed (not delivered nor given up yet).",
+               "gauge");
+    sb_printf(sb, "setforge_webhook_pending %lld\n", webhooks_pending_count());
+}
+
 sf_status get_metrics(struct sf_request *req, struct sf_response *res)
 {
     struct strbuf sb;
@@ -145,6 +165,7 @@ sf_status get_metrics(struct sf_request *req, struct sf_response *res)
     engine_numbers(&sb);
     db_numbers(&sb);
     http_numbers(&sb, req);
+    webhook_numbers(&sb);
     size_t len;
     char *body = sb_detach(&sb, &len);
     return res_body(res, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);

@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/bodies.h"
 #include "api/limits.h"
@@ -38,6 +39,9 @@ static int eta_parallelism(void)
 }
 
 /* ---- generate ------------------------------------------------------------ */
+
+/* The longest callback_url, in bytes. */
+#define CALLBACK_URL_MAX 2048
 
 static void join_part(struct strbuf *sb, const char *part)
 {
@@ -88,6 +92,48 @@ static sf_status template_summary(long long id, json_t **out)
     return templates_get(id, TEMPLATE_SUMMARY, out);
 }
 
+/*
+ * callback_url (docs/webhooks.md): an absolute http or https URL of
+ * printable ASCII with a host and no user:password (it is stored, shown to
+ * admins and written in logs). Where it points is judged later, on the
+ * address actually connected to (docs/security.md), not here: a name that
+ * resolves to a private address today may not tomorrow, and the reverse.
+ */
+static void v_callback_url(const json_t *body, json_t *out, json_t *fields)
+{
+    const json_t *v = json_object_get(body, "callback_url");
+    if (!v || json_is_null(v))
+        return;
+    const char *why = NULL;
+    const char *u = json_string_value(v);
+    size_t n = u ? strlen(u) : 0;
+    const char *host = NULL;
+    if (!u)
+        why = "must be a string: an http or https URL";
+    else if (n == 0 || n > CALLBACK_URL_MAX)
+        why = "must be 1 to 2048 characters";
+    else if (strncasecmp(u, "http://", 7) == 0)
+        host = u + 7;
+    else if (strncasecmp(u, "https://", 8) == 0)
+        host = u + 8;
+    else
+        why = "must be an http:// or https:// URL";
+    for (size_t i = 0; !why && i < n; i++)
+        if ((unsigned char)u[i] <= 0x20 || (unsigned char)u[i] >= 0x7f)
+            why = "must be printable ASCII without spaces (percent-encode other characters)";
+    if (!why) {
+        size_t hl = strcspn(host, "/?#");
+        if (hl == 0 || host[0] == ':')
+            why = "must name a host";
+        else if (memchr(host, '@', hl))
+            why = "must not carry a user name or password";
+    }
+    if (why)
+        json_object_set_new(fields, "callback_url", json_string(why));
+    else
+        json_object_set(out, "callback_url", (json_t *)v);
+}
+
 json_t *generate_body_settings(const json_t *body_in, const json_t *tpl, json_t *fields)
 {
     /* "seed": null means the same as no seed: draw one. */
@@ -112,6 +158,7 @@ json_t *generate_body_settings(const json_t *body_in, const json_t *tpl, json_t 
     v_line(body, "negative_prompt", 0, 2000, v, fields);
     v_loras(body, "loras", v, fields);
     v_integer(body, "priority", RUN_PRIORITY_MIN, RUN_PRIORITY_MAX, 1, v, fields);
+    v_callback_url(body, v, fields);
     json_decref(body);
     return v;
 }
@@ -130,6 +177,10 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
     json_t *fields = json_object();
     json_t *v = generate_body_settings(req->json, tpl, fields);
     json_t *items = json_object_get(tpl, "csv_items");
+    if (json_object_get(v, "callback_url") && !*req->cfg->webhook_secret)
+        json_object_set_new(fields, "callback_url",
+                            json_string("webhooks are off on this server: it has no "
+                                        "webhook_secret to sign them with (docs/webhooks.md)"));
     if (json_object_size(fields) == 0 && json_array_size(items) == 0)
         json_object_set_new(fields, "template", json_string("has no items to generate"));
     if (json_object_size(fields)) {
@@ -194,6 +245,7 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
         .request_hash = hash,
         .creator = req->authenticated ? req->token_name : NULL,
         .priority = (int)json_integer_value(json_object_get(v, "priority")),
+        .callback_url = json_string_value(json_object_get(v, "callback_url")),
     };
     long long run_id = 0;
     int reused = 0;
@@ -235,16 +287,27 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
  */
 static void redact_errors(json_t *o, enum read_scope scope)
 {
-    static const char *const keys[] = {"error", "error_message"};
+    static const char *const keys[] = {"error", "error_message", "last_error"};
     if (scope == READ_ALL || !json_is_object(o))
         return;
-    for (size_t k = 0; k < 2; k++) {
+    for (size_t k = 0; k < 3; k++) {
         const char *text = json_string_value(json_object_get(o, keys[k]));
         if (!text)
             continue;
         char *clean = redact_internal(text);
         json_object_set_new(o, keys[k], json_string(clean));
         free(clean);
+    }
+    /* A run's webhook: its URL may carry a token of the receiver's in its
+     * path or query, so only admins see it (docs/webhooks.md), and the
+     * attempts' errors are redacted like every other error text. */
+    json_t *hook = json_object_get(o, "webhook");
+    if (json_is_object(hook)) {
+        json_object_del(hook, "url");
+        redact_errors(hook, scope);
+        size_t i;
+        json_t *entry;
+        json_array_foreach(json_object_get(hook, "attempts_log"), i, entry) redact_errors(entry, scope);
     }
 }
 

@@ -355,8 +355,7 @@ static enum backend_result fetch_image(const struct comfy *c, const json_t *pick
         http_response_free(&resp);
         return BACKEND_TRANSIENT;
     }
-    out->png = (unsigned char *)resp.body;
-    out->png_len = resp.len;
+    out->png = (unsigned char *)http_response_take_body(&resp, &out->png_len);
     out->width = w;
     out->height = hgt;
     out->seed = job->seed;

@@ -211,6 +211,16 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return x->cancel && atomic_load(x->cancel) ? 1 : 0;
 }
 
+char *http_response_take_body(struct http_response *resp, size_t *len)
+{
+    char *body = resp->body;
+    if (len)
+        *len = resp->len;
+    resp->body = NULL;
+    http_response_free(resp);
+    return body;
+}
+
 void http_response_free(struct http_response *resp)
 {
     free(resp->body);

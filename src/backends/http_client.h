@@ -148,6 +148,10 @@ enum http_outcome http_client_do(const struct http_request *req, struct http_res
 /* Frees resp->body and empties resp; safe on an emptied response. */
 void http_response_free(struct http_response *resp);
 
+/* Takes the body out of resp (the caller frees it; *len gets its length)
+ * and frees the rest, leaving resp empty. */
+char *http_response_take_body(struct http_response *resp, size_t *len);
+
 /*
  * A health probe: performs req and wants HTTP 200. 0, or -1 with a sentence
  * in err (why no answer came, or "<who>: HTTP 503: <the server's error

@@ -28,6 +28,7 @@
 #include "store/imagefiles.h"
 #include "store/settings.h"
 #include "util/hash.h"
+#include "queue/webhook_sender.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -41,6 +42,7 @@ void engine_notify(long long run_id)
 {
     if (eng.notify)
         eng.notify(run_id);
+    webhook_sender_kick(); /* the change may have ended a run that has a webhook */
 }
 
 void engine_kick(void)

@@ -6,7 +6,9 @@
  * comparison of three numbers with total_items, never a count over
  * thousands of rows. When the last item settles, the same transaction sets
  * the run's final status and files its images into a new album, in item
- * order (album position = item index).
+ * order (album position = item index), and, when the run named a
+ * callback_url, queues its webhook delivery (store/webhooks.h), so a crash
+ * can never end a run without owing its webhook.
  *
  * Each change also appends to run_events, the log that Server-Sent Events
  * replay from (Last-Event-ID), so a client never misses a step.
@@ -27,6 +29,7 @@
 #include "store/runs.h"
 #include "store/settings.h"
 #include "store/states.h"
+#include "store/webhooks.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -296,6 +299,9 @@ static int maybe_finish(long long run_id, const char *now)
     if (rc != SQLITE_DONE)
         return -1;
     if (rs.completed > 0 && file_album(run_id, &rs, now) < 0)
+        return -1;
+    /* The end's webhook, owed from the same commit (docs/webhooks.md). */
+    if (webhooks_queue_run_end(run_id, now) != SF_OK)
         return -1;
     return event_status(run_id, now) < 0 ? -1 : 0;
 }
@@ -663,6 +669,7 @@ sf_status queue_cancel_run(long long run_id)
     rs.canceled += n;
     /* Images made before the cancel are kept and filed like any run's. */
     ok = ok && (rs.completed == 0 || file_album(run_id, &rs, now) == 0);
+    ok = ok && webhooks_queue_run_end(run_id, now) == SF_OK;
     ok = ok && event_status(run_id, now) == 0;
     return finish_tx(ok);
 }

@@ -507,6 +507,13 @@ const char *db_col_text(sqlite3_stmt *st, int col)
     return t ? (const char *)t : "";
 }
 
+json_t *db_col_json_text(sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return json_null();
+    return json_string(db_col_text(st, col));
+}
+
 static const char SQL_VERSION[] = "SELECT coalesce(max(version), 0) FROM schema_version";
 
 int db_schema_version(void)

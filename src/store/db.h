@@ -105,4 +105,7 @@ void db_bind_json(sqlite3_stmt *st, int idx, const json_t *v);
 /* Column text, "" for NULL (borrowed until the next step/reset). */
 const char *db_col_text(sqlite3_stmt *st, int col);
 
+/* Column text as a new JSON string, or JSON null for NULL. */
+json_t *db_col_json_text(sqlite3_stmt *st, int col);
+
 #endif

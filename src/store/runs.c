@@ -11,6 +11,7 @@
 #include "store/db.h"
 #include "store/images.h"
 #include "store/states.h"
+#include "store/webhooks.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -44,8 +45,8 @@ static const char SQL_IDEM_FIND[] =
 static const char SQL_INSERT[] =
     "INSERT INTO runs (template_id, album_name, user_theme, status, total_items, steps, seed, "
     "width, height, guidance_scale, negative_prompt, loras, idempotency_key, request_hash, "
-    "creator, created_at, priority) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-    "?11, ?12, ?13, ?14, ?15, ?16)";
+    "creator, created_at, priority, callback_url) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, "
+    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 /* Items of queued, running and paused runs not settled yet, in all runs and in
  * those without a creator: from the runs' counters (kept in the same
  * transactions as the items' states), so one index search of the active
@@ -111,13 +112,6 @@ static const char SQL_FINAL[] =
     "+ canceled_items >= total_items AND NOT EXISTS (SELECT 1 FROM run_events e "
     "WHERE e.run_id = ?1 AND e.id > ?2) FROM runs WHERE id = ?1";
 
-static json_t *nullable_text(sqlite3_stmt *st, int col)
-{
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
-        return json_null();
-    return json_string(db_col_text(st, col));
-}
-
 static json_t *run_json(sqlite3_stmt *st)
 {
     json_t *o = json_object();
@@ -149,9 +143,9 @@ static json_t *run_json(sqlite3_stmt *st)
     json_object_set_new(o, "negative_prompt", json_string(db_col_text(st, 15)));
     json_object_set_new(o, "loras", loras ? loras : json_array());
     json_object_set_new(o, "created_at", json_string(db_col_text(st, 17)));
-    json_object_set_new(o, "started_at", nullable_text(st, 18));
-    json_object_set_new(o, "completed_at", nullable_text(st, 19));
-    json_object_set_new(o, "error_message", nullable_text(st, 20));
+    json_object_set_new(o, "started_at", db_col_json_text(st, 18));
+    json_object_set_new(o, "completed_at", db_col_json_text(st, 19));
+    json_object_set_new(o, "error_message", db_col_json_text(st, 20));
     json_object_set_new(o, "progress", json_real(total ? (double)done / (double)total : 1.0));
     return o;
 }
@@ -229,6 +223,8 @@ sf_status runs_get(long long id, enum read_scope scope, int parallelism, json_t 
     db_done(st);
 
     json_object_set_new(run, "eta_s", run_eta(id, active, moving, left, parallelism));
+    json_t *hook = webhooks_run_json(id);
+    json_object_set_new(run, "webhook", hook ? hook : json_null());
     *out = run;
     return SF_OK;
 }
@@ -325,6 +321,7 @@ static sf_status insert_run(const struct run_spec *spec, long long *run_id)
     db_bind_text(st, 14, spec->creator);
     db_bind_text(st, 15, now);
     sqlite3_bind_int(st, 16, spec->priority);
+    db_bind_text(st, 17, spec->callback_url);
     int rc = sqlite3_step(st);
     db_done(st);
     if (rc != SQLITE_DONE)
@@ -424,11 +421,11 @@ sf_status runs_items(long long run_id, enum read_scope scope, const struct page 
         json_object_set_new(o, "seed", json_integer(sqlite3_column_int64(st, 2)));
         json_object_set_new(o, "status", json_string(db_col_text(st, 3)));
         json_object_set_new(o, "attempts", json_integer(sqlite3_column_int(st, 4)));
-        json_object_set_new(o, "error", nullable_text(st, 5));
+        json_object_set_new(o, "error", db_col_json_text(st, 5));
         json_object_set_new(o, "image_id", sqlite3_column_type(st, 6) == SQLITE_NULL
                                                ? json_null()
                                                : json_integer(sqlite3_column_int64(st, 6)));
-        json_object_set_new(o, "endpoint", nullable_text(st, 7));
+        json_object_set_new(o, "endpoint", db_col_json_text(st, 7));
         json_object_set_new(o, "duration_ms", sqlite3_column_type(st, 8) == SQLITE_NULL
                                                   ? json_null()
                                                   : json_integer(sqlite3_column_int64(st, 8)));

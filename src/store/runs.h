@@ -33,6 +33,7 @@ struct run_spec {
     const char *idempotency_key;  /* or NULL */
     const char *request_hash;     /* hex SHA-256 of the request body */
     const char *creator;
+    const char *callback_url;     /* or NULL: no webhook (docs/webhooks.md) */
     int priority; /* -100..100, higher claimed first (docs/run-controls.md) */
 };
 
@@ -64,7 +65,8 @@ sf_status runs_create(const struct run_spec *spec, struct run_caps *caps, long l
                       int *reused);
 
 /*
- * Run JSON (new object) with "progress" (0..1) and "eta_s": from the run's
+ * Run JSON (new object) with "webhook" (webhooks_run_json, or null), and
+ * "progress" (0..1) and "eta_s": from the run's
  * mean item time so far, the queued items and the time its running items
  * have already taken, over parallelism workers (runs.c eta_ms; null until
  * an item has finished, while the run is paused and when parallelism is 0

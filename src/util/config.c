@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/stdwebhook.h"
 #include "util/xalloc.h"
 
 /* SETTING_CHOICE: one of the names in choices, stored as its index (an
@@ -95,6 +96,9 @@ static const struct setting settings[] = {
     {"start_paused", SETTING_BOOL, 0, 1, "false", "start with the queue paused: nothing is drawn until POST /api/queue/resume (docs/run-controls.md)", OFF(start_paused)},
     {"generate_access", SETTING_CHOICE, 0, 2, "public", "who may call generate: public (anyone), token (any token) or admin (an admin token)", CHOICE(generate_access, generate_access_names)},
     {"outbound_addresses", SETTING_CHOICE, 0, 2, "public", "what scrape jobs and webhooks may connect to: public (no loopback, private, link-local or other special ranges), all (also those: sources on your own network), or test_deny_127_0_0_1 (tests only: refuse just 127.0.0.1)", CHOICE(outbound_addresses, outbound_addresses_names)},
+    {"webhook_secret", SETTING_STRING, 0, 0, "", "signing secret of run webhooks, whsec_ and base64 of 24 to 64 bytes (Standard Webhooks); empty: generate refuses callback_url. Never printed nor logged", OFFC(webhook_secret, stdwebhook_check_secret)},
+    {"webhook_retry_base_ms", SETTING_INT, 1, 3600000, "5000", "wait before a webhook's second attempt, at most; doubles each time, with full jitter (5 attempts in all)", OFF(webhook_retry_base_ms)},
+    {"webhook_timeout_ms", SETTING_INT, 100, 600000, "10000", "time a webhook receiver has to answer one attempt", OFF(webhook_timeout_ms)},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

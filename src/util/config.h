@@ -44,6 +44,9 @@ struct sf_config {
     long long queue_capacity_items;
     int generate_access; /* enum generate_access */
     int outbound_addresses; /* enum net_policy (util/netfilter.h) */
+    char *webhook_secret; /* "" or whsec_<base64>: never logged nor printed */
+    long long webhook_retry_base_ms;
+    long long webhook_timeout_ms;
     long long breaker_failures;
     long long breaker_delay_ms;
     long long adaptive_timeout_floor_s;

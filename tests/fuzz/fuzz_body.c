@@ -15,6 +15,8 @@
  * with a sentence.
  */
 #include <math.h>
+#include <string.h>
+#include <strings.h>
 
 #include "api/bodies.h"
 #include "api/validate.h"
@@ -158,6 +160,17 @@ static void generate_body(const json_t *body)
         FUZZ_ASSERT(isfinite(g) && g >= 0 && g <= 30);
         if (json_object_get(body, "loras"))
             check_loras(json_object_get(v, "loras"));
+        /* an accepted callback_url: http(s), printable ASCII, no userinfo (docs/webhooks.md) */
+        const char *cb = json_string_value(json_object_get(v, "callback_url"));
+        if (cb) {
+            size_t n = strlen(cb);
+            FUZZ_ASSERT(n >= 8 && n <= 2048);
+            FUZZ_ASSERT(strncasecmp(cb, "http://", 7) == 0 || strncasecmp(cb, "https://", 8) == 0);
+            for (size_t i = 0; i < n; i++)
+                FUZZ_ASSERT((unsigned char)cb[i] > 0x20 && (unsigned char)cb[i] < 0x7f);
+            const char *host = strstr(cb, "://") + 3;
+            FUZZ_ASSERT(!memchr(host, '@', strcspn(host, "/?#")));
+        }
     }
     json_decref(v);
     json_decref(tpl);

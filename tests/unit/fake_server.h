@@ -98,7 +98,7 @@ static inline char *fetch(const struct fake *f, const char *method, const char *
         fprintf(stderr, "fetch %s: %s\n", path, err);
         return NULL;
     }
-    return rs.body;
+    return http_response_take_body(&rs, NULL);
 }
 
 static inline void set_mode(const struct fake *f, const char *json)
