@@ -39,6 +39,8 @@ static char *db_path;
 static pthread_key_t conn_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
+static void write_release(void);
+
 static void conn_free(void *p)
 {
     struct conn *c = p;
@@ -48,6 +50,9 @@ static void conn_free(void *p)
         if (c->cache[i].st)
             sqlite3_finalize(c->cache[i].st);
     sqlite3_close(c->db);
+    /* Closing rolled back a transaction left open; the writers' mutex
+     * (below) goes with it, or every writer would wait for it in vain. */
+    write_release();
     free(c);
 }
 

@@ -152,6 +152,13 @@ static void *release_after_a_wait(void *arg)
 #define WRITERS 8
 #define WRITES 200
 
+static void *begin_and_leave(void *arg)
+{
+    *(int *)arg = db_begin() == SF_OK && exec1(SQL_INSERT) == SQLITE_DONE;
+    db_close_thread(); /* no commit: the connection's end rolls back */
+    return NULL;
+}
+
 static void *write_many(void *arg)
 {
     int *ok = arg;
@@ -202,6 +209,16 @@ static void writers_take_turns(void)
     pthread_create(&u, NULL, write_many, &one);
     pthread_join(u, NULL);
     CHECK(one == WRITES);
+    /* a thread that ends inside a transaction does not keep the mutex
+     * (without that, this db_begin would wait out the timeout and fail) */
+    int began = 0;
+    pthread_create(&u, NULL, begin_and_leave, &began);
+    pthread_join(u, NULL);
+    CHECK(began);
+    db_set_busy_timeout_ms(2000);
+    CHECK(db_begin() == SF_OK);
+    CHECK(db_commit() == SF_OK);
+    db_set_busy_timeout_ms(10000);
 }
 
 /* The lock counters behind /metrics: a writer that finds the lock held
