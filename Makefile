@@ -14,7 +14,7 @@
 
 CC      ?= cc
 FUZZ_CC ?= clang
-PKGS    := libmicrohttpd jansson sqlite3 libcurl libpng libcrypto uuid libarchive
+PKGS    := libmicrohttpd jansson sqlite3 libcurl libpng zlib libcrypto uuid libarchive
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
 DEFS    := -D_GNU_SOURCE

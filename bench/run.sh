@@ -3,8 +3,9 @@
 # the run engine's numbers (bench/engine.py), GPU-busy share on 8 endpoints and
 # at scale (bench/endpoints.py), the cost of a server without TCP_NODELAY
 # (bench/nodelay.py), the album zip (bench/zip.py), whether the webhook sender
-# keeps up (bench/webhooks.py) and a 60 s wrk mix of reads and generates
-# (bench/wrk_mix.py). Prints numbers; asserts nothing.
+# keeps up (bench/webhooks.py), the GPU idle through sd-server (bench/sdcpp.py)
+# and a 60 s wrk mix of reads and generates (bench/wrk_mix.py). Prints numbers;
+# asserts nothing.
 set -eu
 cd "$(dirname "$0")/.."
 sh tools/deps.sh bench
@@ -22,4 +23,5 @@ python3 bench/endpoints.py
 python3 bench/nodelay.py
 python3 bench/zip.py
 python3 bench/webhooks.py
+python3 bench/sdcpp.py
 python3 bench/wrk_mix.py

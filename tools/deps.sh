@@ -37,6 +37,7 @@ need_pkg jansson libjansson-dev
 need_pkg sqlite3 libsqlite3-dev
 need_pkg libcurl libcurl4-openssl-dev
 need_pkg libpng libpng-dev
+need_pkg zlib zlib1g-dev
 need_pkg libcrypto libssl-dev
 need_pkg uuid uuid-dev
 need_pkg libarchive libarchive-dev

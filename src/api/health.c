@@ -14,11 +14,13 @@ static json_t *backends_json(void)
     json_t *list = json_array();
     for (int i = 0; i < es.nendpoints; i++) {
         const struct engine_endpoint_stats *e = &es.endpoints[i];
-        json_array_append_new(
-            list, json_pack("{ss ss ss si sI sI sI sf}", "name", e->name, "type", e->type, "state",
-                            e->state, "concurrency", e->concurrency, "in_flight",
-                            (json_int_t)e->in_flight, "done", (json_int_t)e->done, "failed",
-                            (json_int_t)e->failed, "mean_item_s", e->mean_item_s));
+        json_t *entry = json_pack(
+            "{ss ss ss si sI sI sI sf}", "name", e->name, "type", e->type, "state", e->state,
+            "concurrency", e->concurrency, "in_flight", (json_int_t)e->in_flight, "done",
+            (json_int_t)e->done, "failed", (json_int_t)e->failed, "mean_item_s", e->mean_item_s);
+        if (e->dialect)
+            json_object_set_new(entry, "dialect", json_string(e->dialect));
+        json_array_append_new(list, entry);
     }
     engine_stats_free(&es);
     return list;

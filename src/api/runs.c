@@ -159,6 +159,14 @@ json_t *generate_body_settings(const json_t *body_in, const json_t *tpl, json_t 
     v_loras(body, "loras", v, fields);
     v_integer(body, "priority", RUN_PRIORITY_MIN, RUN_PRIORITY_MAX, 1, v, fields);
     v_callback_url(body, v, fields);
+    const json_t *fit = json_object_get(body, "fit");
+    if (fit && !json_is_null(fit)) {
+        const char *f = json_string_value(fit);
+        if (f && (strcmp(f, "exact") == 0 || strcmp(f, "crop") == 0))
+            json_object_set_new(v, "fit", json_string(f));
+        else
+            json_object_set_new(fields, "fit", json_string("must be \"exact\" or \"crop\""));
+    }
     json_decref(body);
     return v;
 }
@@ -246,7 +254,10 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
         .creator = req->authenticated ? req->token_name : NULL,
         .priority = (int)json_integer_value(json_object_get(v, "priority")),
         .callback_url = json_string_value(json_object_get(v, "callback_url")),
+        .fit = json_string_value(json_object_get(v, "fit")),
     };
+    int fit_crop = spec.fit && strcmp(spec.fit, "crop") == 0;
+    json_t *warnings = engine_size_warnings(spec.width, spec.height, fit_crop);
     long long run_id = 0;
     int reused = 0;
     st = runs_create(&spec, &caps, &run_id, &reused);
@@ -254,6 +265,8 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
     json_decref(prompts);
     json_decref(v);
     json_decref(tpl);
+    if (st != SF_OK)
+        json_decref(warnings);
     if (st != SF_OK || reused)
         generate_give_back(req, &ticket); /* no new items were queued */
     if (st == SF_EQUEUEFULL || st == SF_ERATELIMIT)
@@ -266,16 +279,24 @@ sf_status generate_run(struct sf_request *req, struct sf_response *res)
         engine_kick();
 
     json_t *run, *summary;
-    if ((st = runs_get(run_id, READ_ALL, eta_parallelism(), &run)) != SF_OK)
+    if ((st = runs_get(run_id, READ_ALL, eta_parallelism(), &run)) != SF_OK) {
+        json_decref(warnings);
         return res_fail(res, st, "cannot read the new run back");
+    }
     if ((st = template_summary(tid, &summary)) != SF_OK) {
         json_decref(run);
+        json_decref(warnings);
         return res_fail(res, st, "batch template %lld not found", tid);
     }
     res_header(res, "Location", "/api/runs/%lld", run_id);
-    return res_json(res, 202, json_pack("{so so ss}", "run", run, "template", summary, "message",
-                                        reused ? "run already created for this Idempotency-Key"
-                                               : "run queued"));
+    json_t *doc = json_pack("{so so ss}", "run", run, "template", summary, "message",
+                            reused ? "run already created for this Idempotency-Key" : "run queued");
+    /* Sizes some endpoint will not return as asked (docs/api.md). */
+    if (json_array_size(warnings))
+        json_object_set_new(doc, "warnings", warnings);
+    else
+        json_decref(warnings);
+    return res_json(res, 202, doc);
 }
 
 /* ---- reading runs ---------------------------------------------------------- */

@@ -29,6 +29,13 @@ enum backend_result a1111_read_answer(const char *who, const char *body, size_t 
                                       long long requested_seed, struct sf_image *out,
                                       char *err, size_t errlen);
 
+/* a1111_read_answer, and info's "version" into version (vlen bytes, ""
+ * when none; may be NULL): "stable-diffusion.cpp" on sd-server. */
+enum backend_result a1111_read_answer_version(const char *who, const char *body, size_t len,
+                                              long long requested_seed, struct sf_image *out,
+                                              char *version, size_t vlen, char *err,
+                                              size_t errlen);
+
 /* ---- ComfyUI ---- */
 
 /* Longest prompt id we take from ComfyUI (it makes 36-character UUIDs). */

@@ -58,6 +58,10 @@ struct sf_job {
     long timeout_ms;       /* this call's deadline, from its start; 0: the
                             * endpoint's timeout_s. A call that runs out of
                             * it ends BACKEND_TRANSIENT */
+    int fit_crop;          /* the run asked for "fit": "crop": an image larger
+                            * than width x height in both dimensions is
+                            * centre-cropped by the engine, so a backend must
+                            * not refuse it for its size */
 };
 
 struct sf_image {
@@ -65,6 +69,8 @@ struct sf_image {
     size_t png_len;
     int width, height;  /* the real size of the PNG */
     long long seed;     /* the seed the backend really used */
+    int cropped_from_w, cropped_from_h; /* the size the backend returned when the
+                                         * engine cropped it ("fit": "crop"); 0 */
 };
 
 struct sf_backend;
@@ -88,6 +94,13 @@ struct sf_backend_ops {
     int (*health)(struct sf_backend *b, char *err, size_t errlen);
     /* Frees the backend and its state. */
     void (*destroy)(struct sf_backend *b);
+    /* Optional (NULL: none). The wire dialect the endpoint speaks now, for
+     * /api/health ("a1111", "sdcpp", "undetected"): a static string. */
+    const char *(*dialect)(struct sf_backend *b);
+    /* Optional (NULL: the endpoint returns the size asked for). The size
+     * an image of width x height will come back in, as far as the endpoint
+     * knows by now: 1 with *out_w and *out_h, or 0 when it cannot tell. */
+    int (*output_size)(struct sf_backend *b, int width, int height, int *out_w, int *out_h);
 };
 
 /* One configured endpoint. */

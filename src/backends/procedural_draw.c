@@ -15,10 +15,12 @@
 #include "backends/procedural_draw.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/hash.h"
+#include "util/infotext.h"
 #include "util/png.h"
 #include "util/xalloc.h"
 
@@ -295,47 +297,21 @@ void procedural_draw(unsigned long long seed, const char *prompt, int width,
     }
 }
 
-/* A1111 quotes a value that would otherwise break its "k: v, k: v" line. */
-static void put_param_value(struct strbuf *sb, const char *v)
-{
-    if (!strpbrk(v, ",\n\"")) {
-        sb_puts(sb, v);
-        return;
-    }
-    sb_putc(sb, '"');
-    for (; *v; v++) {
-        if (*v == '"' || *v == '\\') {
-            sb_putc(sb, '\\');
-            sb_putc(sb, *v);
-        } else if (*v == '\n') {
-            sb_puts(sb, "\\n");
-        } else {
-            sb_putc(sb, *v);
-        }
-    }
-    sb_putc(sb, '"');
-}
-
 char *procedural_parameters_text(unsigned long long seed, const char *prompt,
                                  const char *negative_prompt, int steps,
                                  double cfg_scale, int width, int height,
                                  const char *loras_text)
 {
-    struct strbuf sb;
-    sb_init(&sb);
-    sb_puts(&sb, prompt ? prompt : "");
-    if (negative_prompt && *negative_prompt)
-        sb_printf(&sb, "\nNegative prompt: %s", negative_prompt);
-    sb_printf(&sb, "\nSteps: %d, Sampler: procedural, CFG scale: %g, "
-              "Seed: %llu, Size: %dx%d, ", steps, cfg_scale, seed, width,
-              height);
-    if (loras_text && *loras_text) {
-        sb_puts(&sb, "Loras: ");
-        put_param_value(&sb, loras_text);
-        sb_puts(&sb, ", ");
-    }
-    sb_puts(&sb, "backend: procedural");
-    return sb_detach(&sb, NULL);
+    char st[16], cfg[32], sd[32], size[32];
+    snprintf(st, sizeof st, "%d", steps);
+    infotext_number(cfg_scale, cfg, sizeof cfg);
+    snprintf(sd, sizeof sd, "%llu", seed);
+    snprintf(size, sizeof size, "%dx%d", width, height);
+    const struct infotext_param params[] = {
+        {"Steps", st}, {"Sampler", "procedural"}, {"CFG scale", cfg}, {"Seed", sd},
+        {"Size", size}, {"Loras", loras_text}, {"backend", "procedural"},
+    };
+    return infotext_format(prompt, negative_prompt, params, sizeof params / sizeof params[0]);
 }
 
 int procedural_render_png(unsigned long long seed, const char *prompt,

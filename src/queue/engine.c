@@ -198,6 +198,7 @@ static void run_item(struct worker *w, struct claimed_item *it, int trial)
         .loras = it->loras,
         .data_dir = eng.cfg->data_dir,
         .cancel = &w->cancel,
+        .fit_crop = it->fit_crop,
     };
     struct endpoint *ep = w->ep;
     struct deadline_rule rule = deadline_rule_of(ep);
@@ -454,6 +455,7 @@ void engine_stats(struct engine_stats *out)
         struct engine_endpoint_stats *s = &out->endpoints[i];
         snprintf(s->name, sizeof(s->name), "%s", ep->backend->name);
         snprintf(s->type, sizeof(s->type), "%s", ep->backend->ops->type);
+        s->dialect = ep->backend->ops->dialect ? ep->backend->ops->dialect(ep->backend) : NULL;
         s->state = breaker_state_name(breaker_state(&ep->breaker));
         s->concurrency = ep->backend->concurrency;
         s->in_flight = atomic_load(&ep->in_flight);
@@ -473,3 +475,28 @@ void engine_stats_free(struct engine_stats *st)
     st->nendpoints = 0;
 }
 
+
+json_t *engine_size_warnings(int width, int height, int fit_crop)
+{
+    json_t *list = json_array();
+    for (int i = 0; i < eng.neps; i++) {
+        struct sf_backend *b = eng.eps[i].backend;
+        int w, h;
+        if (!b->ops->output_size || !b->ops->output_size(b, width, height, &w, &h) ||
+            (w == width && h == height))
+            continue;
+        if (fit_crop && w >= width && h >= height)
+            json_array_append_new(
+                list, json_sprintf("endpoint %s returns %dx%d images when asked for %dx%d (it "
+                                   "aligns sizes up); they will be centre-cropped to %dx%d "
+                                   "(fit: crop)",
+                                   b->name, w, h, width, height, width, height));
+        else
+            json_array_append_new(
+                list, json_sprintf("endpoint %s returns %dx%d images when asked for %dx%d (it "
+                                   "aligns sizes up); the images keep that size, or ask \"fit\": "
+                                   "\"crop\" for %dx%d",
+                                   b->name, w, h, width, height, width, height));
+    }
+    return list;
+}

@@ -46,6 +46,7 @@
 #ifndef SF_ENGINE_H
 #define SF_ENGINE_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "util/config.h"
@@ -99,6 +100,8 @@ extern const double engine_hist_bounds_s[ENGINE_HIST_BUCKETS];
 struct engine_endpoint_stats {
     char name[64];
     char type[16];
+    const char *dialect; /* the wire dialect the endpoint speaks ("a1111", "sdcpp",
+                          * "undetected"; static), NULL for types without one */
     const char *state; /* "up", "down", "probing" (static) */
     int concurrency;
     long in_flight;
@@ -117,6 +120,15 @@ struct engine_stats {
 };
 
 void engine_stats(struct engine_stats *out);
+
+/*
+ * Sentences about a run of width x height that some endpoint will not
+ * return at that size (it aligns sizes up, as far as it knows by now), one
+ * per such endpoint, saying what comes back and what fit_crop (the run's
+ * "fit": "crop") makes of it. A new JSON array, empty when every endpoint
+ * honours the size or cannot tell yet.
+ */
+json_t *engine_size_warnings(int width, int height, int fit_crop);
 void engine_stats_free(struct engine_stats *st);
 
 #endif

@@ -18,6 +18,7 @@
 #include "store/imagefiles.h"
 #include "util/hash.h"
 #include "util/log.h"
+#include "util/png.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -141,12 +142,48 @@ static int record(const struct record *rec)
     return 0;
 }
 
+/*
+ * "fit": "crop": an image larger than the item asked for in both dimensions
+ * (a server that aligns sizes up) becomes its centre at the asked size; the
+ * PNG says so in a "fit" text chunk, the image row in cropped_from. One
+ * smaller in a dimension is kept as it is (the backend judged its size).
+ */
+static enum backend_result crop_to_request(const struct claimed_item *it, struct sf_image *img,
+                                           char *err, size_t errlen)
+{
+    if ((img->width == it->width && img->height == it->height) || img->width < it->width ||
+        img->height < it->height)
+        return BACKEND_OK;
+    char note[128];
+    snprintf(note, sizeof(note), "centre-cropped from %dx%d to %dx%d (fit: crop)", img->width,
+             img->height, it->width, it->height);
+    const char *text[] = {"fit", note, NULL};
+    unsigned char *png;
+    size_t len;
+    char why[256];
+    if (png_crop_center(img->png, img->png_len, it->width, it->height, text, &png, &len, why,
+                        sizeof(why)) < 0) {
+        snprintf(err, errlen, "fit crop: %s", why);
+        return BACKEND_TRANSIENT;
+    }
+    free(img->png);
+    img->png = png;
+    img->png_len = len;
+    img->cropped_from_w = img->width;
+    img->cropped_from_h = img->height;
+    img->width = it->width;
+    img->height = it->height;
+    return BACKEND_OK;
+}
+
 static void record_outcome(struct worker *w, struct outcome *o)
 {
     struct endpoint *ep = w->ep;
     struct claimed_item *it = &o->it;
     struct record rec = {.it = it, .endpoint = ep->backend->name, .err = o->err};
     enum backend_result r = o->r;
+    if (r == BACKEND_OK && it->fit_crop)
+        r = crop_to_request(it, &o->img, o->err, sizeof(o->err));
     if (r == BACKEND_OK) {
         char sha[65];
         char ferr[512];

@@ -94,7 +94,8 @@ const char *queue_claim_sql(void)
 }
 
 static const char SQL_RUN_PARAMS[] =
-    "SELECT negative_prompt, steps, guidance_scale, width, height, loras FROM runs WHERE id = ?1";
+    "SELECT negative_prompt, steps, guidance_scale, width, height, loras, fit = 'crop' FROM runs "
+    "WHERE id = ?1";
 static const char SQL_RUN_START[] =
     "UPDATE runs SET status = 'running', started_at = coalesce(started_at, ?2) "
     "WHERE id = ?1 AND status = 'queued'";
@@ -199,6 +200,7 @@ int queue_claim(const char *owner, int64_t lease_ms, long long *rr_run, const ch
         out->width = sqlite3_column_int(st, 3);
         out->height = sqlite3_column_int(st, 4);
         out->loras = json_loads(db_col_text(st, 5), 0, NULL);
+        out->fit_crop = sqlite3_column_int(st, 6);
     }
     db_done(st);
     if (!out->loras)
@@ -387,6 +389,11 @@ sf_status queue_complete(const struct claimed_item *it, const char *owner,
         .backend = endpoint,
         .created_at = now,
     };
+    char cropped[32];
+    if (img->cropped_from_w > 0) {
+        snprintf(cropped, sizeof cropped, "%dx%d", img->cropped_from_w, img->cropped_from_h);
+        g.cropped_from = cropped;
+    }
     long long image_id = 0;
     ok = images_insert_generated(&g, &image_id) == SF_OK;
     if (!ok || foreign) /* the image row exists; its current holder links it */

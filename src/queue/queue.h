@@ -29,6 +29,7 @@ struct claimed_item {
     double guidance_scale;
     int width, height;
     json_t *loras;
+    int fit_crop; /* the run's "fit" is "crop" */
 };
 
 void claimed_item_free(struct claimed_item *it);

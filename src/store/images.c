@@ -40,6 +40,9 @@ json_t *image_row_json(sqlite3_stmt *st, int c)
     json_object_set_new(o, "bytes", json_integer(sqlite3_column_int64(st, c + 12)));
     json_object_set_new(o, "created_at", json_string(db_col_text(st, c + 13)));
     json_object_set_new(o, "url", json_sprintf("/api/images/%lld/file", id));
+    /* "fit": "crop" cut it out of a larger image the server returned */
+    const char *cropped = (const char *)sqlite3_column_text(st, c + 14);
+    json_object_set_new(o, "cropped_from", cropped ? json_string(cropped) : json_null());
     return o;
 }
 
@@ -232,8 +235,8 @@ int images_sha_used(const char *sha)
 
 static const char SQL_INSERT_GENERATED[] =
     "INSERT OR IGNORE INTO images (prompt, negative_prompt, seed, steps, guidance_scale, width, "
-    "height, loras, run_id, item_index, sha256, bytes, backend, created_at) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    "height, loras, run_id, item_index, sha256, bytes, backend, created_at, cropped_from) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 static const char SQL_FIND_GENERATED[] = "SELECT id FROM images WHERE run_id = ?1 AND item_index = ?2";
 
 sf_status images_insert_generated(const struct generated_image *g, long long *image_id)
@@ -253,6 +256,7 @@ sf_status images_insert_generated(const struct generated_image *g, long long *im
     sqlite3_bind_int64(st, 12, (sqlite3_int64)g->bytes);
     db_bind_text(st, 13, g->backend);
     db_bind_text(st, 14, g->created_at);
+    db_bind_text(st, 15, g->cropped_from);
     int rc = sqlite3_step(st);
     db_done(st);
     if (rc != SQLITE_DONE)

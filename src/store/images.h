@@ -15,8 +15,8 @@
 #define IMAGE_COLS(a)                                                          \
     a "id, " a "prompt, " a "negative_prompt, " a "seed, " a "steps, " a       \
     "guidance_scale, " a "width, " a "height, " a "loras, " a "run_id, " a     \
-    "item_index, " a "sha256, " a "bytes, " a "created_at"
-#define IMAGE_NCOLS 14
+    "item_index, " a "sha256, " a "bytes, " a "created_at, " a "cropped_from"
+#define IMAGE_NCOLS 15
 
 /*
  * The columns of an image in a set to be downloaded (an album, a run's
@@ -77,6 +77,7 @@ struct generated_image {
     size_t bytes;
     const char *backend; /* the endpoint's name */
     const char *created_at;
+    const char *cropped_from; /* "WxH" the server returned before a crop, or NULL */
 };
 
 /*

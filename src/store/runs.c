@@ -19,7 +19,7 @@
     "id, template_id, album_id, album_name, user_theme, status, total_items, " \
     "completed_items, failed_items, canceled_items, steps, seed, width, "      \
     "height, guidance_scale, negative_prompt, loras, created_at, started_at, " \
-    "completed_at, error_message, priority"
+    "completed_at, error_message, priority, fit"
 
 static const char SQL_GET[] =
     "SELECT " RUN_COLS " FROM runs WHERE id = ?1 AND " SQL_RUN_VISIBLE(2, "runs.id");
@@ -45,8 +45,8 @@ static const char SQL_IDEM_FIND[] =
 static const char SQL_INSERT[] =
     "INSERT INTO runs (template_id, album_name, user_theme, status, total_items, steps, seed, "
     "width, height, guidance_scale, negative_prompt, loras, idempotency_key, request_hash, "
-    "creator, created_at, priority, callback_url) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, "
-    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+    "creator, created_at, priority, callback_url, fit) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, "
+    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, coalesce(?18, 'exact'))";
 /* Items of queued, running and paused runs not settled yet, in all runs and in
  * those without a creator: from the runs' counters (kept in the same
  * transactions as the items' states), so one index search of the active
@@ -146,6 +146,7 @@ static json_t *run_json(sqlite3_stmt *st)
     json_object_set_new(o, "started_at", db_col_json_text(st, 18));
     json_object_set_new(o, "completed_at", db_col_json_text(st, 19));
     json_object_set_new(o, "error_message", db_col_json_text(st, 20));
+    json_object_set_new(o, "fit", json_string(db_col_text(st, 22)));
     json_object_set_new(o, "progress", json_real(total ? (double)done / (double)total : 1.0));
     return o;
 }
@@ -322,6 +323,7 @@ static sf_status insert_run(const struct run_spec *spec, long long *run_id)
     db_bind_text(st, 15, now);
     sqlite3_bind_int(st, 16, spec->priority);
     db_bind_text(st, 17, spec->callback_url);
+    db_bind_text(st, 18, spec->fit);
     int rc = sqlite3_step(st);
     db_done(st);
     if (rc != SQLITE_DONE)
@@ -334,7 +336,7 @@ static sf_status insert_run(const struct run_spec *spec, long long *run_id)
         sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
         const char *prompt = json_string_value(json_array_get(spec->prompts, i));
         sqlite3_bind_text(st, 3, prompt, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, spec->seed + (long long)i);
+        sqlite3_bind_int64(st, 4, run_item_seed(spec->seed, (long long)i));
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) {

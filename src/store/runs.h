@@ -19,6 +19,20 @@
 #define RUN_PRIORITY_MIN (-100)
 #define RUN_PRIORITY_MAX 100
 
+/*
+ * The seed of item index of a run whose seed is seed (0..2^31-1): seed +
+ * index, wrapped modulo 2^31, so it stays in [0, 2147483647]. Every server
+ * reads that range: stable-diffusion.cpp's sd-server parses "seed" as a
+ * 32-bit int and draws a random one for anything larger, which would make
+ * the recorded seed a lie (docs/backends.md, "Seeds").
+ */
+#define RUN_SEED_MODULUS 2147483648LL
+static inline long long run_item_seed(long long seed, long long index)
+{
+    long long s = (seed + index) % RUN_SEED_MODULUS;
+    return s < 0 ? s + RUN_SEED_MODULUS : s;
+}
+
 struct run_spec {
     long long template_id;
     const char *album_name;
@@ -35,6 +49,7 @@ struct run_spec {
     const char *creator;
     const char *callback_url;     /* or NULL: no webhook (docs/webhooks.md) */
     int priority; /* -100..100, higher claimed first (docs/run-controls.md) */
+    const char *fit; /* "exact" (also when NULL) or "crop" */
 };
 
 /*

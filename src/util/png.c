@@ -17,6 +17,7 @@
 #include "util/png.h"
 
 #include <png.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,4 +285,194 @@ int png_check(const unsigned char *buf, size_t len, int *width, int *height,
             *height = (int)c.h;
     }
     return rc;
+}
+
+/* ---- centre crop ---- */
+
+/* The source's text chunks (tEXt, zTXt, iTXt: a server's "parameters"),
+ * whole with their CRCs, appended to sb. */
+static void copy_text_chunks(const unsigned char *buf, size_t len, struct strbuf *sb)
+{
+    size_t pos = 8;
+    while (pos + 12 <= len) {
+        size_t n = ((size_t)buf[pos] << 24) | ((size_t)buf[pos + 1] << 16) |
+                   ((size_t)buf[pos + 2] << 8) | buf[pos + 3];
+        if (n > len - pos - 12)
+            return;
+        const unsigned char *type = buf + pos + 4;
+        if (memcmp(type, "tEXt", 4) == 0 || memcmp(type, "zTXt", 4) == 0 ||
+            memcmp(type, "iTXt", 4) == 0)
+            sb_append(sb, buf + pos, n + 12);
+        pos += n + 12;
+    }
+}
+
+int png_crop_center(const unsigned char *buf, size_t len, int width, int height,
+                    const char *const *text_pairs, unsigned char **out, size_t *out_len,
+                    char *err, size_t errlen)
+{
+    *out = NULL;
+    *out_len = 0;
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(&img, buf, len)) {
+        snprintf(err, errlen, "cannot read the PNG to crop it: %s", img.message);
+        return -1;
+    }
+    int sw = (int)img.width, sh = (int)img.height;
+    if (width <= 0 || height <= 0 || width > sw || height > sh || sw > SF_PNG_MAX_DIM ||
+        sh > SF_PNG_MAX_DIM) {
+        png_image_free(&img);
+        snprintf(err, errlen, "cannot crop a %dx%d image to %dx%d", sw, sh, width, height);
+        return -1;
+    }
+    img.format = PNG_FORMAT_RGB;
+    size_t stride = (size_t)sw * 3;
+    unsigned char *rgb = malloc(stride * (size_t)sh);
+    if (!rgb) {
+        png_image_free(&img);
+        snprintf(err, errlen, "out of memory cropping the image");
+        return -1;
+    }
+    if (!png_image_finish_read(&img, NULL, rgb, (png_int_32)stride, NULL)) {
+        snprintf(err, errlen, "cannot decode the PNG to crop it: %s", img.message);
+        free(rgb);
+        return -1;
+    }
+    /* The centre: an odd margin leaves its extra pixel on the right and
+     * at the bottom. Rows are moved down in place. */
+    int x0 = (sw - width) / 2, y0 = (sh - height) / 2;
+    size_t row = (size_t)width * 3;
+    for (int y = 0; y < height; y++)
+        memmove(rgb + (size_t)y * row, rgb + (size_t)(y0 + y) * stride + (size_t)x0 * 3, row);
+    unsigned char *enc = NULL;
+    size_t enc_len = 0;
+    int rc = png_encode_rgb(rgb, width, height, text_pairs, &enc, &enc_len);
+    free(rgb);
+    if (rc < 0 || enc_len < 12) {
+        free(enc);
+        snprintf(err, errlen, "cannot encode the cropped image");
+        return -1;
+    }
+    /* Everything but IEND (its 12 bytes last), the source's text, IEND. */
+    struct strbuf sb;
+    sb_init(&sb);
+    sb_append(&sb, enc, enc_len - 12);
+    copy_text_chunks(buf, len, &sb);
+    sb_append(&sb, enc + enc_len - 12, 12);
+    free(enc);
+    *out = (unsigned char *)sb_detach(&sb, out_len);
+    return 0;
+}
+
+/* ---- one text chunk, set without decoding ------------------------------- */
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* text as Latin-1 in out (the caller's buffer of at least strlen(text)
+ * bytes); 0 and *n set when every character fits, -1 otherwise (also on
+ * bytes that are not UTF-8). */
+static int utf8_to_latin1(const char *text, unsigned char *out, size_t *n)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t k = 0;
+    while (*s) {
+        if (*s < 0x80) {
+            out[k++] = *s++;
+        } else if ((s[0] == 0xc2 || s[0] == 0xc3) && (s[1] & 0xc0) == 0x80) {
+            out[k++] = (unsigned char)(((s[0] & 0x1f) << 6) | (s[1] & 0x3f));
+            s += 2;
+        } else {
+            return -1;
+        }
+    }
+    *n = k;
+    return 0;
+}
+
+/* The keyword of a text chunk's data (tEXt, zTXt and iTXt all start with
+ * it, NUL-terminated) equals key. */
+static int chunk_keyword_is(const unsigned char *data, uint32_t len, const char *key)
+{
+    size_t klen = strlen(key);
+    return len > klen && memcmp(data, key, klen) == 0 && data[klen] == '\0';
+}
+
+int png_with_text(const unsigned char *buf, size_t len, const char *key, const char *text,
+                 unsigned char **out, size_t *out_len)
+{
+    static const unsigned char SIG[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    size_t klen = strlen(key), tlen = strlen(text);
+    if (len < 8 + 25 || memcmp(buf, SIG, 8) != 0 || klen < 1 || klen > 79)
+        return -1;
+    /* The new chunk: tEXt when the text is Latin-1, as the PNG spec wants
+     * (A1111 and PIL do the same), else iTXt, uncompressed, in UTF-8. */
+    unsigned char *latin = xmalloc(tlen + 1);
+    size_t llen = 0;
+    int as_text = utf8_to_latin1(text, latin, &llen) == 0;
+    size_t dlen = as_text ? klen + 1 + llen : klen + 5 + tlen;
+    unsigned char *chunk = xmalloc(12 + dlen);
+    put_be32(chunk, (uint32_t)dlen);
+    memcpy(chunk + 4, as_text ? "tEXt" : "iTXt", 4);
+    unsigned char *d = chunk + 8;
+    memcpy(d, key, klen + 1);
+    if (as_text) {
+        memcpy(d + klen + 1, latin, llen);
+    } else {
+        /* compression flag 0, method 0, empty language tag and translated keyword */
+        memset(d + klen + 1, 0, 4);
+        memcpy(d + klen + 5, text, tlen);
+    }
+    free(latin);
+    put_be32(chunk + 8 + dlen, (uint32_t)crc32(crc32(0L, Z_NULL, 0), chunk + 4, (uInt)(4 + dlen)));
+
+    /* Copy the chunks, leaving out any text chunk of the same keyword, and
+     * put the new one right after IHDR (before the image data, where
+     * readers that stop early still find it). */
+    unsigned char *o = xmalloc(len + 12 + dlen);
+    size_t olen = 8, pos = 8;
+    memcpy(o, buf, 8);
+    int placed = 0, ok = 0;
+    while (pos + 12 <= len) {
+        uint32_t clen = get_be32(buf + pos);
+        if (clen > len - pos - 12)
+            break;
+        const unsigned char *type = buf + pos + 4, *data = buf + pos + 8;
+        int is_text = memcmp(type, "tEXt", 4) == 0 || memcmp(type, "zTXt", 4) == 0 ||
+                      memcmp(type, "iTXt", 4) == 0;
+        if (!(is_text && chunk_keyword_is(data, clen, key))) {
+            memcpy(o + olen, buf + pos, 12 + (size_t)clen);
+            olen += 12 + (size_t)clen;
+        }
+        if (!placed && memcmp(type, "IHDR", 4) == 0) {
+            memcpy(o + olen, chunk, 12 + dlen);
+            olen += 12 + dlen;
+            placed = 1;
+        }
+        pos += 12 + (size_t)clen;
+        if (memcmp(type, "IEND", 4) == 0) {
+            ok = placed;
+            break;
+        }
+    }
+    free(chunk);
+    if (!ok) {
+        free(o);
+        return -1;
+    }
+    *out = o;
+    *out_len = olen;
+    return 0;
 }

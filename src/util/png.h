@@ -37,4 +37,28 @@ int png_encode_rgb(const unsigned char *rgb, int width, int height,
 int png_check(const unsigned char *buf, size_t len, int *width, int *height,
               char *err, size_t errlen);
 
+/*
+ * Cuts the centre width x height out of the PNG in buf (at least that large
+ * in both dimensions; an odd margin leaves its extra pixel right and below)
+ * and encodes it as a new 8-bit RGB PNG: text_pairs as in png_encode_rgb,
+ * then the source's own text chunks (tEXt, zTXt, iTXt) copied as they are.
+ * Alpha is dropped. Returns 0 with *out malloc'd (*out_len bytes), or -1
+ * with a sentence in err and nothing allocated.
+ */
+int png_crop_center(const unsigned char *buf, size_t len, int width, int height,
+                    const char *const *text_pairs, unsigned char **out, size_t *out_len,
+                    char *err, size_t errlen);
+
+/*
+ * Sets one text chunk of the PNG in buf without decoding its pixels: every
+ * tEXt, zTXt or iTXt chunk whose keyword is key is left out, and one chunk
+ * key = text (UTF-8) goes right after IHDR: tEXt when the text is Latin-1,
+ * else an uncompressed iTXt. Every other chunk is copied as it is (a
+ * ComfyUI image keeps its "prompt" and "workflow"). Returns 0 with *out
+ * malloc'd (*out_len bytes), or -1 (not a PNG, a key of 0 or over 79
+ * bytes) with nothing allocated.
+ */
+int png_with_text(const unsigned char *buf, size_t len, const char *key, const char *text,
+                 unsigned char **out, size_t *out_len);
+
 #endif

@@ -25,6 +25,31 @@ Faults, chosen with --mode or POST /_fake/mode {"mode": ..., "delay_ms": N,
   answer: a server killed mid-item).
 A hung call ends when the client gives up: its request entry then gets
 "t_closed", the time the client closed the connection.
+
+Flavor sdcpp is as unkind as the real sd-server (examples/server of
+stable-diffusion.cpp, and a real build): GET /sdcpp/v1/capabilities answers
+200 (404 in flavor a1111); txt2img's info says "version":
+"stable-diffusion.cpp"; "<lora:...>" tags in the prompt are words, LoRAs
+come only in the "lora" field, by the exact path GET /sdapi/v1/loras lists
+("detail.safetensors", with the extension), else HTTP 400 "invalid lora
+path: X"; that list ("lora_files") is read from "disk" only when GET
+/sdapi/v1/loras is called, so it starts empty and misses files added later;
+sizes are aligned up to "align" (64); a seed beyond 32 bits becomes a
+random one; no /sdapi/v1/interrupt. Mode keys: "lora_files": [paths],
+"align": N, "broken_size": [w, h] (every image comes back that size),
+"kind_loras": true (any LoRA path is taken, as the old fake did),
+"no_capabilities": true (an older build without /sdcpp/v1/capabilities),
+"forget_loras": true (the list is empty again, as after a restart),
+"max_queue": N (img_gen answers 429 beyond N pending jobs),
+"lose_jobs": true (every job is unknown to GET /sdcpp/v1/jobs/<id>: 404,
+as after a restart).
+sd-server's native async API is there too (unless no_capabilities):
+POST /sdcpp/v1/img_gen (202 and a job id; 400 "invalid generation
+parameters"; 429 when full), GET /sdcpp/v1/jobs/<id>, POST
+/sdcpp/v1/jobs/<id>/cancel (200 while queued, 409 once generating: the job
+runs to its end); one worker draws jobs in order (delay_ms in mode slow).
+GET /_fake/jobs lists the jobs with their cancel_requests. Each
+txt2img entry gets "applied_loras": the LoRA paths the fake applied.
 GET /_fake/requests returns every request received (method, path, auth
 header, JSON body, t_received); POST /_fake/reset forgets them. Prints
 "listening PORT".
@@ -33,6 +58,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import select
 import socket
 import sys
@@ -57,6 +83,126 @@ MODEL = {
 }
 
 
+def lora_stem(path):
+    """sd-server's LoRA "name": the file name without folder or extension."""
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def sdcpp_loras(req, refresh=False):
+    """The LoRA paths of an sd-server request and the error text when one is
+    not in its list (refresh: the list is read first, as img_gen does)."""
+    with STATE.lock:
+        if refresh:
+            STATE.lora_cache = list(STATE.lora_files)
+        applied = []
+        for item in req.get("lora") or []:
+            path = item.get("path", "") if isinstance(item, dict) else ""
+            if not path:
+                return applied, "lora.path required"
+            if not (STATE.kind_loras or path in STATE.lora_cache):
+                return applied, "invalid lora path: " + path
+            applied.append(path)
+    return applied, None
+
+
+def drawn_size_and_seed(req, flavor):
+    """The seed and size the server really draws with."""
+    seed = int(req.get("seed", -1))
+    if flavor == "sdcpp" and not -2**31 <= seed < 2**31:
+        seed = -1  # read as a 32-bit int: out of range, it is drawn at random
+    if seed == -1:
+        seed = 987654321  # "random", as webui picks one for -1
+    w, h = int(req.get("width", 512)), int(req.get("height", 512))
+    if flavor == "sdcpp":
+        a = STATE.align
+        w, h = (w + a - 1) // a * a, (h + a - 1) // a * a
+    if STATE.broken_size:
+        w, h = int(STATE.broken_size[0]), int(STATE.broken_size[1])
+    return seed, w, h
+
+
+class Jobs:
+    """sd-server's async job queue (async_jobs.cpp): one worker draws the
+    queued jobs in order; a queued job can be cancelled, a generating one
+    cannot (409); at most max_pending queued or generating (429)."""
+
+    def __init__(self):
+        self.cv = threading.Condition()
+        self.jobs = {}
+        self.queue = []
+        self.next_id = 1
+        self.max_pending = 8
+        threading.Thread(target=self.worker, daemon=True).start()
+
+    def submit(self, body, applied):
+        with self.cv:
+            pending = sum(1 for j in self.jobs.values() if j["status"] in ("queued", "generating"))
+            if pending >= self.max_pending:
+                return None
+            jid = "job_%x_%08d" % (int(time.time()), self.next_id)
+            self.next_id += 1
+            self.jobs[jid] = {"id": jid, "kind": "img_gen", "status": "queued", "created": int(time.time()),
+                              "started": None, "completed": None, "body": body, "applied_loras": applied,
+                              "result": None, "error": None}
+            self.queue.append(jid)
+            self.cv.notify_all()
+            return self.jobs[jid]
+
+    def view(self, jid):
+        with self.cv:
+            job = self.jobs.get(jid)
+            if job is None:
+                return None
+            out = {k: job[k] for k in ("id", "kind", "status", "created", "started", "completed",
+                                       "result", "error")}
+            out["queue_position"] = self.queue.index(jid) + 1 if jid in self.queue else 0
+            return out
+
+    def cancel(self, jid):
+        with self.cv:
+            job = self.jobs.get(jid)
+            if job is None:
+                return 404, {"error": "job not found"}
+            job["cancel_requests"] = job.get("cancel_requests", 0) + 1
+            if job["status"] == "queued":
+                self.queue.remove(jid)
+                job.update(status="cancelled", completed=int(time.time()),
+                           error={"code": "cancelled", "message": "job cancelled by client"})
+                return 200, self.view_locked(job)
+            if job["status"] == "generating":
+                return 409, {"error": "job is currently generating and cannot be interrupted yet"}
+            return 200, self.view_locked(job)
+
+    def view_locked(self, job):
+        return {k: job[k] for k in ("id", "kind", "status", "created", "started", "completed",
+                                    "result", "error")}
+
+    def worker(self):
+        while True:
+            with self.cv:
+                while not self.queue:
+                    self.cv.wait()
+                jid = self.queue.pop(0)
+                job = self.jobs[jid]
+                job.update(status="generating", started=int(time.time()), t_started=time.time())
+                mode, delay_ms = STATE.mode, STATE.delay_ms
+            if mode == "slow":
+                time.sleep(delay_ms / 1000.0)  # no interrupt: it runs to its end
+            body = job["body"]
+            seed, w, h = drawn_size_and_seed(body, "sdcpp")
+            with self.cv:
+                job["completed"] = int(time.time())
+                job["t_done"] = time.time()
+                if mode == "fail500":
+                    job.update(status="failed", error={"code": "generation_failed",
+                                                       "message": "generate_image returned no results"})
+                else:
+                    png = make_png(w, h, seed)
+                    job.update(status="completed", result={"output_format": "png", "images": [
+                        {"index": 0, "b64_json": base64.b64encode(png).decode()}]})
+                self.cv.notify_all()
+
+
 class State:
     def __init__(self, args):
         self.lock = threading.Lock()
@@ -66,6 +212,15 @@ class State:
         self.empty_info = False
         self.auth = args.auth
         self.hang_after = args.hang_after
+        self.lora_files = ["detail.safetensors", "film_grain.safetensors",
+                           "styles/Watercolor.safetensors"]
+        self.lora_cache = []  # sd-server's list: filled by GET /sdapi/v1/loras only
+        self.align = 64
+        self.broken_size = None
+        self.kind_loras = False
+        self.no_capabilities = False
+        self.lose_jobs = False
+        self.jobs = Jobs()
         self.txt2img_calls = 0
         self.requests = []
         self.interrupted = threading.Event()
@@ -171,8 +326,31 @@ class Handler(BaseHTTPRequestHandler):
             return self.txt2img(body, body_ok, raw, mode, delay_ms, flavor)
         if route == ("GET", "/sdapi/v1/sd-models"):
             return self.send_json(200, [MODEL])
+        if route == ("GET", "/sdapi/v1/cmd-flags"):  # A1111 and Forge only
+            if flavor == "sdcpp":
+                return self.send_json(404, {"error": "not found"})
+            return self.send_json(200, {"api": True, "listen": True})
         if route == ("GET", "/sdapi/v1/samplers"):
             return self.send_json(200, [{"name": s, "aliases": [], "options": {}} for s in SAMPLERS])
+        if route == ("GET", "/sdcpp/v1/capabilities"):
+            if flavor != "sdcpp" or STATE.no_capabilities:
+                return self.send_json(404, {"detail": "Not Found"})
+            with STATE.lock:
+                STATE.lora_cache = list(STATE.lora_files)
+                loras = [{"name": lora_stem(p), "path": p} for p in STATE.lora_cache]
+            return self.send_json(200, {"model": {"name": "v1-5-pruned-emaonly.safetensors"},
+                                        "current_mode": "img_gen", "loras": loras,
+                                        "features": {"cancel_queued": True,
+                                                     "cancel_generating": False}})
+        if route == ("GET", "/sdapi/v1/loras") and flavor == "sdcpp":
+            with STATE.lock:
+                STATE.lora_cache = list(STATE.lora_files)  # refresh_lora_cache
+                loras = [{"name": lora_stem(p), "path": p} for p in STATE.lora_cache]
+            return self.send_json(200, loras)
+        if flavor == "sdcpp" and not STATE.no_capabilities and path.startswith("/sdcpp/v1/"):
+            return self.sdcpp_native(method, path, body, body_ok)
+        if route == ("POST", "/sdapi/v1/interrupt") and flavor == "sdcpp":
+            return self.send_json(404, {"error": "not found"})
         if route == ("GET", "/sdapi/v1/loras"):
             return self.send_json(200, [{"name": "detail", "alias": "detail",
                                          "path": "/models/Lora/detail.safetensors", "metadata": {}}])
@@ -189,6 +367,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(404, {"detail": "Not Found"})
 
     def control(self, method, path, raw):
+        if method == "GET" and path == "/_fake/jobs":
+            with STATE.jobs.cv:
+                return self.send_json(200, [dict(STATE.jobs.view_locked(j), cancel_requests=j.get("cancel_requests", 0),
+                                                 t_started=j.get("t_started"), t_done=j.get("t_done"))
+                                            for j in STATE.jobs.jobs.values()])
         if method == "GET" and path == "/_fake/requests":
             with STATE.lock:
                 return self.send_json(200, list(STATE.requests))
@@ -210,6 +393,22 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.hang_after = int(req.get("hang_after", STATE.hang_after))
                 if "auth" in req:
                     STATE.auth = req["auth"]
+                if "lora_files" in req:
+                    STATE.lora_files = list(req["lora_files"])
+                if "align" in req:
+                    STATE.align = int(req["align"])
+                if "broken_size" in req:
+                    STATE.broken_size = req["broken_size"]
+                if "kind_loras" in req:
+                    STATE.kind_loras = bool(req["kind_loras"])
+                if "lose_jobs" in req:
+                    STATE.lose_jobs = bool(req["lose_jobs"])
+                if "max_queue" in req:
+                    STATE.jobs.max_pending = int(req["max_queue"])
+                if "no_capabilities" in req:
+                    STATE.no_capabilities = bool(req["no_capabilities"])
+                if req.get("forget_loras"):
+                    STATE.lora_cache = []
             STATE.interrupted.clear()
             return self.send_json(200, {"mode": mode})
         self.send_json(404, {"error": "no such control route"})
@@ -231,6 +430,30 @@ class Handler(BaseHTTPRequestHandler):
                 return
             time.sleep(0.05)  # bytes of a next request: still hanging
 
+    # ---- sd-server's async jobs ----
+    def sdcpp_native(self, method, path, body, body_ok):
+        if (method, path) == ("POST", "/sdcpp/v1/img_gen"):
+            if not body_ok or not isinstance(body, dict):
+                return self.send_json(400, {"error": "invalid json"})
+            applied, bad = sdcpp_loras(body, refresh=True)
+            if bad or not body.get("prompt"):
+                return self.send_json(400, {"error": "invalid generation parameters"})
+            self.entry["applied_loras"] = applied
+            job = STATE.jobs.submit(body, applied)
+            if job is None:
+                return self.send_json(429, {"error": "job queue is full"})
+            self.entry["job_id"] = job["id"]
+            return self.send_json(202, {"id": job["id"], "kind": "img_gen", "status": "queued",
+                                        "created": job["created"], "poll_url": "/sdcpp/v1/jobs/" + job["id"]})
+        m = re.fullmatch(r"/sdcpp/v1/jobs/([A-Za-z0-9_\-]+)(/cancel)?", path)
+        if m and method == "GET" and not m.group(2):
+            view = None if STATE.lose_jobs else STATE.jobs.view(m.group(1))
+            return self.send_json(200, view) if view else self.send_json(404, {"error": "job not found"})
+        if m and method == "POST" and m.group(2):
+            st, obj = STATE.jobs.cancel(m.group(1))
+            return self.send_json(st, obj)
+        return self.send_json(404, {"error": "not found"})
+
     # ---- txt2img ----
     def txt2img(self, req, body_ok, raw, mode, delay_ms, flavor):
         if not body_ok or not isinstance(req, dict):
@@ -246,6 +469,13 @@ class Handler(BaseHTTPRequestHandler):
         if flavor == "a1111" and req.get("sampler_name", "Euler a") not in SAMPLERS:
             st, obj = webui_error(404, "Sampler not found")
             return self.send_json(st, obj)
+        if flavor == "sdcpp":
+            applied, bad = sdcpp_loras(req)
+            if bad:
+                return self.send_json(400, {"error": bad})
+        else:
+            applied = re.findall(r"<lora:([^:>]+):[^>]*>", req.get("prompt", ""))
+        self.entry["applied_loras"] = applied
         if mode == "fail500":
             st, obj = webui_error(500, "", "CUDA out of memory. Tried to allocate 2.00 GiB")
             return self.send_json(st, obj)
@@ -262,12 +492,7 @@ class Handler(BaseHTTPRequestHandler):
             end = time.time() + delay_ms / 1000.0
             while time.time() < end and not STATE.interrupted.is_set():
                 time.sleep(0.01)
-        seed = int(req.get("seed", -1))
-        if seed == -1:
-            seed = 987654321  # "random", as webui picks one for -1
-        w, h = int(req.get("width", 512)), int(req.get("height", 512))
-        if flavor == "sdcpp":
-            w, h = (w + 63) // 64 * 64, (h + 63) // 64 * 64
+        seed, w, h = drawn_size_and_seed(req, flavor)
         png = make_png(w, h, seed)
         if mode == "jpeg":
             png = JPEG_BYTES
@@ -280,7 +505,10 @@ class Handler(BaseHTTPRequestHandler):
         infotext = "%s\nNegative prompt: %s\nSteps: %s, Sampler: %s, CFG scale: %s, Seed: %d, Size: %dx%d" % (
             prompt, neg, req.get("steps"), req.get("sampler_name"), req.get("cfg_scale"), seed, w, h)
         if flavor == "sdcpp":
-            info = "" if STATE.empty_info else json.dumps({"seed": seed, "all_seeds": [seed]})
+            info = "" if STATE.empty_info else json.dumps({
+                "prompt": prompt, "seed": seed, "width": int(req.get("width", 512)),
+                "height": int(req.get("height", 512)), "version": "stable-diffusion.cpp",
+                "all_seeds": [seed], "infotexts": [infotext]})
         else:
             info = json.dumps({
                 "prompt": prompt, "all_prompts": [prompt], "negative_prompt": neg,

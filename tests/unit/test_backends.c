@@ -388,8 +388,10 @@ static void test_a1111(const struct fake *f)
     b->ops->destroy(b);
     set_mode(f, "{\"mode\": \"ok\", \"auth\": null}");
 
-    /* sd-server: LoRAs as a field, sizes rounded, empty info */
-    set_mode(f, "{\"mode\": \"ok\", \"flavor\": \"sdcpp\", \"empty_info\": true}");
+    /* an older sd-server (no capabilities, no job API): LoRAs as a field,
+     * sizes rounded, empty info */
+    set_mode(f, "{\"mode\": \"ok\", \"flavor\": \"sdcpp\", \"empty_info\": true, "
+                "\"no_capabilities\": true}");
     b = make(a1111_backend_new,
              cfg = xasprintf("{\"name\": \"cpp\", \"url\": \"%s\", \"flavor\": \"sdcpp\"}",
                              f->base),
@@ -405,15 +407,73 @@ static void test_a1111(const struct fake *f)
     body = json_object_get(rq, "body");
     CHECK_STR(json_string_value(json_object_get(body, "prompt")), "a red fox in the snow");
     json_t *l1 = json_array_get(json_object_get(body, "lora"), 1);
-    CHECK_STR(json_string_value(json_object_get(l1, "path")),
-              "/models/Lora/film_grain.safetensors");
+    /* mapped to the paths sd-server lists (with the extension) */
+    CHECK_STR(json_string_value(json_object_get(l1, "path")), "film_grain.safetensors");
     CHECK(json_number_value(json_object_get(l1, "multiplier")) == 0.5);
     CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(body, "lora"), 0),
                                                 "path")),
-              "detail");
+              "detail.safetensors");
+    /* nothing told which it is: the configured flavor was used */
+    CHECK_STR(b->ops->dialect(b), "undetected");
     json_decref(rq);
     b->ops->destroy(b);
-    set_mode(f, "{\"mode\": \"ok\", \"flavor\": \"a1111\"}");
+
+    /* a newer sd-server: its job API (POST /sdcpp/v1/img_gen, polled) */
+    set_mode(f, "{\"mode\": \"ok\", \"flavor\": \"sdcpp\", \"no_capabilities\": false}");
+    b = make(a1111_backend_new,
+             cfg = xasprintf("{\"name\": \"cpp2\", \"url\": \"%s\"}", f->base), err, sizeof err);
+    free(cfg);
+    CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_OK);
+    CHECK(img.width == 64 && img.height == 64);
+    CHECK(img.seed == 1234);
+    free(img.png);
+    CHECK_STR(b->ops->dialect(b), "sdcpp");
+    rq = last_request(f, "/sdcpp/v1/img_gen");
+    body = json_object_get(rq, "body");
+    CHECK_STR(json_string_value(json_object_get(body, "prompt")), "a red fox in the snow");
+    CHECK(json_integer_value(json_object_get(body, "seed")) == 1234);
+    CHECK(json_integer_value(json_object_get(body, "width")) == 60);
+    json_t *sp = json_object_get(body, "sample_params");
+    CHECK(json_integer_value(json_object_get(sp, "sample_steps")) == 20);
+    CHECK_STR(json_string_value(json_object_get(sp, "sample_method")), "euler_a");
+    CHECK(json_number_value(json_object_get(json_object_get(sp, "guidance"), "txt_cfg")) == 7.5);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(body, "lora"), 1),
+                                                "path")),
+              "film_grain.safetensors");
+    CHECK_STR(json_string_value(json_object_get(body, "output_format")), "png");
+    json_decref(rq);
+    /* a failed job is transient, with the server's message */
+    set_mode(f, "{\"mode\": \"fail500\", \"flavor\": \"sdcpp\"}");
+    CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
+    CHECK_HAS(err, "generate_image returned no results");
+    /* a full queue: 429, transient */
+    set_mode(f, "{\"mode\": \"ok\", \"flavor\": \"sdcpp\", \"max_queue\": 0}");
+    CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
+    CHECK_HAS(err, "HTTP 429");
+    /* the job vanished (the server restarted): transient */
+    set_mode(f, "{\"mode\": \"ok\", \"flavor\": \"sdcpp\", \"max_queue\": 8, "
+                "\"lose_jobs\": true}");
+    CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
+    CHECK_HAS(err, "HTTP 404: job not found");
+    b->ops->destroy(b);
+    /* past the deadline: transient, and the job is canceled on the server */
+    set_mode(f, "{\"mode\": \"slow\", \"delay_ms\": 3000, \"flavor\": \"sdcpp\", "
+                "\"lose_jobs\": false}");
+    b = make(a1111_backend_new,
+             cfg = xasprintf("{\"name\": \"cpp3\", \"url\": \"%s\", \"timeout_s\": 1}", f->base),
+             err, sizeof err);
+    free(cfg);
+    CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
+    CHECK_HAS(err, "did not finish within 1000 ms");
+    char *jobs_text = fetch(f, "GET", "/_fake/jobs", NULL);
+    json_t *jobs = jobs_text ? json_loads(jobs_text, 0, NULL) : NULL;
+    free(jobs_text);
+    size_t nj = json_array_size(jobs);
+    CHECK(nj > 0 && json_integer_value(json_object_get(json_array_get(jobs, nj - 1),
+                                                       "cancel_requests")) == 1);
+    json_decref(jobs);
+    b->ops->destroy(b);
+    set_mode(f, "{\"mode\": \"ok\", \"flavor\": \"a1111\", \"max_queue\": 8}");
     json_decref(loras);
 
     /* nobody listening: undelivered (no attempt spent), and unhealthy */

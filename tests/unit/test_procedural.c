@@ -178,7 +178,7 @@ static void test_png_metadata(void)
                              "blurry, text\nSteps: 25"));
     CHECK(contains(png, len, "CFG scale: 6.5"));
     CHECK(contains(png, len, "Size: 64x96"));
-    CHECK(contains(png, len, "Loras: knight_style:0.8, "));
+    CHECK(contains(png, len, "Loras: \"knight_style:0.8\", "));
     CHECK(contains(png, len, "tEXtSoftware"));
     CHECK(contains(png, len, "setforge procedural backend (not an AI "
                              "model)"));
