@@ -386,6 +386,27 @@ static long long read_info(const json_t *info, long long requested, char *versio
     return seed;
 }
 
+/* Copies info's string field key into out (one line, "" when absent). */
+static void info_text(const json_t *obj, const char *key, char *out, size_t outlen)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+    one_line(v ? v : "", v ? strlen(v) : 0, out, outlen);
+}
+
+/* What A1111's info says it drew with (model, its hash, the sampler, the
+ * version), for the image's parameters text; sd-server says only its
+ * version. */
+static void read_generation(const json_t *info, struct sf_image *out)
+{
+    json_t *doc = json_is_string(info) ? json_loads(json_string_value(info), 0, NULL) : NULL;
+    const json_t *obj = doc ? doc : info;
+    info_text(obj, "sampler_name", out->sampler, sizeof out->sampler);
+    info_text(obj, "sd_model_name", out->model, sizeof out->model);
+    info_text(obj, "sd_model_hash", out->model_hash, sizeof out->model_hash);
+    info_text(obj, "version", out->version, sizeof out->version);
+    json_decref(doc);
+}
+
 enum backend_result a1111_read_answer_version(const char *who, const char *body, size_t len,
                                               long long requested_seed, struct sf_image *out,
                                               char *version, size_t vlen, char *err,
@@ -428,6 +449,7 @@ enum backend_result a1111_read_answer_version(const char *who, const char *body,
     out->width = w;
     out->height = h;
     out->seed = read_info(json_object_get(doc, "info"), requested_seed, version, vlen);
+    read_generation(json_object_get(doc, "info"), out);
     json_decref(doc);
     return BACKEND_OK;
 }
@@ -513,7 +535,7 @@ static enum backend_result generate_rounds(struct sf_backend *b, const struct sf
                                            struct sf_image *out, int *answered, char *err,
                                            size_t errlen);
 
-static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_job *job,
+static enum backend_result a1111_draw(struct sf_backend *b, const struct sf_job *job,
                                           struct sf_image *out, char *err, size_t errlen)
 {
     int answered = 0;
@@ -669,6 +691,22 @@ static enum backend_result generate_rounds(struct sf_backend *b, const struct sf
         }
         return r;
     }
+}
+
+/* One image, and what it was drawn with: both dialects apply the LoRAs
+ * they are sent (a tag A1111 parses, a path sd-server has checked), and a
+ * server whose answer does not say its version is at least known by the
+ * dialect it was spoken to. */
+static enum backend_result a1111_generate(struct sf_backend *b, const struct sf_job *job,
+                                          struct sf_image *out, char *err, size_t errlen)
+{
+    enum backend_result r = a1111_draw(b, job, out, err, errlen);
+    if (r == BACKEND_OK) {
+        out->loras_applied = json_is_array(job->loras) && json_array_size(job->loras) > 0;
+        if (!out->version[0] && b->ops->dialect && strcmp(b->ops->dialect(b), "sdcpp") == 0)
+            snprintf(out->version, sizeof out->version, "stable-diffusion.cpp");
+    }
+    return r;
 }
 
 /* Best effort: the engine has already set the cancel flags, which end our

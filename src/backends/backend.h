@@ -71,6 +71,13 @@ struct sf_image {
     long long seed;     /* the seed the backend really used */
     int cropped_from_w, cropped_from_h; /* the size the backend returned when the
                                          * engine cropped it ("fit": "crop"); 0 */
+    /* What the server says it used, for the image's "parameters" text
+     * (queue/finisher.c); "" when it did not say. */
+    char sampler[64];
+    char model[128];
+    char model_hash[32];
+    char version[64];   /* the server's version ("v1.10.1", "stable-diffusion.cpp") */
+    int loras_applied;  /* the job's LoRAs reached the server in a form it applies */
 };
 
 struct sf_backend;

@@ -7,6 +7,7 @@
  * and demos can watch a run progress, be canceled, or be killed mid-item;
  * the delay sleeps in short steps so a cancel lands within ~10 ms.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,6 +44,7 @@ static enum backend_result procedural_generate(struct sf_backend *b, const struc
     out->width = job->width;
     out->height = job->height;
     out->seed = job->seed;
+    snprintf(out->sampler, sizeof out->sampler, "procedural");
     return BACKEND_OK;
 }
 

@@ -14,9 +14,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backends/lora.h"
+#include "setforge.h"
 #include "store/db.h"
 #include "store/imagefiles.h"
 #include "util/hash.h"
+#include "util/infotext.h"
 #include "util/log.h"
 #include "util/png.h"
 #include "util/timeutil.h"
@@ -148,6 +151,61 @@ static int record(const struct record *rec)
  * PNG says so in a "fit" text chunk, the image row in cropped_from. One
  * smaller in a dimension is kept as it is (the backend judged its size).
  */
+/*
+ * Writes the image's A1111 "parameters" text chunk from what was really
+ * used: the item's prompt (with the LoRA tags A1111 would show, when the
+ * server applied the LoRAs), its settings, the seed and size the server
+ * answered with, the model and sampler it named, the endpoint that drew it.
+ * Whatever the server wrote there (or did not) is replaced, so every image
+ * setforge stores reads back the same way in A1111's PNG Info and the tools
+ * that follow it; a ComfyUI image keeps its "prompt" and "workflow" chunks.
+ * An image that is not a PNG setforge can edit is kept as it came.
+ */
+static void stamp_parameters(const struct endpoint *ep, const struct claimed_item *it,
+                             struct sf_image *img)
+{
+    struct strbuf prompt;
+    sb_init(&prompt);
+    sb_puts(&prompt, it->prompt ? it->prompt : "");
+    size_t n = img->loras_applied && json_is_array(it->loras) ? json_array_size(it->loras) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name, *path;
+        double w;
+        char wbuf[32];
+        if (be_lora_get(it->loras, i, &name, &path, &w) < 0)
+            continue;
+        be_fmt_weight(w, wbuf, sizeof wbuf);
+        sb_printf(&prompt, " <lora:%s:%s>", name ? name : path, wbuf);
+    }
+    char steps[16], cfg[32], seed[32], size[32], cropped[32] = "", backend[160], version[96];
+    snprintf(steps, sizeof steps, "%d", it->steps);
+    infotext_number(it->guidance_scale, cfg, sizeof cfg);
+    snprintf(seed, sizeof seed, "%lld", img->seed);
+    snprintf(size, sizeof size, "%dx%d", img->width, img->height);
+    if (img->cropped_from_w)
+        snprintf(cropped, sizeof cropped, "%dx%d", img->cropped_from_w, img->cropped_from_h);
+    snprintf(backend, sizeof backend, "%s %s", ep->backend->ops->type, ep->backend->name);
+    snprintf(version, sizeof version, "%s", img->version[0] ? img->version
+                                                            : "setforge " SETFORGE_VERSION);
+    const struct infotext_param params[] = {
+        {"Steps", steps},       {"Sampler", img->sampler},        {"CFG scale", cfg},
+        {"Seed", seed},         {"Size", size},                   {"Model hash", img->model_hash},
+        {"Model", img->model},  {"Cropped from", cropped},        {"Backend", backend},
+        {"Version", version},
+    };
+    char *text = infotext_format(prompt.data, it->negative_prompt, params,
+                                 sizeof params / sizeof params[0]);
+    sb_free(&prompt);
+    unsigned char *png;
+    size_t len;
+    if (png_with_text(img->png, img->png_len, "parameters", text, &png, &len) == 0) {
+        free(img->png);
+        img->png = png;
+        img->png_len = len;
+    }
+    free(text);
+}
+
 static enum backend_result crop_to_request(const struct claimed_item *it, struct sf_image *img,
                                            char *err, size_t errlen)
 {
@@ -184,6 +242,8 @@ static void record_outcome(struct worker *w, struct outcome *o)
     enum backend_result r = o->r;
     if (r == BACKEND_OK && it->fit_crop)
         r = crop_to_request(it, &o->img, o->err, sizeof(o->err));
+    if (r == BACKEND_OK)
+        stamp_parameters(ep, it, &o->img);
     if (r == BACKEND_OK) {
         char sha[65];
         char ferr[512];
