@@ -9,7 +9,7 @@
 #   make fuzz       clang libFuzzer harnesses (tests/fuzz/), FUZZ_SECONDS each
 #   make fuzz-smoke the seed corpora replayed, then a few seconds each (CI)
 #   make bench      throughput and latency numbers (printed, never asserted)
-#   make load       hostile connection patterns: floods, trickles (printed)
+#   make load       10,000 malformed requests, floods, trickles (printed)
 #   make chaos      the long crash test (100 kill -9s)
 
 CC      ?= cc
@@ -136,6 +136,7 @@ bench: deps
 
 load: deps
 	@$(MAKE) --no-print-directory all
+	@SETFORGE_BIN=./setforge python3 bench/malformed.py
 	@SETFORGE_BIN=./setforge python3 bench/load.py
 
 chaos: deps

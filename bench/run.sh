@@ -1,13 +1,14 @@
 #!/bin/sh
 # make bench: HTTP throughput against a bare libmicrohttpd ceiling (wrk), then
-# the run engine's numbers (bench/engine.py), GPU-busy share on 8 endpoints
-# (bench/endpoints.py), the cost of a server without TCP_NODELAY
-# (bench/nodelay.py), the album zip (bench/zip.py), whether the webhook
-# sender keeps up (bench/webhooks.py) and scrape jobs (bench/scrape.py).
-# Prints numbers; asserts nothing.
+# the run engine's numbers (bench/engine.py), GPU-busy share on 8 endpoints and
+# at scale (bench/endpoints.py), the cost of a server without TCP_NODELAY
+# (bench/nodelay.py), the album zip (bench/zip.py), whether the webhook sender
+# keeps up (bench/webhooks.py), the GPU idle through sd-server (bench/sdcpp.py),
+# scrape jobs (bench/scrape.py) and a 60 s wrk mix of reads and generates
+# (bench/wrk_mix.py). Prints numbers; asserts nothing.
 set -eu
 cd "$(dirname "$0")/.."
-command -v wrk >/dev/null 2>&1 || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
+sh tools/deps.sh bench
 cc -O2 -std=c11 -D_GNU_SOURCE -o bench/bare_server bench/bare_server.c $(pkg-config --cflags --libs libmicrohttpd)
 python3 bench/http_bench.py
 python3 bench/engine.py
@@ -24,3 +25,4 @@ python3 bench/zip.py
 python3 bench/webhooks.py
 python3 bench/sdcpp.py
 python3 bench/scrape.py
+python3 bench/wrk_mix.py

@@ -4,6 +4,7 @@
 #   tools/deps.sh        what make, make test, asan and tsan need
 #   tools/deps.sh fuzz   and clang with its compiler-rt (libFuzzer and the
 #                        sanitizer runtimes), for make fuzz
+#   tools/deps.sh bench  and wrk, for make bench (never for make test)
 # The browser test (tests/browser/, docs/web.md) needs Debian's chromium and
 # Node.js, and playwright-core from npm (tests/browser/package-lock.json,
 # installed with npm ci; it drives /usr/bin/chromium and downloads no browser).
@@ -51,6 +52,9 @@ need_pkg libxml-2.0 libxml2-dev
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 if [ "${1:-}" = fuzz ] && ! can_link_fuzzer; then
     missing="$missing clang libclang-rt-dev"
+fi
+if [ "${1:-}" = bench ]; then
+    command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
 fi
 # The tests' npm packages, each pinned by its package-lock.json and installed
 # with npm ci when missing: the webhook receiver's library (docs/webhooks.md)

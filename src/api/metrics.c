@@ -94,20 +94,46 @@ static void engine_numbers(struct strbuf *sb)
     engine_stats_free(&es);
 }
 
+/* A counter with one label that takes two values. */
+static void counter2(struct strbuf *sb, const char *name, const char *help, const char *label,
+                     const char *k1, double v1, const char *k2, double v2)
+{
+    gauge_head(sb, name, help, "counter");
+    sb_printf(sb, "%s{%s=\"%s\"} %.15g\n", name, label, k1, v1);
+    sb_printf(sb, "%s{%s=\"%s\"} %.15g\n", name, label, k2, v2);
+}
+
+static void db_numbers(struct strbuf *sb)
+{
+    unsigned long ck_thread, ck_inline;
+    db_checkpoint_counts(&ck_thread, &ck_inline);
+    counter2(sb, "setforge_db_checkpoints_total",
+             "WAL checkpoints, by who ran them (inline: a committing thread, when the WAL passed "
+             "its hard bound).",
+             "by", "checkpointer", (double)ck_thread, "inline", (double)ck_inline);
+    struct db_busy_counts busy;
+    db_busy_counts(&busy);
+    gauge_head(sb, "setforge_db_lock_waits_total",
+               "Statements that found SQLite's write lock held and waited for it.", "counter");
+    sb_printf(sb, "setforge_db_lock_waits_total %lu\n", busy.waits);
+    counter2(sb, "setforge_db_busy_total",
+             "SQLITE_BUSY: waits that ran out the busy timeout, and BUSY/LOCKED results "
+             "that reached the store's error mapping.",
+             "kind", "timeout", (double)busy.timeouts, "result", (double)busy.results);
+    double wait_s, hold_s;
+    db_write_lock_times(&wait_s, &hold_s);
+    counter2(sb, "setforge_db_write_seconds_total",
+             "Seconds write transactions spent waiting for their turn, and holding the write lock "
+             "(summed over threads).",
+             "phase", "wait", wait_s, "hold", hold_s);
+}
+
 static void http_numbers(struct strbuf *sb, const struct sf_request *req)
 {
     struct http_stats *hs = xmalloc(sizeof(*hs));
     req_server_stats(req, hs);
     gauge_head(sb, "setforge_event_streams", "Open Server-Sent Event streams.", "gauge");
     sb_printf(sb, "setforge_event_streams %d\n", hs->streams);
-    unsigned long ck_thread, ck_inline;
-    db_checkpoint_counts(&ck_thread, &ck_inline);
-    gauge_head(sb, "setforge_db_checkpoints_total",
-               "WAL checkpoints, by who ran them (inline: a committing thread, when the WAL passed "
-               "its hard bound).",
-               "counter");
-    sb_printf(sb, "setforge_db_checkpoints_total{by=\"checkpointer\"} %lu\n", ck_thread);
-    sb_printf(sb, "setforge_db_checkpoints_total{by=\"inline\"} %lu\n", ck_inline);
     gauge_head(sb, "setforge_http_requests_total", "HTTP requests by route and status.", "counter");
     for (size_t r = 0; r <= sf_nroutes; r++) {
         size_t slot = r < sf_nroutes ? r : HTTP_MAX_ROUTES;
@@ -156,6 +182,7 @@ sf_status get_metrics(struct sf_request *req, struct sf_response *res)
     state_counts(&sb);
     scrape_counts(&sb);
     engine_numbers(&sb);
+    db_numbers(&sb);
     http_numbers(&sb, req);
     webhook_numbers(&sb);
     size_t len;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/migrations.h"
 #include "util/log.h"
@@ -38,6 +39,8 @@ static char *db_path;
 static pthread_key_t conn_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
+static void write_release(void);
+
 static void conn_free(void *p)
 {
     struct conn *c = p;
@@ -47,6 +50,9 @@ static void conn_free(void *p)
         if (c->cache[i].st)
             sqlite3_finalize(c->cache[i].st);
     sqlite3_close(c->db);
+    /* Closing rolled back a transaction left open; the writers' mutex
+     * (below) goes with it, or every writer would wait for it in vain. */
+    write_release();
     free(c);
 }
 
@@ -196,6 +202,59 @@ uint64_t db_generation(void)
     return atomic_load(&generation);
 }
 
+/*
+ * Lock contention, counted. With WAL only writers wait for each other
+ * (BEGIN IMMEDIATE); SQLite then calls the busy handler until the lock is
+ * free or the busy timeout has passed. Ours is SQLite's default handler
+ * (sqliteDefaultBusyCallback: the same sleeps, 1 ms growing to 100 ms)
+ * plus two counters for /metrics: how often a statement had to wait, and
+ * how often it waited in vain and SQLite gave SQLITE_BUSY back. A third
+ * counts SQLITE_BUSY/LOCKED results mapped by db_status(), which also sees
+ * the ones no handler is asked about (a read snapshot gone stale before its
+ * write). Under load the first may grow; the other two should stay 0.
+ */
+static const int busy_delays[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+static const int busy_totals[] = {0, 1, 3, 8, 18, 33, 53, 78, 103, 128, 178, 228};
+#define BUSY_STEPS ((int)(sizeof(busy_delays) / sizeof(busy_delays[0])))
+
+static atomic_int busy_timeout_ms = 10000;
+static atomic_ulong busy_waits, busy_timeouts, busy_results;
+
+static int on_busy(void *arg, int count)
+{
+    int delay, prior, timeout = atomic_load(&busy_timeout_ms);
+    if (count == 0)
+        atomic_fetch_add(&busy_waits, 1);
+    if (count < BUSY_STEPS) {
+        delay = busy_delays[count];
+        prior = busy_totals[count];
+    } else {
+        delay = busy_delays[BUSY_STEPS - 1];
+        prior = busy_totals[BUSY_STEPS - 1] + delay * (count - (BUSY_STEPS - 1));
+    }
+    if (prior + delay > timeout) {
+        delay = timeout - prior;
+        if (delay <= 0) {
+            atomic_fetch_add(&busy_timeouts, 1);
+            return 0;
+        }
+    }
+    sqlite3_sleep(delay);
+    return 1;
+}
+
+void db_busy_counts(struct db_busy_counts *out)
+{
+    out->waits = atomic_load(&busy_waits);
+    out->timeouts = atomic_load(&busy_timeouts);
+    out->results = atomic_load(&busy_results);
+}
+
+void db_set_busy_timeout_ms(int ms)
+{
+    atomic_store(&busy_timeout_ms, ms);
+}
+
 static sqlite3 *open_conn(const char *path, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
@@ -207,7 +266,7 @@ static sqlite3 *open_conn(const char *path, char *err, size_t errlen)
         sqlite3_close(db);
         return NULL;
     }
-    sqlite3_busy_timeout(db, 10000);
+    sqlite3_busy_handler(db, on_busy, NULL);
     sqlite3_extended_result_codes(db, 0);
     /* synchronous=NORMAL is durable across process crashes in WAL mode;
      * only an OS crash may lose the last transactions, never corrupt. */
@@ -305,6 +364,7 @@ sf_status db_status(int rc)
         return SF_OK;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
+        atomic_fetch_add(&busy_results, 1);
         return SF_EUNAVAILABLE;
     case SQLITE_CONSTRAINT:
         return SF_ECONFLICT;
@@ -330,9 +390,69 @@ static const char SQL_BEGIN_READ[] = "BEGIN";
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
 
+/*
+ * One writer at a time within the process, queued on a mutex. SQLite's own
+ * wait is a sleep and retry (1 ms growing to 100 ms): with many threads
+ * after the write lock (a worker and a finisher per endpoint slot), a
+ * sleeper misses the moment the lock is free and another takes it, and the
+ * lock sits idle while everyone sleeps. Measured with 1,000 simulated GPUs
+ * (docs/performance.md, Scale): ~41,000 sleeps for 60,000 transactions and
+ * gaps of seconds. A mutex hands the lock straight to the next waiter; the
+ * busy handler is left for writers outside BEGIN IMMEDIATE (single
+ * statements) and for other processes (the CLI). The wait is bounded by the
+ * busy timeout, so a stuck writer still ends in SQLITE_BUSY's answer.
+ */
+static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local int write_held;
+static _Thread_local int64_t write_since_us;
+/* Time spent waiting for write_mu and holding it, summed over threads (µs):
+ * held / elapsed is how busy the one writer is, which bounds the items a
+ * second the engine can record (performance.md, Scale). */
+static _Atomic int64_t write_wait_us, write_hold_us;
+
+static void write_release(void)
+{
+    if (write_held) {
+        write_held = 0;
+        atomic_fetch_add(&write_hold_us, mono_us() - write_since_us);
+        pthread_mutex_unlock(&write_mu);
+    }
+}
+
+void db_write_lock_times(double *wait_s, double *hold_s)
+{
+    *wait_s = (double)atomic_load(&write_wait_us) / 1e6;
+    *hold_s = (double)atomic_load(&write_hold_us) / 1e6;
+}
+
 sf_status db_begin(void)
 {
-    return exec_simple(SQL_BEGIN);
+    if (write_held) /* nested: BEGIN fails as it always did */
+        return exec_simple(SQL_BEGIN);
+    /* timedlock's deadline is on the wall clock (a clock step only moves
+     * this bound); pthread_mutex_clocklock would take the monotonic one,
+     * but ThreadSanitizer does not know it and then misreads the unlock. */
+    int64_t t0 = mono_us();
+    int ms = atomic_load(&busy_timeout_ms);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    if (pthread_mutex_timedlock(&write_mu, &until) != 0) {
+        atomic_fetch_add(&busy_timeouts, 1);
+        return SF_EUNAVAILABLE;
+    }
+    write_held = 1;
+    write_since_us = mono_us();
+    atomic_fetch_add(&write_wait_us, write_since_us - t0);
+    sf_status s = exec_simple(SQL_BEGIN);
+    if (s != SF_OK)
+        write_release();
+    return s;
 }
 
 sf_status db_begin_read(void)
@@ -360,6 +480,7 @@ sf_status db_commit(void)
     sf_status st = exec_simple(SQL_COMMIT);
     if (st != SF_OK)
         db_rollback();
+    write_release();
     return st;
 }
 
@@ -368,6 +489,7 @@ void db_rollback(void)
     sqlite3 *db = db_conn();
     if (db && !sqlite3_get_autocommit(db))
         exec_simple(SQL_ROLLBACK);
+    write_release();
 }
 
 void db_bind_text(sqlite3_stmt *st, int idx, const char *s)

@@ -62,6 +62,19 @@ void db_checkpointer_stop(void);
  * (no checkpointer, or the WAL past its hard bound). */
 void db_checkpoint_counts(unsigned long *async, unsigned long *inline_);
 
+/* Lock contention since start (db.c): statements that found the write
+ * lock held and waited; waits that ran out the busy timeout (10 s) and
+ * returned SQLITE_BUSY; SQLITE_BUSY/LOCKED results seen by db_status(). */
+struct db_busy_counts {
+    unsigned long waits, timeouts, results;
+};
+void db_busy_counts(struct db_busy_counts *out);
+/* Seconds, summed over threads, spent waiting for the process's write
+ * mutex and holding it (from db_begin to db_commit/db_rollback). */
+void db_write_lock_times(double *wait_s, double *hold_s);
+/* Test hook: the busy timeout of every connection, in ms (10000). */
+void db_set_busy_timeout_ms(int ms);
+
 /* A read transaction (BEGIN DEFERRED): the statements until db_commit()
  * see one snapshot and take the WAL read lock once. */
 sf_status db_begin_read(void);

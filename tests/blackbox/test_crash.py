@@ -51,6 +51,15 @@ def kill9_at_random_moments_loses_nothing():
             d.start()
         print("killed %d times" % kills)
         run_doc = wait_run(d, run_id, timeout=120)
+        # The figures (make chaos prints them for the closing note), then the same asserted.
+        lost = d.db_query("SELECT count(*) FROM run_items WHERE run_id = ? AND (status != 'succeeded' "
+                          "OR image_id IS NULL)", (run_id,))[0][0]
+        twice = d.db_query("SELECT count(*) - count(DISTINCT image_id) FROM album_images WHERE album_id = "
+                           "(SELECT album_id FROM runs WHERE id = ?)", (run_id,))[0][0]
+        extra = d.db_query("SELECT count(*) - count(DISTINCT item_index) FROM images WHERE run_id = ?",
+                           (run_id,))[0][0]
+        print("%d kills, %d items: lost %d, linked twice %d, extra image rows %d, integrity_check %s" % (
+            kills, ITEMS, lost, twice, extra, d.db_query("PRAGMA integrity_check")[0][0]))
         check(kills >= KILLS, "the run finished before enough kills happened (%d)" % kills)
         eq(run_doc["status"], "completed", "run status")
         eq(run_doc["completed_items"], ITEMS, "completed_items")
