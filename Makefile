@@ -69,10 +69,11 @@ $(B)/sql_migrations.c: $(SQLS) tools/embed_sql.sh
 $(B)/sql_migrations.o: $(B)/sql_migrations.c
 	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -c $< -o $@
 
-# So is the operator's page (web/), hashed and gzipped here (docs/web.md).
-$(B)/web_assets.c: $(WEBS) tools/embed_web.sh
+# So is the operator's page (web/), hashed and gzipped here (docs/web.md),
+# and the API's description, served at /api/openapi.json (docs/openapi.md).
+$(B)/web_assets.c: $(WEBS) docs/openapi.json tools/embed_web.sh
 	@mkdir -p $(B)
-	sh tools/embed_web.sh web > $@.tmp && mv $@.tmp $@
+	sh tools/embed_web.sh web /api/openapi.json=docs/openapi.json > $@.tmp && mv $@.tmp $@
 
 $(B)/web_assets.o: $(B)/web_assets.c
 	$(CC) $(CFLAGS_ALL) -c $< -o $@

@@ -18,7 +18,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "api/api.h"
+#include "cli/cli.h"
+#include "http/router.h"
 #include "http/server.h"
 #include "queue/engine.h"
 #include "queue/webhook_sender.h"
@@ -43,9 +47,12 @@ static void usage(FILE *out)
             "  setforge migrate [--db PATH]\n"
             "  setforge token create [--admin] [--name NAME] [--db PATH]\n"
             "  setforge token list [--db PATH]\n"
-            "  setforge token revoke ID [--db PATH]\n\n"
-            "Every command takes --config FILE and the settings of `setforge serve --help`.\n",
+            "  setforge token revoke ID [--db PATH]\n"
+            "  setforge routes [--json]        the route table of this binary\n\n"
+            "Every command above takes --config FILE and the settings of `setforge serve --help`.\n\n"
+            "As a client of a running daemon (docs/client.md):\n",
             SETFORGE_VERSION);
+    cli_usage(out);
 }
 
 /* Creates the directories above path when they are missing; opening the
@@ -172,6 +179,45 @@ static int cmd_token(struct sf_config *cfg, int argc, char **argv)
     }
     usage(stderr);
     return 2;
+}
+
+/*
+ * `setforge routes [--json]`: the route table compiled into this binary
+ * (api/routes.c), one row per method and pattern with its auth level and
+ * whether it takes a JSON body. tests/blackbox/test_openapi.py compares it
+ * with docs/openapi.json both ways, so it prints the table as it is, not a
+ * copy kept by hand.
+ */
+static int cmd_routes(int argc, char **argv)
+{
+    int as_json = 0;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            as_json = 1;
+        else
+            return refuse_extra(argc, argv, i);
+    }
+    if (as_json) {
+        json_t *rows = json_array();
+        for (size_t i = 0; i < sf_nroutes; i++) {
+            const struct route *r = &sf_routes[i];
+            json_array_append_new(rows, json_pack("{ssssssss}", "method", r->method, "pattern",
+                                                  r->pattern, "auth",
+                                                  r->auth == ROUTE_ADMIN ? "admin" : "public",
+                                                  "body", r->body == BODY_JSON ? "json" : "none"));
+        }
+        json_dumpf(rows, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(rows);
+        return 0;
+    }
+    printf("%-7s %-45s %-7s %s\n", "METHOD", "PATTERN", "AUTH", "BODY");
+    for (size_t i = 0; i < sf_nroutes; i++) {
+        const struct route *r = &sf_routes[i];
+        printf("%-7s %-45s %-7s %s\n", r->method, r->pattern,
+               r->auth == ROUTE_ADMIN ? "admin" : "public", r->body == BODY_JSON ? "json" : "-");
+    }
+    return 0;
 }
 
 /* The worker slots a run's ETA is spread over: none while the queue is
@@ -301,10 +347,17 @@ static int cmd_serve(struct sf_config *cfg, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (strcmp(argv[1], "routes") == 0)
+        return cmd_routes(argc, argv);
+    /* The client commands talk to a daemon over HTTP and read no settings:
+     * they take their own flags (src/cli/cli.h). */
+    if (cli_is_command(argv[1]))
+        return cli_main(argc, argv);
     if (strcmp(argv[1], "--version") == 0) {
         printf("setforge %s\n", SETFORGE_VERSION);
         return 0;

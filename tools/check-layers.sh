@@ -7,6 +7,7 @@
 #               route types only), store, queue, util
 #   queue    -> store, backends, util
 #   backends -> util
+#   cli      -> backends/http_client.h (the one outbound client), util
 #   store    -> util
 #   util     -> (nothing else)
 #   main.c   -> everything
@@ -14,7 +15,8 @@
 # A layer may always include its own headers and include/setforge.h. The
 # libraries that belong to one layer stay there: <microhttpd.h> in http/,
 # <curl/curl.h> and libxml2 (<libxml/...>) in backends/, <sqlite3.h> in store/,
-# <archive.h> in util/ (util/zipstream.c).
+# <archive.h> in util/ (util/zipstream.c). cli/ (the terminal client) reaches
+# libcurl only through backends/http_client.h.
 #
 # Prints each crossing as "file:line: layer -> what" and a RESULT line for
 # tests/run.sh. Exit 1 when anything crosses.
@@ -38,6 +40,8 @@ allowed() { # layer, included path ("store/db.h") -> 0 when allowed
     api:http) case "$inc" in http/http.h | http/router.h) return 0 ;; esac ;;
     queue:store | queue:backends | queue:util) return 0 ;;
     backends:util) return 0 ;;
+    cli:util) return 0 ;;
+    cli:backends) case "$inc" in backends/http_client.h) return 0 ;; esac ;;
     store:util) return 0 ;;
     esac
     return 1
@@ -89,7 +93,7 @@ check_tree() { # src dir -> prints crossings, returns their count in $crossings
 if [ "${1:-}" = "--self-test" ]; then
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
-    mkdir -p "$tmp/http" "$tmp/api" "$tmp/queue" "$tmp/store" "$tmp/util" "$tmp/backends"
+    mkdir -p "$tmp/http" "$tmp/api" "$tmp/queue" "$tmp/store" "$tmp/util" "$tmp/backends" "$tmp/cli"
     pass=0
     fail=0
     expect() { # what, expected crossings
@@ -106,6 +110,7 @@ if [ "${1:-}" = "--self-test" ]; then
     printf '#include "http/http.h"\n#include "store/db.h"\n#include "queue/engine.h"\n' >"$tmp/api/a.c"
     printf '#include "store/db.h"\n#include "backends/backend.h"\n' >"$tmp/queue/a.c"
     printf '#include "http/server.h"\n#include "store/db.h"\n' >"$tmp/main.c"
+    printf '#include "backends/http_client.h"\n#include "util/xalloc.h"\n' >"$tmp/cli/a.c"
     expect "allowed includes pass" 0
     printf '#include "store/db.h"\n' >"$tmp/http/b.c"
     expect "http -> store is caught" 1
@@ -117,6 +122,8 @@ if [ "${1:-}" = "--self-test" ]; then
     printf '#include "store/db.h"\n' >"$tmp/backends/b.c"
     printf '#include "backends/backend.h"\n' >"$tmp/util/b.c"
     expect "store -> queue, backends -> store, util -> backends are caught" 7
+    printf '#include "store/db.h"\n#include "backends/backend.h"\n#include <curl/curl.h>\n' >"$tmp/cli/b.c"
+    expect "cli -> store, backends/backend.h, <curl/curl.h> are caught" 10
     echo "RESULT check_layers_self_test passed=$pass failed=$fail"
     [ "$fail" -eq 0 ]
     exit

@@ -12,6 +12,9 @@
 # package, the Standard Webhooks reference library: installed from
 # tests/webhooks/package-lock.json into tests/webhooks/node_modules (npm ci)
 # when missing.
+# The OpenAPI lint (tests/blackbox/test_openapi.py, docs/openapi.md) runs
+# Redocly's CLI from npm (tests/openapi/package-lock.json, npm ci); it needs
+# Node.js >= 20.19.
 : "${FUZZ_CC:=clang}"
 # The test for the fuzz packages is the real one: link a trivial fuzzer.
 can_link_fuzzer() {
@@ -58,7 +61,8 @@ if [ "${1:-}" = bench ]; then
 fi
 # The tests' npm packages, each pinned by its package-lock.json and installed
 # with npm ci when missing: the webhook receiver's library (docs/webhooks.md)
-# and the browser test's playwright-core (docs/web.md).
+# the browser test's playwright-core (docs/web.md) and the OpenAPI lint's
+# @redocly/cli (docs/openapi.md).
 npm_ci() { # folder under tests/, a path that exists once installed, what for
     dir=$(dirname "$0")/../tests/$1
     [ -e "$dir/node_modules/$2" ] && return 0
@@ -68,6 +72,7 @@ npm_ci() { # folder under tests/, a path that exists once installed, what for
 npm_deps() {
     npm_ci webhooks standardwebhooks "the webhook receiver"
     npm_ci browser playwright-core/package.json "the browser test"
+    npm_ci openapi @redocly/cli/package.json "the OpenAPI lint"
 }
 [ -z "$missing" ] && { npm_deps; exit 0; }
 echo "setforge: installing missing packages:$missing"

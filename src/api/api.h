@@ -79,6 +79,8 @@ sf_status cancel_scrape_job(struct sf_request *req, struct sf_response *res);
 /* web.c: the operator's page and its assets (docs/web.md) */
 sf_status get_page(struct sf_request *req, struct sf_response *res);
 sf_status get_asset(struct sf_request *req, struct sf_response *res);
+/* docs/openapi.json, compiled in (docs/openapi.md) */
+sf_status get_openapi(struct sf_request *req, struct sf_response *res);
 
 /* metrics.c */
 sf_status get_metrics(struct sf_request *req, struct sf_response *res);

@@ -58,6 +58,8 @@ const struct route sf_routes[] = {
     {"POST", "/api/scrape-jobs/:id/cancel", ROUTE_ADMIN, BODY_NONE, cancel_scrape_job, ROUTE_FRESH},
 
     {"GET", "/metrics", ROUTE_PUBLIC, BODY_NONE, get_metrics, ROUTE_FRESH},
+    /* this table described (docs/openapi.json; test_openapi.py keeps the two equal) */
+    {"GET", "/api/openapi.json", ROUTE_PUBLIC, BODY_NONE, get_openapi, ROUTE_FRESH},
 
     /* the operator's page (api/web.c); "*" matches one segment of any text */
     {"GET", "/", ROUTE_PUBLIC, BODY_NONE, get_page, ROUTE_FRESH},

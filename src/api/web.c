@@ -1,7 +1,9 @@
 /*
  * web.c: the operator's page (GET /) and its scripts and styles
  * (GET /assets/<name>), served from the table the build compiled in
- * (api/webassets.h, tools/embed_web.sh).
+ * (api/webassets.h, tools/embed_web.sh); and the API's OpenAPI description
+ * (GET /api/openapi.json, docs/openapi.md), compiled in the same way and
+ * served by the same code, so it gets the same ETag, 304 and gzip.
  *
  * Caching: an asset's name carries a hash of its content, so it is cached
  * for a year as immutable; the page itself is "no-cache" (revalidated each
@@ -66,9 +68,10 @@ static int etag_matches(const char *header, const char *etag)
     return header && (strchr(header, '*') || strstr(header, etag));
 }
 
-static sf_status serve(struct sf_request *req, struct sf_response *res, const char *path)
+static sf_status serve(struct sf_request *req, struct sf_response *res,
+                       const struct web_asset *table, const char *path)
 {
-    const struct web_asset *a = sf_web_assets;
+    const struct web_asset *a = table;
     while (a->path && strcmp(a->path, path) != 0)
         a++;
     if (!a->path)
@@ -79,7 +82,7 @@ static sf_status serve(struct sf_request *req, struct sf_response *res, const ch
                a->immutable ? "public, max-age=31536000, immutable" : "no-cache");
     res_header(res, "Vary", "Accept-Encoding");
     res_header(res, "X-Content-Type-Options", "nosniff");
-    if (!a->immutable) {
+    if (strcmp(a->path, "/") == 0) {
         res_header(res, "Content-Security-Policy", "%s", PAGE_CSP);
         res_header(res, "Referrer-Policy", "no-referrer");
     }
@@ -94,10 +97,15 @@ static sf_status serve(struct sf_request *req, struct sf_response *res, const ch
 
 sf_status get_page(struct sf_request *req, struct sf_response *res)
 {
-    return serve(req, res, "/");
+    return serve(req, res, sf_web_assets, "/");
 }
 
 sf_status get_asset(struct sf_request *req, struct sf_response *res)
 {
-    return serve(req, res, req->path);
+    return serve(req, res, sf_web_assets, req->path);
+}
+
+sf_status get_openapi(struct sf_request *req, struct sf_response *res)
+{
+    return serve(req, res, sf_doc_assets, "/api/openapi.json");
 }

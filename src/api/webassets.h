@@ -27,6 +27,10 @@ struct web_asset {
 /* Every asset; the last row has path NULL. */
 extern const struct web_asset sf_web_assets[];
 
+/* The documents served under /api, built in the same way (today one:
+ * docs/openapi.json at /api/openapi.json); the last row has path NULL. */
+extern const struct web_asset sf_doc_assets[];
+
 /* api/web.c: 1 when an Accept-Encoding value allows gzip (a "gzip" or
  * "x-gzip" coding, else "*", whose q-value is not 0). */
 int web_accepts_gzip(const char *ae);
