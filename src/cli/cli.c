@@ -71,7 +71,7 @@ int cli_main(int argc, char **argv)
     /* The run verbs share one function: the verb stays as pos[0]. */
     int verb = c->run == cmd_run_action;
     struct cli_args a;
-    char err[256];
+    char err[256] = "";
     if (args_parse(&a, argc, argv, verb ? 1 : 2, c->takes, c->flags, err, sizeof err) < 0 ||
         a.npos != c->npos + verb) {
         if (a.npos != c->npos + verb && !err[0])
