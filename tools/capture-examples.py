@@ -188,18 +188,18 @@ def sse_shape(text):
     return sorted(seen)
 
 
-def shape(v):
+def shape(v, top=True):
     """The keys of v at every depth: what must not drift between an example and
     a fresh answer. A list's shape is the union of its elements' shapes; an
     event stream's, its event types with their data's shapes."""
     if isinstance(v, str):
-        return sse_shape(v)
+        return sse_shape(v) if top else None  # a value may be a string or null: not a shape
     if isinstance(v, dict):
-        return {k: shape(x) for k, x in v.items()}
+        return {k: shape(x, False) for k, x in v.items()}
     if isinstance(v, list):
         merged = {}
         for x in v:
-            s = shape(x)
+            s = shape(x, False)
             if isinstance(s, dict):
                 merged.update(s)
         return [merged] if merged else []
