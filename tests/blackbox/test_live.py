@@ -286,6 +286,78 @@ def private_run_preview_is_hidden_from_anonymous_callers():
         fake.stop()
 
 
+# ---------------------------------------------------------------- ComfyUI
+
+
+def comfy_daemon(fake):
+    wf = os.path.join(FAKES, "workflows", "sd15_default.json")
+    return daemon_with([{"name": "comfy", "type": "comfyui", "url": fake.url, "workflow": wf}])
+
+
+@test
+def comfyui_websocket_steps_and_previews():
+    fake = Fake("fake_comfyui.py", "--mode", "slow", "--delay-ms", str(int(1600 * SLOWDOWN)))
+    d = comfy_daemon(fake)
+    try:
+        rid = start_run(d, 3, steps=30)
+        s = Stream(d, rid)
+        r = fetch_a_preview(d, s, "image/jpeg")
+        check(r.body.startswith(b"\xff\xd8"), "a JPEG preview from a binary frame")
+        s.wait_end()
+        by_item = check_step_schema(s.steps(), "comfy", 30)
+        eq(sorted(by_item), [0, 1, 2], "every item had steps")
+        check_rate(s.steps(), 30)
+        eq(wait_run(d, rid)["status"], "completed", "run status")
+        expect_error(d.get("/api/runs/%d/items/2/preview" % rid), 404, "not_found")
+        # One websocket per prompt, with the prompt's client_id, closed after it.
+        ws = fake.get("/_fake/ws")
+        posted = [q["body"]["client_id"] for q in fake.requests() if q["path"] == "/prompt"]
+        eq(sorted(w["client_id"] for w in ws), sorted(posted), "a websocket per prompt, same client_id")
+        wait_for(lambda: all(w["closed"] for w in fake.get("/_fake/ws")), 10, "websockets closed")
+        # The end came from the websocket: the history was read about once per prompt, not polled.
+        hist = [q for q in fake.requests() if q["path"].startswith("/history/")]
+        check(len(hist) <= 3 * 3, "history polled %d times for 3 prompts followed on the websocket" % len(hist))
+    finally:
+        d.cleanup()
+        fake.stop()
+
+
+@test
+def comfyui_without_websocket_polls_history():
+    fake = Fake("fake_comfyui.py", "--mode", "slow", "--delay-ms", str(int(800 * SLOWDOWN)), "--no-ws")
+    d = comfy_daemon(fake)
+    try:
+        rid = start_run(d, 3)
+        s = Stream(d, rid)
+        s.wait_end()
+        eq(s.steps(), [], "no steps without the websocket")
+        r = wait_run(d, rid)
+        eq(r["status"], "completed", "run status")
+        eq(r["completed_items"], 3, "images")
+        ws_tries = [q for q in fake.requests() if q["path"].startswith("/ws")]
+        eq(len(ws_tries), 1, "the missing websocket is asked once, not per item")
+        check(len([q for q in fake.requests() if q["path"].startswith("/history/")]) >= 3, "history polled")
+    finally:
+        d.cleanup()
+        fake.stop()
+
+
+@test
+def comfyui_websocket_without_previews_still_steps():
+    fake = Fake("fake_comfyui.py", "--mode", "slow", "--delay-ms", str(int(800 * SLOWDOWN)), "--no-previews")
+    d = comfy_daemon(fake)
+    try:
+        rid = start_run(d, 2, steps=10)
+        s = Stream(d, rid)
+        s.wait_end()
+        check_step_schema(s.steps(), "comfy", 10)
+        check(all(x["preview"] is None for _, x in s.steps()), "no preview announced")
+        eq(wait_run(d, rid)["status"], "completed", "run status")
+    finally:
+        d.cleanup()
+        fake.stop()
+
+
 # ---------------------------------------------------------------- procedural
 
 
