@@ -39,7 +39,7 @@ def start_fake(live):
     port = int(p.stdout.readline().split()[1])
     if not live:  # both progress routes 404: the endpoint stops asking
         body = json.dumps({"mode": "slow", "delay_ms": DELAY_MS, "no_internal_progress": True,
-                           "flavor": "a1111"}).encode()
+                           "no_sdapi_progress": True, "flavor": "a1111"}).encode()
         urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:%d/_fake/mode" % port, data=body,
                                                       method="POST")).read()
     return p, port

@@ -30,6 +30,9 @@
 #include "util/xalloc.h"
 
 #define POLL_INTERVAL_MS 250
+/* The first ask comes sooner: the server has had the task for a moment,
+ * and a short image should not end before anyone looked. */
+#define POLL_FIRST_MS 50
 /* A poll that takes longer is cut; the next one is asked 250 ms later. */
 #define POLL_TIMEOUT_MS 3000
 /* Failures in a row (no answer, or not a progress answer) after which
@@ -240,10 +243,10 @@ static void *poller_main(void *arg)
 {
     struct a1111_progress *p = arg;
     long id_live_preview = -1;
-    int failures = 0;
+    int failures = 0, polls = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) { /* the loop starts with p->mu held */
-        struct timespec until = mono_deadline(POLL_INTERVAL_MS);
+        struct timespec until = mono_deadline(polls++ ? POLL_INTERVAL_MS : POLL_FIRST_MS);
         while (!p->stopped && pthread_cond_timedwait(&p->cv, &p->mu, &until) == 0)
             ;
         if (p->stopped)

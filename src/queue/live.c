@@ -106,6 +106,12 @@ void live_step_at(struct live_item *li, int64_t now_ms, int step, int steps, con
     pthread_mutex_lock(&mu);
     li->step = step;
     li->steps = steps;
+    /* The same picture again (a server that sends its current image with
+     * every answer) is no news: no new version, nothing to publish. */
+    if (copy && li->preview && li->preview_len == len && memcmp(li->preview, copy, len) == 0) {
+        old = copy;
+        copy = NULL;
+    }
     if (copy) {
         old = li->preview;
         preview_bytes -= li->preview_len;

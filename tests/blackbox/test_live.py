@@ -145,9 +145,12 @@ def check_step_schema(steps, endpoint, total_steps):
     return by_item
 
 
-def check_rate(steps, fake_steps_per_item):
+def check_rate(steps, fake_steps_per_item, fake_seconds_per_item=None):
     """At most ~4 events a second per item: over an item's span of events, no more than
-    span*4 + 1, and fewer than the server's own steps when those came faster."""
+    span*4 + 2, and fewer than the server's own steps when those came at least twice as
+    fast (a sanitizer build's slower fakes may step slower than the throttle)."""
+    if fake_seconds_per_item and fake_steps_per_item / fake_seconds_per_item < 8:
+        fake_steps_per_item = 0
     by_item = {}
     for t, s in steps:
         by_item.setdefault(s["index"], []).append(t)
@@ -196,7 +199,7 @@ def a1111_internal_progress_steps_previews_and_old_clients():
         by_item = check_step_schema(s.steps(), "gpu0", 30)
         eq(sorted(by_item), [0, 1, 2], "every item had steps")
         check(any(x["preview"] for _, x in s.steps()), "previews announced")
-        check_rate(s.steps(), 30)
+        check_rate(s.steps(), 30, delay_ms / 1000)
         eq([k for k, _ in old.kinds() if k == "step"], [], "no step event without ?steps=1")
         check(all(i is not None for _, i in old.kinds()), "every event of the old stream has an id")
         check(all(i is None for k, i in s.kinds() if k == "step"), "step events carry no id")
@@ -234,7 +237,7 @@ def a1111_without_internal_progress_uses_sdapi_progress():
         check(r.body.startswith(b"\x89PNG"), "a PNG preview (current_image)")
         s.wait_end()
         check_step_schema(s.steps(), "forge", 20)
-        check_rate(s.steps(), 20)
+        check_rate(s.steps(), 20, 1.6 * SLOWDOWN)
         eq(wait_run(d, rid)["status"], "completed", "run status")
         reqs = fake.requests()
         internal = [q for q in reqs if q["path"] == "/internal/progress"]
@@ -306,7 +309,7 @@ def comfyui_websocket_steps_and_previews():
         s.wait_end()
         by_item = check_step_schema(s.steps(), "comfy", 30)
         eq(sorted(by_item), [0, 1, 2], "every item had steps")
-        check_rate(s.steps(), 30)
+        check_rate(s.steps(), 30, 1.6 * SLOWDOWN)
         eq(wait_run(d, rid)["status"], "completed", "run status")
         expect_error(d.get("/api/runs/%d/items/2/preview" % rid), 404, "not_found")
         # One websocket per prompt, with the prompt's client_id, closed after it.

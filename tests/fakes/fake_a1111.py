@@ -59,7 +59,8 @@ progress, eta, live_preview (data: URL, only when changed since
 id_live_preview), id_live_preview, textinfo}; GET /sdapi/v1/progress
 answers the running task's state.sampling_step/sampling_steps and
 current_image. Mode keys: "no_internal_progress": true (/internal/progress
-is 404, as on servers without it), "live_previews": false (no previews).
+is 404, as on servers without it), "no_sdapi_progress": true (so is
+/sdapi/v1/progress: no steps at all), "live_previews": false (no previews).
 Flavor sdcpp has neither route (404). GET /_fake/steps returns the steps
 each task went through ({task_id: [[t, step], ...]}).
 GET /_fake/requests returns every request received (method, path, auth
@@ -237,6 +238,7 @@ class State:
         self.requests = []
         # live steps (modules/progress.py)
         self.no_internal_progress = False
+        self.no_sdapi_progress = False
         self.live_previews = True
         self.current_task = None   # {"id", "step", "steps", "t0", "preview_id"}
         self.finished_tasks = []
@@ -378,7 +380,7 @@ class Handler(BaseHTTPRequestHandler):
             if flavor == "sdcpp" or STATE.no_internal_progress:
                 return self.send_json(404, {"detail": "Not Found"})
             return self.internal_progress(body if isinstance(body, dict) else {})
-        if route == ("GET", "/sdapi/v1/progress") and flavor == "sdcpp":
+        if route == ("GET", "/sdapi/v1/progress") and (flavor == "sdcpp" or STATE.no_sdapi_progress):
             return self.send_json(404, {"error": "not found"})
         if route == ("GET", "/sdapi/v1/progress"):
             with STATE.lock:
@@ -449,6 +451,8 @@ class Handler(BaseHTTPRequestHandler):
                     STATE.no_capabilities = bool(req["no_capabilities"])
                 if "no_internal_progress" in req:
                     STATE.no_internal_progress = bool(req["no_internal_progress"])
+                if "no_sdapi_progress" in req:
+                    STATE.no_sdapi_progress = bool(req["no_sdapi_progress"])
                 if "live_previews" in req:
                     STATE.live_previews = bool(req["live_previews"])
                 if req.get("forget_loras"):

@@ -146,6 +146,15 @@ static void previews_are_copied_and_freed(void)
     CHECK(live_steps_since(9, &since, collect, &s) == 1);
     CHECK(s.v[0].preview_version > v1);
 
+    /* The same bytes again are no news: no new version, nothing published. */
+    unsigned char png_again[sizeof png];
+    memcpy(png_again, png, sizeof png);
+    int before = atomic_load(&notified);
+    live_step_at(a, 20000, 5, 20, png_again, sizeof png_again, "image/png");
+    CHECK(atomic_load(&notified) == before);
+    s.n = 0;
+    CHECK(live_steps_since(9, &since, collect, &s) == 0);
+
     /* Too large: not kept (the previous one stays). */
     size_t big = LIVE_MAX_PREVIEW_BYTES + 1;
     unsigned char *huge = calloc(1, big);
