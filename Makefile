@@ -19,7 +19,9 @@ WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
 DEFS    := -D_GNU_SOURCE
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lpthread -lm
+# libcsv and libwslay (the websocket frames of ComfyUI's live steps) ship no
+# pkg-config file in Debian: linked by name.
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lwslay -lpthread -lm
 
 MODE    ?= release
 ifeq ($(MODE),asan)

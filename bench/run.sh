@@ -17,9 +17,10 @@ python3 bench/engine.py
 make -s all >/dev/null
 cc -O2 -std=c11 -D_GNU_SOURCE -Isrc -Iinclude -o bench/claim bench/claim.c \
     $(ls build/release/src/*/*.o | grep -v '/main\.o$') build/release/sql_migrations.o \
-    $(pkg-config --cflags --libs libmicrohttpd jansson sqlite3 libcurl libpng zlib libcrypto uuid libarchive libxml-2.0) -lcsv -lpthread -lm
+    $(pkg-config --cflags --libs libmicrohttpd jansson sqlite3 libcurl libpng zlib libcrypto uuid libarchive libxml-2.0) -lcsv -lwslay -lpthread -lm
 bench/claim 2>/dev/null
 python3 bench/endpoints.py
+python3 bench/live.py
 python3 bench/nodelay.py
 python3 bench/zip.py
 python3 bench/webhooks.py

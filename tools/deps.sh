@@ -52,6 +52,8 @@ command -v unzip >/dev/null 2>&1 || missing="$missing unzip"
 need_pkg libxml-2.0 libxml2-dev
 # libcsv ships no pkg-config file: look for its header.
 [ -f /usr/include/csv.h ] || missing="$missing libcsv-dev"
+# Nor does libwslay (websocket frames: ComfyUI's live steps, docs/live.md).
+[ -f /usr/include/wslay/wslay.h ] || missing="$missing libwslay-dev"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 if [ "${1:-}" = fuzz ] && ! can_link_fuzzer; then
     missing="$missing clang libclang-rt-dev"

@@ -52,6 +52,7 @@ sf_status list_run_items(struct sf_request *req, struct sf_response *res);
 sf_status cancel_run(struct sf_request *req, struct sf_response *res);
 sf_status retry_run(struct sf_request *req, struct sf_response *res);
 sf_status stream_run_events(struct sf_request *req, struct sf_response *res);
+sf_status get_run_item_preview(struct sf_request *req, struct sf_response *res);
 sf_status pause_run(struct sf_request *req, struct sf_response *res);
 sf_status resume_run(struct sf_request *req, struct sf_response *res);
 sf_status update_run(struct sf_request *req, struct sf_response *res);

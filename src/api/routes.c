@@ -28,6 +28,7 @@ const struct route sf_routes[] = {
     {"GET", "/api/runs/:id", ROUTE_PUBLIC, BODY_NONE, get_run, ROUTE_FRESH},
     {"GET", "/api/runs/:id/items", ROUTE_PUBLIC, BODY_NONE, list_run_items, ROUTE_FRESH},
     {"GET", "/api/runs/:id/events", ROUTE_PUBLIC, BODY_NONE, stream_run_events, ROUTE_FRESH},
+    {"GET", "/api/runs/:id/items/:index/preview", ROUTE_PUBLIC, BODY_NONE, get_run_item_preview, ROUTE_FRESH},
     {"POST", "/api/runs/:id/cancel", ROUTE_ADMIN, BODY_NONE, cancel_run, ROUTE_FRESH},
     {"POST", "/api/runs/:id/retry", ROUTE_ADMIN, BODY_NONE, retry_run, ROUTE_FRESH},
     {"POST", "/api/runs/:id/pause", ROUTE_ADMIN, BODY_NONE, pause_run, ROUTE_FRESH},

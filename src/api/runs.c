@@ -23,6 +23,7 @@
 #include "api/limits.h"
 #include "api/validate.h"
 #include "queue/engine.h"
+#include "queue/live.h"
 #include "queue/queue.h"
 #include "store/runs.h"
 #include "store/templates.h"
@@ -629,6 +630,8 @@ sf_status update_run(struct sf_request *req, struct sf_response *res)
 struct sse_stream {
     long long run_id;
     long long last_id;
+    unsigned long long live_seq; /* the last step publication sent (queue/live.h) */
+    int steps;                   /* the client asked for step events (?steps=1) */
     enum read_scope scope;
     int started;
 };
@@ -652,8 +655,32 @@ static void sse_event(void *ctx, long long id, const char *type, const char *dat
     free(clean);
 }
 
+/*
+ * A step event (docs/live.md): no id line, because it is not in run_events
+ * and a reconnecting client cannot be given it again; the preview URL
+ * changes with every new preview, so a page's <img> reloads it. Runs
+ * under the live store's lock: it only writes into the buffer.
+ */
+static void sse_step(void *ctx, const struct live_view *v)
+{
+    struct strbuf *out = ctx;
+    char preview[128] = "null";
+    if (v->preview_version)
+        snprintf(preview, sizeof preview, "\"/api/runs/%lld/items/%d/preview?v=%llu\"", v->run_id,
+                 v->index, v->preview_version);
+    json_t *name = json_string(v->endpoint);
+    char *ename = name ? json_dumps(name, JSON_ENCODE_ANY) : NULL;
+    sb_printf(out,
+              "event: step\ndata: {\"run_id\":%lld,\"index\":%d,\"endpoint\":%s,\"step\":%d,"
+              "\"steps\":%d,\"preview\":%s}\n\n",
+              v->run_id, v->index, ename ? ename : "null", v->step, v->steps, preview);
+    free(ename);
+    json_decref(name);
+}
+
 /* The stream's producer (res_stream): the run's events after the last one
- * sent, then the end once the run is final and everything is out. */
+ * sent, the steps of its items being drawn, then the end once the run is
+ * final and everything is out. */
 static enum stream_fill sse_fill(void *ctx, struct strbuf *out, int idle)
 {
     struct sse_stream *s = ctx;
@@ -667,6 +694,8 @@ static enum stream_fill sse_fill(void *ctx, struct strbuf *out, int idle)
         return STREAM_END; /* its album was made private, or the run deleted */
     struct sse_out o = {out, s->scope};
     if (runs_events(s->run_id, &s->last_id, 64, sse_event, &o) > 0)
+        return STREAM_DATA;
+    if (s->steps && live_steps_since(s->run_id, &s->live_seq, sse_step, out) > 0)
         return STREAM_DATA;
     /* Everything up to the final status has been sent (one snapshot). */
     if (runs_is_final(s->run_id, s->last_id))
@@ -688,5 +717,43 @@ sf_status stream_run_events(struct sf_request *req, struct sf_response *res)
         s->last_id = strtoll(last, NULL, 10);
     if (s->last_id < 0)
         s->last_id = 0;
+    /* Step events are asked for: a client written before them (one that
+     * takes every event for a stored one with an id) sees the same stream
+     * as before (docs/live.md). */
+    const char *steps = req_query(req, "steps");
+    s->steps = steps && (strcmp(steps, "1") == 0 || strcmp(steps, "true") == 0);
     return res_stream(req, res, s->run_id, "text/event-stream", sse_fill, s, free);
+}
+
+/* ---- the live preview (docs/live.md) ------------------------------------------ */
+
+/* The content types a preview may be served as (res_body wants a static
+ * string); anything else a server sent goes out as bytes. */
+static const char *preview_type(const char *mime)
+{
+    static const char *const known[] = {"image/jpeg", "image/png", "image/webp", "image/gif"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(mime, known[i]) == 0)
+            return known[i];
+    return "application/octet-stream";
+}
+
+sf_status get_run_item_preview(struct sf_request *req, struct sf_response *res)
+{
+    long long id = req->ids[0];
+    long long index = req->ids[1];
+    /* The run's visibility rule, as for its other reads (docs/visibility.md). */
+    if (!runs_exists(id, req_scope(req)))
+        return res_fail(res, SF_ENOTFOUND, "run %lld not found", id);
+    unsigned char *bytes = NULL;
+    size_t len = 0;
+    char mime[32] = "";
+    if (index > 0x7fffffff ||
+        !live_preview(id, (int)index, &bytes, &len, mime, sizeof mime))
+        return res_fail(res, SF_ENOTFOUND,
+                        "item %lld of run %lld has no preview (it is not being drawn, or its "
+                        "server has sent none yet)",
+                        index, id);
+    res_header(res, "Cache-Control", "no-store");
+    return res_body(res, 200, preview_type(mime), (char *)bytes, len);
 }

@@ -35,11 +35,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/a1111_progress.h"
 #include "backends/answers.h"
 #include "backends/backends_real.h"
 #include "backends/sdcpp.h"
 #include "backends/sdcpp_jobs.h"
 #include "util/base64.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/oneline.h"
 #include "util/png.h"
@@ -73,6 +75,7 @@ struct a1111 {
     int native;      /* sd-server offers its async job API (sdcpp_jobs.h) */
     int probed;      /* detect() got answers that did not tell */
     long job_ms;     /* usual time of a native job, queueing to image (EWMA); 0 */
+    struct a1111_pollers pollers; /* live steps of txt2img calls (a1111_progress.h) */
 };
 
 static char *route(const struct a1111 *a, const char *path)
@@ -633,8 +636,24 @@ static enum backend_result generate_rounds(struct sf_backend *b, const struct sf
         json_decref(paths);
         if (!rq)
             return BACKEND_PERMANENT;
+        /* Live steps (a1111_progress.h): the task gets an id of ours, and a
+         * poller asks about it while the call waits. sd-server has no
+         * progress route. */
+        struct a1111_progress *prog = NULL;
+        if (d != DIALECT_SDCPP && job->on_step) {
+            unsigned char rnd[8];
+            char hex[17], task_id[32];
+            random_bytes(rnd, sizeof rnd);
+            hex_encode(rnd, sizeof rnd, hex);
+            snprintf(task_id, sizeof task_id, "task(%s)", hex);
+            struct a1111_where where = {a->url, a->userpwd, a->who};
+            prog = a1111_progress_start(&a->pollers, &where, task_id, job);
+            if (prog)
+                json_object_set_new(rq, "force_task_id", json_string(task_id));
+        }
         struct http_response resp;
         r = post_txt2img(a, job, rq, left, &resp, err, errlen);
+        a1111_progress_stop(prog);
         json_decref(rq);
         if (r != BACKEND_OK)
             return r;
@@ -794,6 +813,7 @@ static void a1111_destroy(struct sf_backend *b)
         free(a->userpwd);
         free(a->checkpoint);
         json_decref(a->loras);
+        a1111_pollers_destroy(&a->pollers); /* waits for pollers still leaving */
         pthread_mutex_destroy(&a->mu);
         free(a);
     }
@@ -870,6 +890,7 @@ struct sf_backend *a1111_backend_new(const json_t *ep, int index, char *err, siz
         goto fail;
     }
     pthread_mutex_init(&a->mu, NULL);
+    a1111_pollers_init(&a->pollers);
     /* The first probe: the dialect is known before the first generate asks
      * for size warnings, and /api/health shows it from the start. */
     pthread_create(&a->detector, NULL, detector_main, a);

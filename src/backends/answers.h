@@ -78,4 +78,29 @@ enum comfy_progress comfy_read_history(const char *who, const char *body, size_t
 /* 1 when an answer of GET /queue lists prompt_id under "queue_running". */
 int comfy_queue_running(const char *body, size_t len, const char *prompt_id);
 
+/* What one message of ComfyUI's websocket says about our prompt
+ * (server.py send_sync, execution.py; docs/live.md). */
+enum comfy_ws_event {
+    COMFY_WS_OTHER = 0, /* another prompt's, a broadcast, or unknown */
+    COMFY_WS_PROGRESS,  /* "progress": step of steps */
+    COMFY_WS_PREVIEW,   /* a binary preview frame: image bytes */
+    COMFY_WS_ENDED,     /* "executing" with node null, "execution_success",
+                         * "execution_error", "execution_interrupted": the
+                         * history has (or is about to have) the verdict */
+};
+
+struct comfy_ws_read {
+    enum comfy_ws_event event;
+    int step, steps;
+    const unsigned char *image; /* COMFY_WS_PREVIEW: borrowed from the message */
+    size_t image_len;
+    const char *mime;           /* "image/jpeg" or "image/png": static */
+};
+
+/* Reads a text (binary = 0) or binary message of len bytes. A text
+ * message names its prompt; a binary one is ours by the connection (it
+ * goes to the prompt's client_id only) unless its metadata names another. */
+void comfy_read_ws(const unsigned char *data, size_t len, int binary, const char *prompt_id,
+                   struct comfy_ws_read *out);
+
 #endif

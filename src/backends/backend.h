@@ -19,6 +19,13 @@
  * backend checks the flag wherever it waits (libcurl progress callback,
  * poll loops, child process waits) and returns BACKEND_CANCELED promptly.
  *
+ * Live steps: a backend that can see the sampler's progress reports it
+ * through job->on_step (be_step in backends_real.h), from any thread, as
+ * often as it likes (the receiver throttles), and never after generate()
+ * returns: a helper thread that reports is stopped first. Reporting must
+ * never delay or fail the item: a progress route that is missing or slow
+ * only means no steps (docs/live.md).
+ *
  * Deadlines: a call may take the endpoint's timeout_s, or job->timeout_ms
  * when the engine sets one (it shortens it for an endpoint whose images
  * usually take far less: a hung server is then noticed in seconds, not
@@ -62,6 +69,13 @@ struct sf_job {
                             * than width x height in both dimensions is
                             * centre-cropped by the engine, so a backend must
                             * not refuse it for its size */
+    /* Optional (NULL: nobody listens): the sampler is at step of steps
+     * (steps 0: unknown), with the server's latest preview (len bytes of
+     * type mime, "image/jpeg" or "image/png"; borrowed for the call) or
+     * preview NULL. Called with step_ctx. */
+    void (*on_step)(void *step_ctx, int step, int steps, const void *preview, size_t len,
+                    const char *mime);
+    void *step_ctx;
 };
 
 struct sf_image {

@@ -50,6 +50,15 @@ static inline long be_budget_ms(const struct sf_backend *b, const struct sf_job 
     return job->timeout_ms > 0 ? job->timeout_ms : (long)b->timeout_s * 1000;
 }
 
+/* Reports the sampler's progress to whoever listens (backend.h, "Live
+ * steps"); nothing when nobody does. */
+static inline void be_step(const struct sf_job *job, int step, int steps, const void *preview,
+                           size_t len, const char *mime)
+{
+    if (job->on_step)
+        job->on_step(job->step_ctx, step, steps, preview, len, mime);
+}
+
 /* Largest answer (JSON or image) a backend accepts from a server or a file. */
 #define BE_MAX_RESPONSE ((size_t)256 * 1024 * 1024)
 

@@ -7,12 +7,21 @@
  * in; a workflow where that fails is refused with the config entry named).
  * This file is the conversation with the server around it.
  *
- * One generate() fills a copy of the graph with the job, queues it (POST
- * /prompt with a fresh client_id), polls GET /history/<id> with backoff until
- * it is done, then downloads the first output image (GET /view) and checks
- * it is a whole PNG. Polling rather than the websocket keeps us on the plain
- * HTTP client (http_client.c); the backoff (50 ms doubling to 1 s) keeps the
- * latency of fast jobs low and the load of long ones negligible. A prompt we
+ * One generate() fills a copy of the graph with the job, opens the
+ * websocket /ws?clientId=<a fresh client_id> (ws_client.c), queues the
+ * graph (POST /prompt with that client_id), and listens: "progress" and the
+ * binary preview frames become live steps (docs/live.md), and "executing"
+ * with node null (or execution_success/_error/_interrupted) for our prompt
+ * says the verdict is in GET /history/<id>, which is then read. The history
+ * stays the one source of the verdict: it is what polling reads too, and
+ * it is the fallback whenever the websocket cannot be opened (a server or
+ * proxy without it: not tried again for a minute) or drops mid-prompt:
+ * then /history is polled with backoff (50 ms doubling to 1 s), which keeps
+ * the latency of fast jobs low and the load of long ones negligible. While
+ * the websocket is quiet for 2 s the history is asked once anyway, so a
+ * connection that stalls without closing cannot hold an item. The first
+ * output image is then downloaded (GET /view) and checked to be a whole
+ * PNG. A prompt we
  * give up on (timeout, cancel) is deleted from ComfyUI's queue, and
  * interrupted when it is the one running; cancel() does that for every
  * prompt this endpoint has in flight.
@@ -28,6 +37,9 @@
 #include "backends/answers.h"
 #include "backends/backends_real.h"
 #include "backends/comfyui_graph.h"
+#include "backends/ws_client.h"
+#include "util/imagehead.h"
+#include "util/log.h"
 #include "util/oneline.h"
 #include "util/png.h"
 #include "util/timeutil.h"
@@ -39,7 +51,13 @@ struct comfy {
     struct comfy_graph wf; /* the workflow and where a job goes in it */
     pthread_mutex_t mu; /* guards inflight */
     json_t *inflight;   /* prompt ids queued by running generate() calls */
+    atomic_llong no_ws_until; /* mono ms: the websocket failed to open; poll until then */
 };
+
+/* How long the websocket is left alone after it could not be opened. */
+#define COMFY_WS_RETRY_MS 60000
+/* A websocket quiet this long: the history is asked once. */
+#define COMFY_WS_QUIET_MS 2000
 
 /* ---- HTTP helpers ---- */
 
@@ -362,6 +380,58 @@ static enum backend_result fetch_image(const struct comfy *c, const json_t *pick
     return BACKEND_OK;
 }
 
+/* One look at /history/<id> (and the image, when it is done): 1 with *r
+ * when the item's call is over (done, failed, canceled, out of time), 0
+ * when the prompt is still on its way. */
+static int history_once(struct comfy *c, const char *prompt_id, long long deadline,
+                        long budget_ms, const struct sf_job *job, struct sf_image *out,
+                        enum backend_result *r, char *err, size_t errlen)
+{
+    if (job->cancel && atomic_load(job->cancel)) {
+        snprintf(err, errlen, "%s: canceled", c->who);
+        *r = BACKEND_CANCELED;
+        return 1;
+    }
+    long long left = deadline - mono_ms();
+    if (left <= 0) {
+        snprintf(err, errlen, "%s: timed out after %.6g s waiting for prompt %s", c->who,
+                 budget_ms / 1000.0, prompt_id);
+        *r = BACKEND_TRANSIENT;
+        return 1;
+    }
+    char path[128];
+    snprintf(path, sizeof path, "/history/%s", prompt_id);
+    struct http_response resp;
+    *r = call(c, "GET", path, NULL, left < 30000 ? (long)left : 30000, job->cancel, &resp, err,
+              errlen);
+    if (*r != BACKEND_OK) {
+        if (*r == BACKEND_TRANSIENT && mono_ms() >= deadline)
+            snprintf(err, errlen, "%s: timed out after %.6g s waiting for prompt %s", c->who,
+                     budget_ms / 1000.0, prompt_id);
+        return 1;
+    }
+    if (resp.status != 200) {
+        char text[300];
+        http_error_text(resp.body, resp.len, text, sizeof text);
+        snprintf(err, errlen, "%s: polling history: HTTP %ld: %s", c->who, resp.status, text);
+        http_response_free(&resp);
+        *r = BACKEND_TRANSIENT;
+        return 1;
+    }
+    json_t *image;
+    enum comfy_progress p = comfy_read_history(c->who, resp.body, resp.len, prompt_id,
+                                               job->cancel, &image, r, err, errlen);
+    http_response_free(&resp);
+    if (p == COMFY_FAILED)
+        return 1;
+    if (p == COMFY_FINISHED) {
+        *r = fetch_image(c, image, deadline, job, out, err, errlen);
+        json_decref(image);
+        return 1;
+    }
+    return 0;
+}
+
 /* Polls /history/<id> until the prompt is done, failed, or time is up
  * (deadline, monotonic ms, budget_ms after the call began). */
 static enum backend_result wait_for(struct comfy *c, const char *prompt_id, long long deadline,
@@ -369,52 +439,157 @@ static enum backend_result wait_for(struct comfy *c, const char *prompt_id, long
                                     struct sf_image *out, char *err, size_t errlen)
 {
     long long delay = 50;
-    char path[128];
-    snprintf(path, sizeof path, "/history/%s", prompt_id);
     for (;;) {
-        if (job->cancel && atomic_load(job->cancel)) {
-            snprintf(err, errlen, "%s: canceled", c->who);
-            return BACKEND_CANCELED;
-        }
-        long long left = deadline - mono_ms();
-        if (left <= 0) {
-            snprintf(err, errlen, "%s: timed out after %.6g s waiting for prompt %s", c->who,
-                     budget_ms / 1000.0, prompt_id);
-            return BACKEND_TRANSIENT;
-        }
-        struct http_response resp;
-        enum backend_result r = call(c, "GET", path, NULL, left < 30000 ? (long)left : 30000,
-                                     job->cancel, &resp, err, errlen);
-        if (r != BACKEND_OK) {
-            if (r == BACKEND_TRANSIENT && mono_ms() >= deadline)
-                snprintf(err, errlen, "%s: timed out after %.6g s waiting for prompt %s",
-                         c->who, budget_ms / 1000.0, prompt_id);
+        enum backend_result r;
+        if (history_once(c, prompt_id, deadline, budget_ms, job, out, &r, err, errlen))
             return r;
-        }
-        if (resp.status != 200) {
-            char text[300];
-            http_error_text(resp.body, resp.len, text, sizeof text);
-            snprintf(err, errlen, "%s: polling history: HTTP %ld: %s", c->who, resp.status,
-                     text);
-            http_response_free(&resp);
-            return BACKEND_TRANSIENT;
-        }
-        json_t *image;
-        enum comfy_progress p = comfy_read_history(c->who, resp.body, resp.len, prompt_id,
-                                                   job->cancel, &image, &r, err, errlen);
-        http_response_free(&resp);
-        if (p == COMFY_FAILED)
-            return r;
-        if (p == COMFY_FINISHED) {
-            r = fetch_image(c, image, deadline, job, out, err, errlen);
-            json_decref(image);
-            return r;
-        }
         long long wait = delay < deadline - mono_ms() ? delay : deadline - mono_ms();
-        if (nap(wait, job->cancel))
-            continue; /* reported at the top */
+        nap(wait, job->cancel); /* a cancel is reported by the next look */
         delay = delay * 2 > 1000 ? 1000 : delay * 2;
     }
+}
+
+/* ---- the websocket ---- */
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+void comfy_read_ws(const unsigned char *data, size_t len, int binary, const char *prompt_id,
+                   struct comfy_ws_read *out)
+{
+    memset(out, 0, sizeof *out);
+    if (binary) {
+        /* server.py: 4 bytes of event type, big-endian; PREVIEW_IMAGE (1)
+         * then 4 bytes of image type (1 JPEG, 2 PNG) and the image;
+         * PREVIEW_IMAGE_WITH_METADATA (4) then 4 bytes of metadata length,
+         * the metadata (JSON, with prompt_id) and the image. */
+        if (len < 8)
+            return;
+        uint32_t type = be32(data);
+        const unsigned char *img = NULL;
+        size_t n = 0;
+        if (type == 1) {
+            img = data + 8;
+            n = len - 8;
+        } else if (type == 4) {
+            uint32_t mlen = be32(data + 4);
+            if (mlen > len - 8)
+                return;
+            json_t *meta = json_loadb((const char *)data + 8, mlen, 0, NULL);
+            const char *pid = json_string_value(json_object_get(meta, "prompt_id"));
+            int other = pid && strcmp(pid, prompt_id) != 0;
+            json_decref(meta);
+            if (other)
+                return;
+            img = data + 8 + mlen;
+            n = len - 8 - mlen;
+        }
+        /* The bytes say what they are; a type the store cannot serve is dropped. */
+        enum image_kind k = img ? image_sniff(img, n) : IMAGE_UNKNOWN;
+        if (k != IMAGE_JPEG && k != IMAGE_PNG && k != IMAGE_WEBP)
+            return;
+        out->event = COMFY_WS_PREVIEW;
+        out->image = img;
+        out->image_len = n;
+        out->mime = image_kind_mime(k);
+        return;
+    }
+    json_t *j = json_loadb((const char *)data, len, 0, NULL);
+    const char *type = json_string_value(json_object_get(j, "type"));
+    const json_t *d = json_object_get(j, "data");
+    const char *pid = json_string_value(json_object_get(d, "prompt_id"));
+    if (!type || !pid || strcmp(pid, prompt_id) != 0) {
+        json_decref(j);
+        return;
+    }
+    if (strcmp(type, "progress") == 0) {
+        json_int_t v = json_integer_value(json_object_get(d, "value"));
+        json_int_t m = json_integer_value(json_object_get(d, "max"));
+        if (m > 0 && m <= 100000 && v >= 0) {
+            out->event = COMFY_WS_PROGRESS;
+            out->steps = (int)m;
+            out->step = v > m ? (int)m : (int)v;
+        }
+    } else if ((strcmp(type, "executing") == 0 && json_is_null(json_object_get(d, "node"))) ||
+               strcmp(type, "execution_success") == 0 || strcmp(type, "execution_error") == 0 ||
+               strcmp(type, "execution_interrupted") == 0) {
+        out->event = COMFY_WS_ENDED;
+    }
+    json_decref(j);
+}
+
+/* Follows the prompt on the websocket until it ends, reporting its steps
+ * and previews; then, or when the websocket fails, the history has the
+ * verdict (wait_for). The websocket is closed here. */
+static enum backend_result wait_ws(struct comfy *c, struct ws_client *ws, const char *prompt_id,
+                                   long long deadline, long budget_ms, const struct sf_job *job,
+                                   struct sf_image *out, char *err, size_t errlen)
+{
+    int step = 0, steps = 0;
+    long long quiet_since = mono_ms();
+    for (;;) {
+        if ((job->cancel && atomic_load(job->cancel)) || mono_ms() >= deadline)
+            break; /* wait_for says so */
+        struct ws_message m;
+        char why[128];
+        int got = ws_next(ws, 250, &m, why, sizeof why);
+        if (got < 0) {
+            log_info("%s: %s while prompt %s runs; polling its history", c->who, why, prompt_id);
+            break;
+        }
+        if (got == 0) {
+            if (mono_ms() - quiet_since >= COMFY_WS_QUIET_MS) {
+                enum backend_result r;
+                if (history_once(c, prompt_id, deadline, budget_ms, job, out, &r, err, errlen)) {
+                    ws_close(ws);
+                    return r;
+                }
+                quiet_since = mono_ms();
+            }
+            continue;
+        }
+        quiet_since = mono_ms();
+        struct comfy_ws_read rd;
+        comfy_read_ws(m.data, m.len, m.kind == WS_BINARY, prompt_id, &rd);
+        if (rd.event == COMFY_WS_PROGRESS) {
+            step = rd.step;
+            steps = rd.steps;
+            be_step(job, step, steps, NULL, 0, NULL);
+        } else if (rd.event == COMFY_WS_PREVIEW) {
+            be_step(job, step, steps, rd.image, rd.image_len, rd.mime);
+        }
+        free(m.data);
+        if (rd.event == COMFY_WS_ENDED)
+            break;
+    }
+    ws_close(ws);
+    return wait_for(c, prompt_id, deadline, budget_ms, job, out, err, errlen);
+}
+
+/* Opens /ws?clientId=client_id, or NULL (the history is polled instead)
+ * when the server has none or it cannot be opened now. */
+static struct ws_client *open_ws(struct comfy *c, const char *client_id, long long deadline,
+                                 const struct sf_job *job)
+{
+    if (mono_ms() < atomic_load(&c->no_ws_until))
+        return NULL;
+    long long left = deadline - mono_ms();
+    long timeout = left < 5000 ? (long)left : 5000;
+    if (timeout < 1)
+        return NULL;
+    char path[96], why[300];
+    snprintf(path, sizeof path, "/ws?clientId=%s", client_id);
+    struct ws_client *ws;
+    enum http_outcome o = ws_open(c->url, path, timeout, job->cancel, c->who, &ws, why, sizeof why);
+    if (o == HTTP_ANSWERED)
+        return ws;
+    if (o != HTTP_CANCELED) {
+        log_info("%s: %s; polling /history for a minute", c->who, why);
+        atomic_store(&c->no_ws_until, mono_ms() + COMFY_WS_RETRY_MS);
+    }
+    return NULL;
 }
 
 static enum backend_result comfy_generate(struct sf_backend *b, const struct sf_job *job,
@@ -438,12 +613,16 @@ static enum backend_result comfy_generate(struct sf_backend *b, const struct sf_
     json_t *rq = json_pack("{s:o, s:s}", "prompt", g, "client_id", client_id);
     char *body = json_dumps(rq, JSON_COMPACT);
     json_decref(rq);
+    /* Listening before queueing: no message of the prompt can be missed. */
+    struct ws_client *ws = open_ws(c, client_id, deadline, job);
     struct http_response resp;
     enum backend_result r = call(c, "POST", "/prompt", body, budget_ms, job->cancel, &resp, err,
                                  errlen);
     free(body);
-    if (r != BACKEND_OK)
+    if (r != BACKEND_OK) {
+        ws_close(ws);
         return r;
+    }
     if (resp.status != 200) {
         char text[700];
         if (resp.status == 400)
@@ -453,6 +632,7 @@ static enum backend_result comfy_generate(struct sf_backend *b, const struct sf_
         snprintf(err, errlen, "%s: HTTP %ld: %s", c->who, resp.status, text);
         r = be_result_of_status(resp.status);
         http_response_free(&resp);
+        ws_close(ws);
         return r;
     }
     char prompt_id[COMFY_PROMPT_ID_MAX + 1];
@@ -460,11 +640,15 @@ static enum backend_result comfy_generate(struct sf_backend *b, const struct sf_
     http_response_free(&resp);
     if (have_id < 0) {
         snprintf(err, errlen, "%s: /prompt answered without a usable prompt_id", c->who);
+        ws_close(ws);
         return BACKEND_TRANSIENT;
     }
 
     inflight_add(c, prompt_id);
-    r = wait_for(c, prompt_id, deadline, budget_ms, job, out, err, errlen);
+    if (ws)
+        r = wait_ws(c, ws, prompt_id, deadline, budget_ms, job, out, err, errlen);
+    else
+        r = wait_for(c, prompt_id, deadline, budget_ms, job, out, err, errlen);
     inflight_remove(c, prompt_id);
     /* The prompt was queued: a poll that cannot connect now does not make
      * the item undelivered, its GPU time may be spent. */

@@ -518,3 +518,134 @@ char *http_url_escape(const char *s)
     curl_free(e);
     return copy;
 }
+
+/* ---- raw connections (http_client.h, "Raw connections") ---- */
+
+struct http_conn {
+    CURL *h;
+    curl_socket_t fd;
+};
+
+/* The guard of a raw connection's socket: the same judgement as an
+ * exchange's, without the thread's socket list (the connection is not the
+ * thread's, and may be closed elsewhere). */
+static curl_socket_t on_open_conn_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct xfer *x = ud;
+    if (x->guard && purpose == CURLSOCKTYPE_IPCXN) {
+        char rule[160], addr[64];
+        if (net_denied(&a->addr, x->guard->policy, rule, sizeof rule)) {
+            net_addr_text(&a->addr, addr, sizeof addr);
+            snprintf(x->refused, sizeof x->refused, "%s is %s", addr, rule);
+            return CURL_SOCKET_BAD;
+        }
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+enum http_outcome http_client_connect(const struct http_request *req, struct http_conn **out,
+                                      char *err, size_t errlen)
+{
+    http_client_global_init();
+    *out = NULL;
+    const char *who = req->who ? req->who : "http";
+    if (req->cancel && atomic_load(req->cancel)) {
+        snprintf(err, errlen, "%s: canceled", who);
+        return HTTP_CANCELED;
+    }
+    CURL *h = curl_easy_init();
+    if (!h) {
+        snprintf(err, errlen, "%s: cannot create an HTTP handle", who);
+        return HTTP_TRANSIENT;
+    }
+    struct xfer x;
+    memset(&x, 0, sizeof x);
+    x.guard = req->guard;
+    x.cancel = req->cancel;
+    char cerr[CURL_ERROR_SIZE] = "";
+    long timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 10000L;
+    curl_easy_setopt(h, CURLOPT_URL, req->url);
+    curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     req->connect_timeout_ms > 0 ? req->connect_timeout_ms : timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open_conn_socket);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &x);
+    if (req->guard)
+        set_guard(h, req->guard);
+    CURLcode rc = curl_easy_perform(h);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, NULL);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, NULL);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 1L);
+    if (rc != CURLE_OK) {
+        const char *detail = cerr[0] ? cerr : curl_easy_strerror(rc);
+        enum http_outcome res = HTTP_TRANSIENT;
+        if (guard_refusal(&x, rc, who, err, errlen))
+            res = HTTP_REFUSED;
+        else if (rc == CURLE_ABORTED_BY_CALLBACK) {
+            snprintf(err, errlen, "%s: canceled", who);
+            res = HTTP_CANCELED;
+        } else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) {
+            snprintf(err, errlen, "%s: cannot connect (%s)", who, detail);
+            res = HTTP_UNDELIVERED;
+        } else if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL) {
+            snprintf(err, errlen, "%s: bad URL (%s)", who, detail);
+            res = HTTP_PERMANENT;
+        } else {
+            snprintf(err, errlen, "%s: %s", who, detail);
+        }
+        curl_easy_cleanup(h);
+        return res;
+    }
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &fd);
+    struct http_conn *c = xcalloc(1, sizeof *c);
+    c->h = h;
+    c->fd = fd;
+    *out = c;
+    return HTTP_ANSWERED;
+}
+
+long http_conn_send(struct http_conn *c, const void *p, size_t n)
+{
+    size_t sent = 0;
+    CURLcode rc = curl_easy_send(c->h, p, n, &sent);
+    if (rc == CURLE_AGAIN)
+        return 0;
+    return rc == CURLE_OK ? (long)sent : -1;
+}
+
+long http_conn_recv(struct http_conn *c, void *p, size_t n)
+{
+    size_t got = 0;
+    CURLcode rc = curl_easy_recv(c->h, p, n, &got);
+    if (rc == CURLE_AGAIN)
+        return 0;
+    if (rc != CURLE_OK || got == 0) /* 0 bytes with CURLE_OK: the peer closed */
+        return -1;
+    return (long)got;
+}
+
+int http_conn_fd(struct http_conn *c)
+{
+    return c->fd == CURL_SOCKET_BAD ? -1 : (int)c->fd;
+}
+
+void http_conn_close(struct http_conn *c)
+{
+    if (!c)
+        return;
+    curl_easy_cleanup(c->h);
+    free(c);
+}

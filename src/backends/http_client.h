@@ -78,9 +78,14 @@
  * outbound_addresses: all)"). The settings that pick the policy live with
  * the callers; this module only applies it.
  *
- * To come when a caller needs them, as new optional fields of struct
- * http_request so that existing callers stay as they are: a progress hook
- * (live previews want bytes as they arrive).
+ * Raw connections. A websocket (ComfyUI's /ws, for live steps) starts as
+ * an HTTP request and then speaks its own framing on the same socket.
+ * http_client_connect() opens that socket under the same rules as an
+ * exchange (the URL's scheme, timeouts, the guard's address check before
+ * the socket exists, TLS for https) and hands it over as a struct
+ * http_conn, on which the caller sends and receives bytes itself
+ * (libcurl's CURLOPT_CONNECT_ONLY). Such a connection has its own handle,
+ * not the thread's, so it may outlive and cross exchanges.
  */
 #ifndef SF_HTTP_CLIENT_H
 #define SF_HTTP_CLIENT_H
@@ -162,6 +167,29 @@ struct http_response {
  */
 enum http_outcome http_client_do(const struct http_request *req, struct http_response *resp,
                                  char *err, size_t errlen);
+
+/* A raw connection (see "Raw connections" above). */
+struct http_conn;
+
+/*
+ * Connects to req->url's host and port (method, body and headers are not
+ * used; timeout_ms bounds the connection, connect_timeout_ms too, cancel
+ * and guard apply). HTTP_ANSWERED with *out set (the caller closes it with
+ * http_conn_close), or a failure class with err, as http_client_do.
+ */
+enum http_outcome http_client_connect(const struct http_request *req, struct http_conn **out,
+                                      char *err, size_t errlen);
+
+/* Sends up to n bytes: how many went (> 0), 0 when the socket cannot take
+ * any now (wait with http_conn_fd), -1 when the connection is broken. */
+long http_conn_send(struct http_conn *c, const void *p, size_t n);
+/* Receives up to n bytes: how many came (> 0), 0 when none are there now,
+ * -1 when the peer closed the connection or it broke. */
+long http_conn_recv(struct http_conn *c, void *p, size_t n);
+/* The socket, for poll(); -1 when unknown. */
+int http_conn_fd(struct http_conn *c);
+/* Closes the connection and frees c; NULL does nothing. */
+void http_conn_close(struct http_conn *c);
 
 /* Frees resp->body and empties resp; safe on an emptied response. */
 void http_response_free(struct http_response *resp);

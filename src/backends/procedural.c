@@ -5,7 +5,8 @@
  * deterministic picture (procedural_draw.c) and labels it as procedural in
  * the PNG's parameters. An optional delay stands in for GPU time so tests
  * and demos can watch a run progress, be canceled, or be killed mid-item;
- * the delay sleeps in short steps so a cancel lands within ~10 ms.
+ * the delay sleeps in short steps so a cancel lands within ~10 ms, and
+ * reports them as the sampler's steps (docs/live.md).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +25,17 @@ static enum backend_result procedural_generate(struct sf_backend *b, const struc
                                                struct sf_image *out, char *err, size_t errlen)
 {
     struct procedural_state *s = b->state;
+    /* The delay stands for the sampler's steps: they are reported as it
+     * passes (no preview), so the step events can be watched without a GPU. */
+    int reported = -1;
     for (long long waited = 0; waited < s->delay_ms; waited += 10) {
         if (atomic_load(job->cancel))
             return BACKEND_CANCELED;
+        int step = (int)(waited * job->steps / s->delay_ms);
+        if (step != reported) {
+            reported = step;
+            be_step(job, step, job->steps, NULL, 0, NULL);
+        }
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

@@ -12,7 +12,8 @@
 
 /*
  * Matches path against pattern; captures ":id" segments. A capture must be
- * 1..18 decimal digits with no leading zero, so it always fits a long long.
+ * 1..18 decimal digits with no leading zero, so it always fits a long long;
+ * an ":index" segment (a 0-based position) may also be "0".
  * A "*" segment matches one non-empty segment of any text (the handler reads
  * it from the path: an asset's name).
  */
@@ -25,7 +26,10 @@ static int path_matches(const char *pattern, const char *path,
         if (*p == ':') {
             const char *seg_end = strchr(s, '/');
             size_t len = seg_end ? (size_t)(seg_end - s) : strlen(s);
-            if (len == 0 || len > 18 || *s == '0' || n >= REQ_MAX_IDS)
+            /* ":index" is 0-based (a run's item): a lone "0" is one. */
+            int zero_ok = strncmp(p, ":index", 6) == 0 && (p[6] == '/' || p[6] == '\0');
+            if (len == 0 || len > 18 || (*s == '0' && !(zero_ok && len == 1)) ||
+                n >= REQ_MAX_IDS)
                 return 0;
             long long v = 0;
             for (size_t i = 0; i < len; i++) {

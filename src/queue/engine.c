@@ -23,6 +23,7 @@
 
 #include "backends/backend.h"
 #include "queue/breaker.h"
+#include "queue/live.h"
 #include "queue/queue.h"
 #include "store/db.h"
 #include "store/imagefiles.h"
@@ -175,6 +176,13 @@ static void report_call(struct endpoint *ep, enum backend_result r, int trial,
 
 /* ---- drawing ------------------------------------------------------------- */
 
+/* The job's on_step: the backend's report goes to the item's live entry. */
+static void report_step(void *ctx, int step, int steps, const void *preview, size_t len,
+                        const char *mime)
+{
+    live_step(ctx, step, steps, preview, len, mime);
+}
+
 /* Draws it; the claimed item now belongs to the finisher. trial: the one
  * item a probing endpoint lets through (breaker.h). */
 static void run_item(struct worker *w, struct claimed_item *it, int trial)
@@ -206,10 +214,16 @@ static void run_item(struct worker *w, struct claimed_item *it, int trial)
     job.timeout_ms = (long)limit_ms;
     struct outcome o;
     memset(&o, 0, sizeof(o));
+    /* Steps and previews live only while the call runs: the entry is
+     * closed before the outcome is recorded (docs/live.md). */
+    struct live_item *li = live_begin(it->run_id, it->index, ep->backend->name);
+    job.on_step = report_step;
+    job.step_ctx = li;
     atomic_fetch_add(&ep->in_flight, 1);
     int64_t t0 = mono_us();
     o.r = ep->backend->ops->generate(ep->backend, &job, &o.img, o.err, sizeof(o.err));
     o.dur_us = mono_us() - t0;
+    live_end(li);
     atomic_fetch_sub(&ep->in_flight, 1);
     atomic_store(&w->run_id, 0);
     int timed_out = o.r == BACKEND_TRANSIENT && limit_ms > 0 &&
@@ -302,6 +316,7 @@ int engine_start(const struct sf_config *cfg, engine_notify_fn notify_fn, char *
 {
     eng.cfg = cfg;
     eng.notify = notify_fn;
+    live_init(notify_fn); /* step events wake the streams, not the webhook sender */
     cond_init_monotonic(&eng.cv);
     unsigned char rnd[6];
     char hex[13];

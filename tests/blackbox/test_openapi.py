@@ -52,8 +52,8 @@ def routes():
 
 
 def normalize(path):
-    """One spelling for a path of either side: ":id", "*" and "{name}" are all "{}"."""
-    return re.sub(r"\{[^}/]+\}|:id|\*", "{}", path)
+    """One spelling for a path of either side: ":id", ":index", "*" and "{name}" are all "{}"."""
+    return re.sub(r"\{[^}/]+\}|:[a-z_]+|\*", "{}", path)
 
 
 def auth_of(operation, doc):

@@ -50,6 +50,19 @@ parameters"; 429 when full), GET /sdcpp/v1/jobs/<id>, POST
 runs to its end); one worker draws jobs in order (delay_ms in mode slow).
 GET /_fake/jobs lists the jobs with their cancel_requests. Each
 txt2img entry gets "applied_loras": the LoRA paths the fake applied.
+Live steps (modules/progress.py of webui): txt2img takes "force_task_id";
+while a slow txt2img runs, its step moves from 0 to "steps" evenly over
+delay_ms, each step with a new live preview (a JPEG; a PNG in
+/sdapi/v1/progress's current_image). POST /internal/progress {id_task,
+id_live_preview, live_preview} answers {active, queued, completed,
+progress, eta, live_preview (data: URL, only when changed since
+id_live_preview), id_live_preview, textinfo}; GET /sdapi/v1/progress
+answers the running task's state.sampling_step/sampling_steps and
+current_image. Mode keys: "no_internal_progress": true (/internal/progress
+is 404, as on servers without it), "no_sdapi_progress": true (so is
+/sdapi/v1/progress: no steps at all), "live_previews": false (no previews).
+Flavor sdcpp has neither route (404). GET /_fake/steps returns the steps
+each task went through ({task_id: [[t, step], ...]}).
 GET /_fake/requests returns every request received (method, path, auth
 header, JSON body, t_received); POST /_fake/reset forgets them. Prints
 "listening PORT".
@@ -223,6 +236,15 @@ class State:
         self.jobs = Jobs()
         self.txt2img_calls = 0
         self.requests = []
+        # live steps (modules/progress.py)
+        self.no_internal_progress = False
+        self.no_sdapi_progress = False
+        self.live_previews = True
+        self.current_task = None   # {"id", "step", "steps", "t0", "preview_id"}
+        self.finished_tasks = []
+        self.pending_tasks = set()
+        self.preview_seq = 0
+        self.step_log = {}
         self.interrupted = threading.Event()
 
 
@@ -354,7 +376,24 @@ class Handler(BaseHTTPRequestHandler):
         if route == ("GET", "/sdapi/v1/loras"):
             return self.send_json(200, [{"name": "detail", "alias": "detail",
                                          "path": "/models/Lora/detail.safetensors", "metadata": {}}])
+        if route == ("POST", "/internal/progress"):
+            if flavor == "sdcpp" or STATE.no_internal_progress:
+                return self.send_json(404, {"detail": "Not Found"})
+            return self.internal_progress(body if isinstance(body, dict) else {})
+        if route == ("GET", "/sdapi/v1/progress") and (flavor == "sdcpp" or STATE.no_sdapi_progress):
+            return self.send_json(404, {"error": "not found"})
         if route == ("GET", "/sdapi/v1/progress"):
+            with STATE.lock:
+                cur = dict(STATE.current_task) if STATE.current_task else None
+            if cur:
+                png = make_png(16, 16, cur["step"]) if STATE.live_previews and cur["step"] > 0 else None
+                return self.send_json(200, {
+                    "progress": cur["step"] / max(cur["steps"], 1), "eta_relative": 1.0,
+                    "state": {"skipped": False, "interrupted": False, "job": "txt2img",
+                              "job_count": 1, "job_timestamp": "20250101120000", "job_no": 0,
+                              "sampling_step": cur["step"], "sampling_steps": cur["steps"]},
+                    "current_image": base64.b64encode(png).decode() if png else None,
+                    "textinfo": None})
             return self.send_json(200, {"progress": 0.0, "eta_relative": 0.0,
                                         "state": {"skipped": False, "interrupted": False,
                                                   "job": "", "job_count": 0,
@@ -375,6 +414,9 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/_fake/requests":
             with STATE.lock:
                 return self.send_json(200, list(STATE.requests))
+        if method == "GET" and path == "/_fake/steps":
+            with STATE.lock:
+                return self.send_json(200, dict(STATE.step_log))
         if method == "POST" and path == "/_fake/reset":
             with STATE.lock:
                 STATE.requests.clear()
@@ -407,11 +449,70 @@ class Handler(BaseHTTPRequestHandler):
                     STATE.jobs.max_pending = int(req["max_queue"])
                 if "no_capabilities" in req:
                     STATE.no_capabilities = bool(req["no_capabilities"])
+                if "no_internal_progress" in req:
+                    STATE.no_internal_progress = bool(req["no_internal_progress"])
+                if "no_sdapi_progress" in req:
+                    STATE.no_sdapi_progress = bool(req["no_sdapi_progress"])
+                if "live_previews" in req:
+                    STATE.live_previews = bool(req["live_previews"])
                 if req.get("forget_loras"):
                     STATE.lora_cache = []
             STATE.interrupted.clear()
             return self.send_json(200, {"mode": mode})
         self.send_json(404, {"error": "no such control route"})
+
+    def internal_progress(self, req):
+        """modules/progress.py progressapi, for the fake's one task at a time."""
+        tid = req.get("id_task")
+        with STATE.lock:
+            cur = dict(STATE.current_task) if STATE.current_task else None
+            queued = tid in STATE.pending_tasks
+            completed = tid in STATE.finished_tasks
+        active = cur is not None and cur["id"] == tid
+        if not active:
+            return self.send_json(200, {"active": False, "queued": queued, "completed": completed,
+                                        "progress": None, "eta": None, "live_preview": None,
+                                        "id_live_preview": -1,
+                                        "textinfo": "In queue..." if queued else "Waiting..."})
+        progress = cur["step"] / max(cur["steps"], 1)
+        elapsed = time.time() - cur["t0"]
+        eta = elapsed / progress - elapsed if progress > 0 else None
+        live, id_live = None, req.get("id_live_preview", -1)
+        if (req.get("live_preview", True) and STATE.live_previews and cur["preview_id"] > 0
+                and cur["preview_id"] != req.get("id_live_preview", -1)):
+            jpeg = JPEG_BYTES[:-2] + bytes([cur["step"] % 256]) + b"\xff\xd9"
+            live = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+            id_live = cur["preview_id"]
+        self.send_json(200, {"active": True, "queued": False, "completed": False,
+                             "progress": progress, "eta": eta, "live_preview": live,
+                             "id_live_preview": id_live, "textinfo": None})
+
+    def run_steps(self, task_id, steps, delay_ms):
+        """A slow txt2img's sampler: step by step over delay_ms, each step
+        with a new live preview; ends early on /interrupt."""
+        t0 = time.time()
+        end = t0 + delay_ms / 1000.0
+        # webui's state.begin(): an interrupt ends the job it hit, not the next one.
+        STATE.interrupted.clear()
+        with STATE.lock:
+            STATE.pending_tasks.discard(task_id)
+            STATE.current_task = {"id": task_id, "step": 0, "steps": steps, "t0": t0, "preview_id": 0}
+            STATE.step_log[task_id] = []
+        try:
+            while time.time() < end and not STATE.interrupted.is_set():
+                step = min(steps, int((time.time() - t0) / (delay_ms / 1000.0) * steps))
+                with STATE.lock:
+                    cur = STATE.current_task
+                    if step != cur["step"]:
+                        STATE.preview_seq += 1
+                        cur.update(step=step, preview_id=STATE.preview_seq)
+                        STATE.step_log[task_id].append([time.time(), step])
+                time.sleep(0.005)
+        finally:
+            with STATE.lock:
+                STATE.current_task = None
+                STATE.finished_tasks.append(task_id)
+                del STATE.finished_tasks[:-16]
 
     def hang_until_client_leaves(self):
         """Never answers; returns once the client has closed the connection
@@ -488,10 +589,12 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        task_id = req.get("force_task_id") or "task(fake%d)" % STATE.txt2img_calls
         if mode == "slow":
-            end = time.time() + delay_ms / 1000.0
-            while time.time() < end and not STATE.interrupted.is_set():
-                time.sleep(0.01)
+            self.run_steps(task_id, max(1, int(req.get("steps", 20))), delay_ms)
+        else:
+            with STATE.lock:
+                STATE.finished_tasks.append(task_id)
         seed, w, h = drawn_size_and_seed(req, flavor)
         png = make_png(w, h, seed)
         if mode == "jpeg":
@@ -557,10 +660,15 @@ def main():
                     help="mode hangafter: txt2img calls answered before every later one hangs")
     ap.add_argument("--no-nodelay", action="store_true",
                     help="leave Nagle on, as sd-server (cpp-httplib) does")
+    ap.add_argument("--no-internal-progress", action="store_true",
+                    help="POST /internal/progress answers 404 (only /sdapi/v1/progress)")
+    ap.add_argument("--no-live-previews", action="store_true", help="progress without previews")
     args = ap.parse_args()
     if args.no_nodelay:
         Handler.disable_nagle_algorithm = False
     STATE = State(args)
+    STATE.no_internal_progress = args.no_internal_progress
+    STATE.live_previews = not args.no_live_previews
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True
     print("listening %d" % srv.server_address[1], flush=True)

@@ -26,11 +26,28 @@ Faults, chosen with --mode or POST /_fake/mode {"mode": ..., "delay_ms": N}:
   finishes until interrupted or deleted), close (/prompt drops the
   connection), node_errors (400 with a node error), exec_error (the prompt
   fails while running).
+The websocket GET /ws?clientId=<id> (also /api/ws) is ComfyUI's (server.py
+websocket_handler and send_sync; execution.py): an RFC 6455 handshake
+(Sec-WebSocket-Accept from the key), a "status" message first, then for a
+prompt queued with that client_id: "execution_start", "executing" {node},
+per step "progress" {value, max, prompt_id, node} and a binary preview
+frame (4 bytes big-endian event type 1 = PREVIEW_IMAGE, 4 bytes image type
+1 = JPEG, the bytes), "execution_success" (or "execution_error" /
+"execution_interrupted"), then the history entry is written and "executing"
+{node: null, prompt_id} sent, in ComfyUI's order. A slow prompt's steps
+(KSampler's "steps") are spread evenly over delay_ms. Mode keys and flags:
+"previews": false / --no-previews (progress without preview frames),
+"no_ws": true / --no-ws (/ws answers 404, as behind a proxy without
+websockets: clients must poll /history). GET /_fake/ws lists the websocket
+connections ({client_id, opened, closed, sent}).
 GET /_fake/requests returns every request received (method, path, JSON
 body); POST /_fake/reset forgets them. Prints "listening PORT" on start.
 """
 import argparse
+import base64
+import hashlib
 import json
+import struct
 import os
 import sys
 import threading
@@ -93,6 +110,10 @@ class State:
         self.history, self.images = {}, {}
         self.number = 0
         self.counter = 0
+        self.previews = True
+        self.no_ws = False
+        self.sockets = {}  # client_id -> [WsConn]
+        self.ws_log = []
 
 
 STATE = None
@@ -226,6 +247,57 @@ def finish(job):
         STATE.history[job.id] = entry
 
 
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class WsConn:
+    """One websocket connection: frames out (server frames are not masked)."""
+
+    def __init__(self, sock, client_id):
+        self.sock, self.client_id = sock, client_id
+        self.lock = threading.Lock()
+        self.closed = False
+        self.log = {"client_id": client_id, "opened": time.time(), "closed": None, "sent": 0}
+
+    def frame(self, opcode, payload):
+        n = len(payload)
+        if n < 126:
+            head = struct.pack(">BB", 0x80 | opcode, n)
+        elif n < 65536:
+            head = struct.pack(">BBH", 0x80 | opcode, 126, n)
+        else:
+            head = struct.pack(">BBQ", 0x80 | opcode, 127, n)
+        with self.lock:
+            if self.closed:
+                return
+            try:
+                self.sock.sendall(head + payload)
+                self.log["sent"] += 1
+            except OSError:
+                self.closed = True
+
+    def send_json(self, kind, data):
+        self.frame(1, json.dumps({"type": kind, "data": data}).encode())
+
+
+def send_sync(kind, data, client_id):
+    """server.py send_sync: to the prompt's client only (None: everyone)."""
+    with STATE.lock:
+        conns = list(STATE.sockets.get(client_id, [])) if client_id else \
+            [c for cs in STATE.sockets.values() for c in cs]
+    for c in conns:
+        if kind == "preview":
+            c.frame(2, data)
+        else:
+            c.send_json(kind, data)
+
+
+def preview_frame(step):
+    """BinaryEventTypes.PREVIEW_IMAGE (1), image type 1 (JPEG), the bytes."""
+    jpeg = JPEG_BYTES[:-2] + bytes([step % 256]) + b"\xff\xd9"
+    return struct.pack(">II", 1, 1) + jpeg
+
+
 def worker():
     while True:
         with STATE.lock:
@@ -233,15 +305,42 @@ def worker():
                 STATE.lock.wait()
             job = STATE.pending.pop(0)
             STATE.running = job
+        sampler_id = next((k for k, n in job.graph.items()
+                           if n["class_type"] in ("KSampler", "KSamplerAdvanced")), None)
+        steps = int(job.graph[sampler_id]["inputs"].get("steps", 20)) if sampler_id else 20
+        cid = job.client_id
+        send_sync("execution_start", {"prompt_id": job.id, "timestamp": now_ms()}, cid)
+        send_sync("executing", {"node": sampler_id, "display_node": sampler_id, "prompt_id": job.id}, cid)
+        t0 = time.time()
         if job.mode == "hang":
             end = float("inf")
         elif job.mode == "slow":
-            end = time.time() + job.delay_ms / 1000.0
+            end = t0 + job.delay_ms / 1000.0
         else:
-            end = time.time() + 0.01
+            end = t0 + 0.01
+        last = 0
         while time.time() < end and not job.interrupted:
-            time.sleep(0.01)
+            if job.mode == "slow":
+                step = min(steps, int((time.time() - t0) / (job.delay_ms / 1000.0) * steps))
+                if step != last:
+                    last = step
+                    send_sync("progress", {"value": step, "max": steps, "prompt_id": job.id,
+                                           "node": sampler_id}, cid)
+                    if STATE.previews:
+                        send_sync("preview", preview_frame(step), cid)
+            time.sleep(0.005)
+        if job.interrupted:
+            send_sync("execution_interrupted", {"prompt_id": job.id, "node_id": sampler_id,
+                                                "node_type": "KSampler", "executed": [],
+                                                "timestamp": now_ms()}, cid)
+        elif job.mode == "exec_error":
+            send_sync("execution_error", {"prompt_id": job.id, "node_id": sampler_id,
+                                          "node_type": "KSampler", "exception_message": "boom",
+                                          "exception_type": "RuntimeError", "timestamp": now_ms()}, cid)
+        else:
+            send_sync("execution_success", {"prompt_id": job.id, "timestamp": now_ms()}, cid)
         finish(job)
+        send_sync("executing", {"node": None, "prompt_id": job.id}, cid)
         with STATE.lock:
             STATE.running = None
 
@@ -287,6 +386,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.control(method, path, raw)
         if path.startswith("/api/"):
             path = path[4:]
+        if method == "GET" and path == "/ws":
+            return self.websocket(parse_qs(url.query).get("clientId", [""])[0])
         try:
             body = json.loads(raw) if raw else None
             body_ok = True
@@ -348,6 +449,54 @@ class Handler(BaseHTTPRequestHandler):
                                         for k, v in NODES.items()})
         self.send_raw(404, b"404: Not Found", "text/plain")
 
+    def websocket(self, client_id):
+        with STATE.lock:
+            STATE.requests.append({"method": "GET", "path": self.path, "body": None})
+            no_ws = STATE.no_ws
+        key = self.headers.get("Sec-WebSocket-Key")
+        if no_ws or not key or (self.headers.get("Upgrade") or "").lower() != "websocket":
+            return self.send_raw(404, b"404: Not Found", "text/plain")
+        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.wfile.flush()
+        conn = WsConn(self.connection, client_id or uuid.uuid4().hex)
+        with STATE.lock:
+            STATE.sockets.setdefault(conn.client_id, []).append(conn)
+            STATE.ws_log.append(conn.log)
+        conn.send_json("status", {"status": {"exec_info": {"queue_remaining": len(STATE.pending)}},
+                                  "sid": conn.client_id})
+        try:
+            self.read_frames(conn)
+        finally:
+            conn.closed = True
+            conn.log["closed"] = time.time()
+            with STATE.lock:
+                STATE.sockets.get(conn.client_id, []).remove(conn)
+            self.close_connection = True
+
+    def read_frames(self, conn):
+        """The client's frames (masked): close ends, ping is answered."""
+        while True:
+            head = self.rfile.read(2)
+            if len(head) < 2:
+                return
+            opcode, n = head[0] & 0x0F, head[1] & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", self.rfile.read(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", self.rfile.read(8))[0]
+            mask = self.rfile.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(n)))
+            if opcode == 8:
+                conn.frame(8, data[:2])
+                return
+            if opcode == 9:
+                conn.frame(10, data)
+
     def prompt(self, body, body_ok, mode, delay_ms):
         if mode == "fail500":
             return self.send_raw(500, b"500 Internal Server Error\n\nServer got itself in trouble",
@@ -399,6 +548,9 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/_fake/requests":
             with STATE.lock:
                 return self.send_json(200, list(STATE.requests))
+        if method == "GET" and path == "/_fake/ws":
+            with STATE.lock:
+                return self.send_json(200, list(STATE.ws_log))
         if method == "POST" and path == "/_fake/reset":
             with STATE.lock:
                 STATE.requests.clear()
@@ -411,6 +563,10 @@ class Handler(BaseHTTPRequestHandler):
             with STATE.lock:
                 STATE.mode = mode
                 STATE.delay_ms = int(req.get("delay_ms", STATE.delay_ms))
+                if "previews" in req:
+                    STATE.previews = bool(req["previews"])
+                if "no_ws" in req:
+                    STATE.no_ws = bool(req["no_ws"])
                 # A mode switch also ends whatever a previous test left hanging.
                 if STATE.running and STATE.running.mode == "hang":
                     STATE.running.interrupted = True
@@ -424,8 +580,11 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--mode", default="ok", choices=sorted(MODES))
     ap.add_argument("--delay-ms", type=int, default=2000)
+    ap.add_argument("--no-ws", action="store_true", help="/ws answers 404")
+    ap.add_argument("--no-previews", action="store_true", help="progress without preview frames")
     args = ap.parse_args()
     STATE = State(args)
+    STATE.no_ws, STATE.previews = args.no_ws, not args.no_previews
     threading.Thread(target=worker, daemon=True).start()
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True

@@ -672,10 +672,10 @@ static void test_comfyui(const struct fake *f)
     CHECK(run(b, &job, &img, err, sizeof err) == BACKEND_TRANSIENT);
     CHECK_HAS(err, "mid-answer");
 
-    /* cancel while it runs (queued and being polled): well before the 30 s
-     * job or the 10 s timeout_s, and taken off the GPU */
+    /* cancel while it runs (queued, and followed on the websocket): well
+     * before the 30 s job or the 10 s timeout_s, and taken off the GPU */
     set_mode(f, "{\"mode\": \"slow\", \"delay_ms\": 30000}");
-    struct started_at_fake polled = {f, "/history/"};
+    struct started_at_fake polled = {f, "/prompt"};
     enum backend_result r;
     long long el = run_canceled(b, &job, fake_got, &polled, &r);
     CHECK(r == BACKEND_CANCELED);
