@@ -5,8 +5,10 @@
  * same code against the fake servers; here are the answers a fake does not
  * send, among them the ones tests/fuzz/ found.
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "backends/a1111_progress.h"
 #include "backends/answers.h"
 #include "unit.h"
 
@@ -187,8 +189,70 @@ static void test_comfy_other(void)
     CHECK(strncmp(text, "failed validation: x\xc3\xa9", 22) == 0);
 }
 
+/* Live steps: A1111's two progress answers and ComfyUI's websocket
+ * messages (docs/live.md). */
+static void test_live_answers(void)
+{
+    struct a1111_step st;
+    /* /internal/progress: a fraction of the steps asked for, the preview as a data: URL */
+    const char *ip = "{\"active\": true, \"queued\": false, \"completed\": false, \"progress\": 0.5,"
+                     " \"eta\": 3.2, \"live_preview\": \"data:image/jpeg;base64,/9j/4AAQ\","
+                     " \"id_live_preview\": 7, \"textinfo\": null}";
+    CHECK(a1111_read_progress(ip, strlen(ip), 1, 30, &st) == 0);
+    CHECK(st.active && st.step == 15 && st.steps == 30 && st.id_live_preview == 7);
+    CHECK(st.preview && st.preview_len == 6 && st.preview[0] == 0xff);
+    CHECK_STR(st.mime, "image/jpeg");
+    free(st.preview);
+    const char *queued = "{\"active\": false, \"queued\": true, \"completed\": false,"
+                         " \"id_live_preview\": -1, \"textinfo\": \"In queue...\"}";
+    CHECK(a1111_read_progress(queued, strlen(queued), 1, 30, &st) == 0);
+    CHECK(!st.active && st.steps == 0 && !st.preview);
+    CHECK(a1111_read_progress("{}", 2, 1, 30, &st) == -1);
+    CHECK(a1111_read_progress("<html>", 6, 1, 30, &st) == -1);
+    /* /sdapi/v1/progress: the state's steps; a preview that is not an image is dropped */
+    const char *sp = "{\"progress\": 0.25, \"state\": {\"sampling_step\": 5, \"sampling_steps\": 20},"
+                     " \"current_image\": \"aGVsbG8=\"}";
+    CHECK(a1111_read_progress(sp, strlen(sp), 0, 30, &st) == 0);
+    CHECK(st.active && st.step == 5 && st.steps == 20 && !st.preview);
+    const char *idle = "{\"progress\": 0, \"state\": {\"sampling_step\": 0, \"sampling_steps\": 0}}";
+    CHECK(a1111_read_progress(idle, strlen(idle), 0, 30, &st) == 0);
+    CHECK(!st.active);
+
+    struct comfy_ws_read rd;
+    const char *pr = "{\"type\": \"progress\", \"data\": {\"value\": 4, \"max\": 25, "
+                     "\"prompt_id\": \"p1\", \"node\": \"3\"}}";
+    comfy_read_ws((const unsigned char *)pr, strlen(pr), 0, "p1", &rd);
+    CHECK(rd.event == COMFY_WS_PROGRESS && rd.step == 4 && rd.steps == 25);
+    comfy_read_ws((const unsigned char *)pr, strlen(pr), 0, "p2", &rd);
+    CHECK(rd.event == COMFY_WS_OTHER); /* another prompt's */
+    const char *done = "{\"type\": \"executing\", \"data\": {\"node\": null, \"prompt_id\": \"p1\"}}";
+    comfy_read_ws((const unsigned char *)done, strlen(done), 0, "p1", &rd);
+    CHECK(rd.event == COMFY_WS_ENDED);
+    const char *node = "{\"type\": \"executing\", \"data\": {\"node\": \"3\", \"prompt_id\": \"p1\"}}";
+    comfy_read_ws((const unsigned char *)node, strlen(node), 0, "p1", &rd);
+    CHECK(rd.event == COMFY_WS_OTHER);
+    const char *status = "{\"type\": \"status\", \"data\": {\"status\": {}}}";
+    comfy_read_ws((const unsigned char *)status, strlen(status), 0, "p1", &rd);
+    CHECK(rd.event == COMFY_WS_OTHER);
+    unsigned char bin[] = {0, 0, 0, 1, 0, 0, 0, 2, 0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0};
+    comfy_read_ws(bin, sizeof bin, 1, "p1", &rd);
+    CHECK(rd.event == COMFY_WS_PREVIEW && rd.image == bin + 8 && rd.image_len == 9);
+    CHECK_STR(rd.mime, "image/png");
+    unsigned char meta[64] = {0, 0, 0, 4, 0, 0, 0, 18};
+    memcpy(meta + 8, "{\"prompt_id\":\"p9\"}", 18);
+    memcpy(meta + 26, "\xff\xd8\xff\xe0", 4);
+    comfy_read_ws(meta, 30, 1, "p1", &rd);
+    CHECK(rd.event == COMFY_WS_OTHER); /* metadata names another prompt */
+    comfy_read_ws(meta, 30, 1, "p9", &rd);
+    CHECK(rd.event == COMFY_WS_PREVIEW && rd.image_len == 4);
+    CHECK_STR(rd.mime, "image/jpeg");
+    comfy_read_ws(bin, 6, 1, "p1", &rd); /* cut short */
+    CHECK(rd.event == COMFY_WS_OTHER);
+}
+
 int main(void)
 {
+    test_live_answers();
     test_a1111();
     test_comfy_prompt_id();
     test_comfy_history();
