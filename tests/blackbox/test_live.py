@@ -25,6 +25,12 @@ from harness import (REPO, SLOWDOWN, Daemon, TestFailure, bound, check, eq, expe
                      http_request, run, test, wait_for, wait_run)
 
 FAKES = os.path.join(REPO, "tests", "fakes")
+# The fakes' image time. Sanitizer builds (SLOWDOWN 4) get longer waits from bound(),
+# but their fakes need only a little more time per image: every check here is relative
+# to the fake's own pace (steps per image, events per second), and the daemon's poll
+# interval does not slow down under a sanitizer. Scaling the fakes by SLOWDOWN made this
+# file take 94 s of CI's sanitizer suites against 26 s in release.
+PACE = 1.5 if SLOWDOWN > 1 else 1
 STEP_KEYS = {"run_id", "index", "endpoint", "step", "steps", "preview"}
 
 
@@ -185,7 +191,7 @@ def fetch_a_preview(d, stream, want_type, token="admin"):
 
 @test
 def a1111_internal_progress_steps_previews_and_old_clients():
-    delay_ms = int(1600 * SLOWDOWN)
+    delay_ms = int(1600 * PACE)
     fake = Fake("fake_a1111.py", "--mode", "slow", "--delay-ms", str(delay_ms))
     d = daemon_with([{"name": "gpu0", "type": "a1111", "url": fake.url}])
     try:
@@ -227,7 +233,7 @@ def a1111_internal_progress_steps_previews_and_old_clients():
 
 @test
 def a1111_without_internal_progress_uses_sdapi_progress():
-    fake = Fake("fake_a1111.py", "--mode", "slow", "--delay-ms", str(int(1600 * SLOWDOWN)),
+    fake = Fake("fake_a1111.py", "--mode", "slow", "--delay-ms", str(int(1600 * PACE)),
                 "--no-internal-progress")
     d = daemon_with([{"name": "forge", "type": "a1111", "url": fake.url}])
     try:
@@ -237,7 +243,7 @@ def a1111_without_internal_progress_uses_sdapi_progress():
         check(r.body.startswith(b"\x89PNG"), "a PNG preview (current_image)")
         s.wait_end()
         check_step_schema(s.steps(), "forge", 20)
-        check_rate(s.steps(), 20, 1.6 * SLOWDOWN)
+        check_rate(s.steps(), 20, 1.6 * PACE)
         eq(wait_run(d, rid)["status"], "completed", "run status")
         reqs = fake.requests()
         internal = [q for q in reqs if q["path"] == "/internal/progress"]
@@ -251,7 +257,7 @@ def a1111_without_internal_progress_uses_sdapi_progress():
 
 @test
 def sdserver_has_no_steps_and_still_draws():
-    fake = Fake("fake_a1111.py", "--mode", "slow", "--delay-ms", str(int(600 * SLOWDOWN)), "--flavor", "sdcpp")
+    fake = Fake("fake_a1111.py", "--mode", "slow", "--delay-ms", str(int(600 * PACE)), "--flavor", "sdcpp")
     d = daemon_with([{"name": "sd", "type": "a1111", "url": fake.url, "flavor": "sdcpp"}])
     try:
         rid = start_run(d, 2)
@@ -266,7 +272,7 @@ def sdserver_has_no_steps_and_still_draws():
 
 @test
 def private_run_preview_is_hidden_from_anonymous_callers():
-    fake = Fake("fake_a1111.py", "--mode", "slow", "--delay-ms", str(int(1500 * SLOWDOWN)))
+    fake = Fake("fake_a1111.py", "--mode", "slow", "--delay-ms", str(int(1500 * PACE)))
     d = daemon_with([{"name": "gpu0", "type": "a1111", "url": fake.url}])
     try:
         rid = start_run(d, 2)
@@ -299,7 +305,7 @@ def comfy_daemon(fake):
 
 @test
 def comfyui_websocket_steps_and_previews():
-    fake = Fake("fake_comfyui.py", "--mode", "slow", "--delay-ms", str(int(1600 * SLOWDOWN)))
+    fake = Fake("fake_comfyui.py", "--mode", "slow", "--delay-ms", str(int(1600 * PACE)))
     d = comfy_daemon(fake)
     try:
         rid = start_run(d, 3, steps=30)
@@ -309,7 +315,7 @@ def comfyui_websocket_steps_and_previews():
         s.wait_end()
         by_item = check_step_schema(s.steps(), "comfy", 30)
         eq(sorted(by_item), [0, 1, 2], "every item had steps")
-        check_rate(s.steps(), 30, 1.6 * SLOWDOWN)
+        check_rate(s.steps(), 30, 1.6 * PACE)
         eq(wait_run(d, rid)["status"], "completed", "run status")
         expect_error(d.get("/api/runs/%d/items/2/preview" % rid), 404, "not_found")
         # One websocket per prompt, with the prompt's client_id, closed after it.
@@ -327,7 +333,7 @@ def comfyui_websocket_steps_and_previews():
 
 @test
 def comfyui_without_websocket_polls_history():
-    fake = Fake("fake_comfyui.py", "--mode", "slow", "--delay-ms", str(int(800 * SLOWDOWN)), "--no-ws")
+    fake = Fake("fake_comfyui.py", "--mode", "slow", "--delay-ms", str(int(800 * PACE)), "--no-ws")
     d = comfy_daemon(fake)
     try:
         rid = start_run(d, 3)
@@ -347,7 +353,7 @@ def comfyui_without_websocket_polls_history():
 
 @test
 def comfyui_websocket_without_previews_still_steps():
-    fake = Fake("fake_comfyui.py", "--mode", "slow", "--delay-ms", str(int(800 * SLOWDOWN)), "--no-previews")
+    fake = Fake("fake_comfyui.py", "--mode", "slow", "--delay-ms", str(int(800 * PACE)), "--no-previews")
     d = comfy_daemon(fake)
     try:
         rid = start_run(d, 2, steps=10)
@@ -366,7 +372,7 @@ def comfyui_websocket_without_previews_still_steps():
 
 @test
 def procedural_backend_reports_steps_without_previews():
-    d = Daemon(extra_args=["--workers", "2", "--procedural-delay-ms", str(int(1200 * SLOWDOWN)),
+    d = Daemon(extra_args=["--workers", "2", "--procedural-delay-ms", str(int(1200 * PACE)),
                            "--access-log", "false"])
     try:
         rid = start_run(d, 2, steps=25)
