@@ -71,10 +71,36 @@ npm_ci() { # folder under tests/, a path that exists once installed, what for
     echo "setforge: installing $3's npm packages (tests/$1)"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || exit 1
 }
+# Redocly's CLI needs Node.js >= 20.19; Debian 12's nodejs is 18. When the
+# machine's node is older, the lint gets its own Node.js 22 from the npm
+# registry (the node-linux-<arch> package: the official binary), into
+# tests/openapi/runtime; tests/blackbox/test_openapi.py runs Redocly with it.
+NODE_RUNTIME=22.23.5
+node_new_enough() {
+    v=$(node -p 'process.versions.node' 2>/dev/null) || return 1
+    major=${v%%.*}; rest=${v#*.}; minor=${rest%%.*}
+    [ "$major" -gt 20 ] || { [ "$major" -eq 20 ] && [ "$minor" -ge 19 ]; }
+}
+lint_runtime() {
+    node_new_enough && return 0
+    case $(uname -m) in
+        x86_64) arch=x64 ;;
+        aarch64) arch=arm64 ;;
+        *) echo "setforge: node $(node -v 2>/dev/null) is older than 20.19 and no Node.js package exists for $(uname -m): the OpenAPI lint test will fail" >&2; return 0 ;;
+    esac
+    dir=$(dirname "$0")/../tests/openapi/runtime
+    [ -x "$dir/node_modules/node-linux-$arch/bin/node" ] && return 0
+    echo "setforge: node $(node -v 2>/dev/null) is older than Redocly needs (20.19); installing Node.js $NODE_RUNTIME for the OpenAPI lint (tests/openapi/runtime)"
+    # Its own package.json, so that npm installs here and not in tests/openapi.
+    mkdir -p "$dir" && echo '{"private": true}' >"$dir/package.json" &&
+        npm install --prefix "$dir" --no-package-lock --no-audit --no-fund --loglevel=error \
+            "node-linux-$arch@$NODE_RUNTIME" || exit 1
+}
 npm_deps() {
     npm_ci webhooks standardwebhooks "the webhook receiver"
     npm_ci browser playwright-core/package.json "the browser test"
     npm_ci openapi @redocly/cli/package.json "the OpenAPI lint"
+    lint_runtime
 }
 [ -z "$missing" ] && { npm_deps; exit 0; }
 echo "setforge: installing missing packages:$missing"

@@ -35,6 +35,10 @@ _spec.loader.exec_module(capture_examples)
 DOC_PATH = os.path.join(REPO, "docs", "openapi.json")
 LINT_DIR = os.path.join(REPO, "tests", "openapi")
 REDOCLY = os.path.join(LINT_DIR, "node_modules", ".bin", "redocly")
+# Node.js for Redocly: the machine's, unless tools/deps.sh found it older than Redocly
+# needs (20.19; Debian 12 ships 18) and installed one under tests/openapi/runtime.
+RUNTIME_NODES = [os.path.join(LINT_DIR, "runtime", "node_modules", "node-linux-%s" % a, "bin", "node")
+                 for a in ("x64", "arm64")]
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 D = None
 
@@ -187,7 +191,8 @@ def lint(path):
     check(os.path.exists(REDOCLY), "%s is missing: run make deps (tools/deps.sh installs tests/openapi's npm "
                                    "packages)" % REDOCLY)
     env = dict(os.environ, REDOCLY_TELEMETRY="off", REDOCLY_SUPPRESS_UPDATE_NOTICE="true", NO_COLOR="1")
-    p = subprocess.run([REDOCLY, "lint", path, "--config", os.path.join(LINT_DIR, "redocly.yaml"),
+    node = [n for n in RUNTIME_NODES if os.access(n, os.X_OK)][:1]
+    p = subprocess.run(node + [REDOCLY, "lint", path, "--config", os.path.join(LINT_DIR, "redocly.yaml"),
                         "--format", "json"], capture_output=True, timeout=bound(120), cwd=LINT_DIR, env=env)
     out = p.stdout.decode()
     try:
