@@ -26,9 +26,9 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import REPO, Daemon  # noqa: E402
 
-N_ENDPOINTS = 8
+N_ENDPOINTS = int(os.environ.get("SF_LIVE_ENDPOINTS", "8"))
 ITEMS = int(os.environ.get("SF_LIVE_ITEMS", "400"))
-DELAY_MS = 200
+DELAY_MS = int(os.environ.get("SF_LIVE_DELAY_MS", "200"))
 STEPS = 20
 
 
