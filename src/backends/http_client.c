@@ -156,6 +156,20 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+/* The guard's judgement of an address libcurl is about to connect to: 1 (and
+ * the reason in x->refused) when a guarded request may not go there. */
+static int guard_refuses(struct xfer *x, curlsocktype purpose, const struct curl_sockaddr *a)
+{
+    if (!x->guard || purpose != CURLSOCKTYPE_IPCXN)
+        return 0;
+    char rule[160], addr[64];
+    if (!net_denied(&a->addr, x->guard->policy, rule, sizeof rule))
+        return 0;
+    net_addr_text(&a->addr, addr, sizeof addr);
+    snprintf(x->refused, sizeof x->refused, "%s is %s", addr, rule);
+    return 1;
+}
+
 /*
  * libcurl asks this for every socket it would open, after DNS, with the
  * address it will connect to: the first connection, each happy-eyeballs
@@ -166,14 +180,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 {
     struct xfer *x = ud;
-    if (x->guard && purpose == CURLSOCKTYPE_IPCXN) {
-        char rule[160], addr[64];
-        if (net_denied(&a->addr, x->guard->policy, rule, sizeof rule)) {
-            net_addr_text(&a->addr, addr, sizeof addr);
-            snprintf(x->refused, sizeof x->refused, "%s is %s", addr, rule);
-            return CURL_SOCKET_BAD;
-        }
-    }
+    if (guard_refuses(x, purpose, a))
+        return CURL_SOCKET_BAD;
     curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
     if (fd != CURL_SOCKET_BAD && nsockets < MAX_SOCKETS)
         sockets[nsockets++] = fd;
@@ -532,14 +540,8 @@ struct http_conn {
 static curl_socket_t on_open_conn_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 {
     struct xfer *x = ud;
-    if (x->guard && purpose == CURLSOCKTYPE_IPCXN) {
-        char rule[160], addr[64];
-        if (net_denied(&a->addr, x->guard->policy, rule, sizeof rule)) {
-            net_addr_text(&a->addr, addr, sizeof addr);
-            snprintf(x->refused, sizeof x->refused, "%s is %s", addr, rule);
-            return CURL_SOCKET_BAD;
-        }
-    }
+    if (guard_refuses(x, purpose, a))
+        return CURL_SOCKET_BAD;
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 

@@ -61,6 +61,21 @@ void ws_accept_key(const char *key, char out[29])
 
 /* ---- wslay's callbacks ---- */
 
+/* wslay's answer for a transfer of n bytes (http_conn_recv/send: 0 = would
+ * block, < 0 = the connection broke). */
+static ssize_t io_result(wslay_event_context_ptr ctx, struct ws_client *c, long n)
+{
+    if (n > 0)
+        return n;
+    if (n == 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    } else {
+        c->broken = 1;
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    }
+    return -1;
+}
+
 static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
                        void *ud)
 {
@@ -74,15 +89,7 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         return (ssize_t)n;
     }
     long n = http_conn_recv(c->conn, buf, len);
-    if (n > 0)
-        return n;
-    if (n == 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    } else {
-        c->broken = 1;
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-    }
-    return -1;
+    return io_result(ctx, c, n);
 }
 
 static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
@@ -90,15 +97,7 @@ static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 {
     struct ws_client *c = ud;
     long n = http_conn_send(c->conn, data, len);
-    if (n > 0)
-        return n;
-    if (n == 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    } else {
-        c->broken = 1;
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-    }
-    return -1;
+    return io_result(ctx, c, n);
 }
 
 static int on_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud)

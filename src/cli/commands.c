@@ -83,6 +83,17 @@ static int page_query(const struct cli_args *a, char *q, size_t len)
     return 0;
 }
 
+/* --json: the API's answer as it came, and nothing else; 1 when printed (doc
+ * is then released). */
+static int printed_as_json(const struct cli_ctx *ctx, json_t *doc)
+{
+    if (!ctx->json)
+        return 0;
+    cli_print_json(doc);
+    json_decref(doc);
+    return 1;
+}
+
 int cmd_templates(const struct cli_ctx *ctx, const struct cli_args *a)
 {
     char q[64], path[128];
@@ -92,11 +103,8 @@ int cmd_templates(const struct cli_ctx *ctx, const struct cli_args *a)
     json_t *doc = cli_call(ctx, "GET", path, NULL, NULL);
     if (!doc)
         return CLI_FAILED;
-    if (ctx->json) {
-        cli_print_json(doc);
-        json_decref(doc);
+    if (printed_as_json(ctx, doc))
         return CLI_OK;
-    }
     static const char *const titles[] = {"ID", "NAME", "ITEMS", "SIZE", "COLUMNS"};
     struct table t;
     table_init(&t, 5, titles);
@@ -134,11 +142,8 @@ int cmd_template(const struct cli_ctx *ctx, const struct cli_args *a)
     json_t *doc = cli_call(ctx, "GET", path, NULL, NULL);
     if (!doc)
         return CLI_FAILED;
-    if (ctx->json) {
-        cli_print_json(doc);
-        json_decref(doc);
+    if (printed_as_json(ctx, doc))
         return CLI_OK;
-    }
     printf("template %lld: %s\n", id, str_of(doc, "name"));
     static const char *const keys[] = {"description", "prompt_template", "base_prompt", "style_suffix",
                                        "negative_prompt"};
@@ -415,11 +420,8 @@ int cmd_runs(const struct cli_ctx *ctx, const struct cli_args *a)
     json_t *doc = cli_call(ctx, "GET", path, NULL, NULL);
     if (!doc)
         return CLI_FAILED;
-    if (ctx->json) {
-        cli_print_json(doc);
-        json_decref(doc);
+    if (printed_as_json(ctx, doc))
         return CLI_OK;
-    }
     static const char *const titles[] = {"ID", "TEMPLATE", "STATUS", "DONE", "FAILED", "TOTAL",
                                          "PRIORITY", "ALBUM", "CREATED"};
     struct table t;
