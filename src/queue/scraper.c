@@ -33,6 +33,11 @@
 /* Interrupted downloads are tried again this many times in all. */
 #define SCRAPE_MAX_ATTEMPTS 3
 
+/* A download that fails in a way that may pass (worth_another_try) is
+ * tried this many times in all, SCRAPE_RETRY_MS, then twice that, apart. */
+#define SCRAPE_TRIES 3
+#define SCRAPE_RETRY_MS 500
+
 /* The first bytes of a download, read back to judge it: more than any PNG,
  * GIF or WebP header, and room for JPEG metadata segments before the
  * start-of-frame marker that holds the size. */
@@ -244,6 +249,33 @@ static void do_page(struct slot *s, struct scrape_page_claim *pc)
     http_response_free(&resp);
 }
 
+/* What wget --retry and curl --retry treat as passing: no answer for a
+ * reason other than size, speed or time (a reset, a refused connection),
+ * or an answer that says "later" (429, 500, 502, 503, 504). A 404, a
+ * refusal by the guard, a drip or a timeout would fail the same way again,
+ * or cost the job as long again. */
+static int worth_another_try(enum http_outcome o, const struct http_response *resp)
+{
+    if (o == HTTP_TRANSIENT || o == HTTP_UNDELIVERED)
+        return resp->cut == HTTP_CUT_NONE || resp->cut == HTTP_CUT_CONNECT;
+    if (o == HTTP_ANSWERED)
+        return resp->status == 429 || resp->status == 500 || resp->status == 502 ||
+               resp->status == 503 || resp->status == 504;
+    return 0;
+}
+
+/* Waits ms between two tries; -1 as soon as the job is canceled or the
+ * daemon stops. */
+static int wait_to_retry(struct slot *s, int ms)
+{
+    for (int waited = 0; waited < ms; waited += 20) {
+        if (atomic_load(&s->cancel) || atomic_load(&sc_stopping))
+            return -1;
+        usleep(20 * 1000);
+    }
+    return 0;
+}
+
 static void do_item(struct slot *s, struct scrape_item_claim *ic)
 {
     char err[512] = "";
@@ -257,7 +289,30 @@ static void do_item(struct slot *s, struct scrape_item_claim *ic)
     struct http_request req;
     request_for(&req, s, ic->url, (size_t)sc.cfg->scrape_max_image_bytes, fw);
     struct http_response resp;
-    enum http_outcome o = http_client_do(&req, &resp, err, sizeof err);
+    enum http_outcome o;
+    for (int attempt = 1;; attempt++) {
+        o = http_client_do(&req, &resp, err, sizeof err);
+        if (attempt >= SCRAPE_TRIES || !worth_another_try(o, &resp))
+            break;
+        int wait_ms = SCRAPE_RETRY_MS << (attempt - 1);
+        log_info("scrape job %lld: download %d (%s) %s: trying again in %d ms", ic->job_id,
+                 ic->position, ic->url,
+                 o == HTTP_ANSWERED ? "answered with an error status" : "got no answer", wait_ms);
+        http_response_free(&resp);
+        imagefile_writer_abort(fw); /* a fresh file for the next try */
+        if (wait_to_retry(s, wait_ms) < 0) {
+            o = HTTP_CANCELED;
+            fw = NULL;
+            break;
+        }
+        fw = imagefile_writer_open(sc.cfg->data_dir, err, sizeof err);
+        if (!fw) {
+            log_warn("scrape job %lld: %s", ic->job_id, err);
+            scrapes_item_release(ic, sc.owner);
+            return;
+        }
+        req.sink_ud = fw;
+    }
     if (o == HTTP_CANCELED) {
         imagefile_writer_abort(fw);
         /* stopping: back to the queue; canceled: the row already says so */

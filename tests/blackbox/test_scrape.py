@@ -15,7 +15,7 @@ import sys
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SLOWDOWN, TS_RE, Daemon, check, eq, expect_error, expect_json, expect_status, run, snippet,  # noqa: E402
+from harness import (bound, SLOWDOWN, TS_RE, Daemon, check, eq, expect_error, expect_json, expect_status, run, snippet,  # noqa: E402
                      test, wait_for)
 from fakeweb import FakeWeb  # noqa: E402
 
@@ -194,6 +194,25 @@ def mixed_page_every_rule_and_every_reason():
     m = D.get("/metrics").text
     check('setforge_scrape_jobs{status="completed"}' in m and 'setforge_scrape_downloads{status="skipped"}' in m,
           "metrics: %s" % [ln for ln in m.splitlines() if "scrape" in ln])
+
+
+@test
+def passing_failures_are_tried_again_up_to_three_times():
+    """A 503, a 502 and a connection closed without an answer are tried again (500 ms,
+    then 1 s apart, 3 tries in all); a 404 is not; a server still failing after the
+    third try is a skipped download with the last status."""
+    j = wait_job(create(WEB.url("/page/flaky.html?tag=r1"), "flaky")["id"], timeout=bound(60))
+    eq(j["status"], "completed")
+    by = {i["url"].split("/flaky/r1", 1)[1]: i for i in items(j["id"])}
+    for k in ("a.png?fail=1", "b.png?fail=2&status=502", "c.png?fail=1&status=0"):
+        eq(by[k]["status"], "done", k)
+    eq((by["d.png?fail=9"]["status"], by["d.png?fail=9"]["reason"]), ("skipped", "http_503"))
+    eq((by["e.png?fail=1&status=404"]["status"], by["e.png?fail=1&status=404"]["reason"]), ("skipped", "http_404"))
+    eq(j["skipped"], {"http_503": 1, "http_404": 1})
+    log = WEB.log()
+    asked = {k: log.count("/flaky/r1" + k) for k in by}
+    eq(asked, {"a.png?fail=1": 2, "b.png?fail=2&status=502": 3, "c.png?fail=1&status=0": 2,
+               "d.png?fail=9": 3, "e.png?fail=1&status=404": 1}, "requests per download")
 
 
 @test

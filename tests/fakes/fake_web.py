@@ -17,6 +17,8 @@ Pages (text/html):
   /page/slow.html?n=N&delay_ms=D   N images that each take D ms
   /page/bench.html?n=N&kb=K        N distinct PNGs of K KiB each
   /page/empty.html      no image at all
+  /page/flaky.html?tag=T  five /flaky/ images: 503 once, 502 twice, a closed
+                        connection once, 503 nine times, 404 once
   /page/refused.html?port=P        images on 127.0.0.1:P (for a guard that refuses it)
 Images:
   /img/<name>.png|.jpg|.gif|.webp  a small image whose bytes depend on <name>
@@ -30,6 +32,9 @@ Images:
   /redirect/<n>.png                302 to /redirect/<n-1>.png; /redirect/0.png is an image
   /to/<port>/<name>.png            302 to http://127.0.0.1:<port>/img/<name>.png
   /goto?u=<url>                    302 to <url> (file:///etc/passwd, gopher://...)
+  /flaky/<name>.png?fail=N&status=S  status S (503 when absent; 0: the connection is
+                                   closed without an answer) the first N times it is
+                                   asked for, then the image
 """
 import argparse
 import hashlib
@@ -42,6 +47,7 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+FLAKY = {}  # path -> times asked
 LOG = []
 LOG_MU = threading.Lock()
 
@@ -147,6 +153,13 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, "text/html; charset=utf-8", MIXED.format(host=host, port=port).encode())
         if p == "/page/base.html":
             return self.send(200, "text/html", BASE.encode())
+        if p == "/page/flaky.html":
+            t = q.get("tag", "")  # a fresh set of counters per test run
+            urls = ["/flaky/%sa.png?fail=1" % t, "/flaky/%sb.png?fail=2&status=502" % t,
+                    "/flaky/%sc.png?fail=1&status=0" % t, "/flaky/%sd.png?fail=9" % t,
+                    "/flaky/%se.png?fail=1&status=404" % t]
+            imgs = "".join('<img src="%s">\n' % u for u in urls)
+            return self.send(200, "text/html", ("<html><body>%s</body></html>" % imgs).encode())
         if p == "/page/empty.html":
             return self.send(200, "text/html", b"<html><body><p>no pictures here</p></body></html>")
         if p == "/page/many.html":
@@ -176,6 +189,18 @@ class Handler(BaseHTTPRequestHandler):
             if name.endswith(".webp"):
                 return self.send(200, "image/webp", make_webp(name))
             return self.send(404, "text/plain", b"no such image\n")
+        if p.startswith("/flaky/"):
+            with LOG_MU:
+                FLAKY[p] = FLAKY.get(p, 0) + 1
+                asked = FLAKY[p]
+            if asked <= int(q.get("fail", "1")):
+                status = int(q.get("status", "503"))
+                if status == 0:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return None
+                return self.send(status, "text/plain", b"try later\n")
+            return self.send(200, "image/png", make_png(p))
         if p.startswith("/slow/"):
             time.sleep(int(q.get("delay_ms", "300")) / 1000.0)
             return self.send(200, "image/png", make_png(p))
