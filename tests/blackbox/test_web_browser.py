@@ -10,9 +10,9 @@ previews) and a second daemon whose one endpoint is that fake: the
 procedural backend sends steps but no previews (docs/live.md). The browser
 test gets its address and admin token in SF_LIVE_BASE and SF_LIVE_TOKEN.
 
-It runs under make asan and make tsan too (about 20 s against either
-sanitizer build, as against the release build: the browser, not the daemon,
-sets the pace), with every wait bound scaled by SF_SLOW. Without chromium,
+It runs under make asan and make tsan too, with every wait bound (and the
+fake's image time) scaled by SF_SLOW; about 25 s against the release build,
+where the browser and the fake's 2.5 s images, not the daemon, set the pace. Without chromium,
 node or playwright-core (tools/deps.sh installs them) it fails, saying what is
 missing."""
 
