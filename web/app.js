@@ -221,13 +221,15 @@ $('#token-forget').addEventListener('click', () => {
 // ---- run event streams ---------------------------------------------------------
 
 // Follows /api/runs/<id>/events, calling onEvent(type, data) for "status"
-// and "item" events, until the daemon ends the stream after the run's final
-// status (then onEnd). Without a token: EventSource, which reconnects with
-// Last-Event-ID by itself. With a token: fetch, which can send it (and
-// Last-Event-ID when it reconnects). stop() ends it; restart() follows the
-// run again after a retry, from the last event seen.
-function followRun(runId, onEvent, onEnd) {
-  const url = `/api/runs/${runId}/events`;
+// and "item" events (and "step" events with opts.steps: docs/live.md),
+// until the daemon ends the stream after the run's final status (then
+// onEnd). Without a token: EventSource, which reconnects with Last-Event-ID
+// by itself. With a token: fetch, which can send it (and Last-Event-ID when
+// it reconnects). stop() ends it; restart() follows the run again after a
+// retry, from the last event seen.
+function followRun(runId, onEvent, onEnd, opts = {}) {
+  const url = `/api/runs/${runId}/events${opts.steps ? '?steps=1' : ''}`;
+  const types = opts.steps ? ['status', 'item', 'step'] : ['status', 'item'];
   let lastId = '';
   let final = false;
   let stopped = false;
@@ -236,7 +238,9 @@ function followRun(runId, onEvent, onEnd) {
   let gen = 0; // a restart ends the reader loop of the previous start
 
   function deliver(type, id, data) {
-    if (id) lastId = id;
+    // Step events have no id (they are not replayed; EventSource reports the
+    // previous event's): only stored events move the resume point.
+    if (id && type !== 'step') lastId = id;
     let d;
     try { d = JSON.parse(data); } catch { return; }
     if (type === 'status') final = FINAL.has(d.status);
@@ -245,7 +249,7 @@ function followRun(runId, onEvent, onEnd) {
 
   function viaEventSource() {
     es = new EventSource(url);
-    for (const t of ['status', 'item']) es.addEventListener(t, (e) => deliver(t, e.lastEventId, e.data));
+    for (const t of types) es.addEventListener(t, (e) => deliver(t, e.lastEventId, e.data));
     es.onerror = () => {
       // The daemon closes a finished run's stream; EventSource would come
       // back every 2 s to hear that again.
@@ -706,6 +710,7 @@ async function runView(ctx, id) {
   const retry = h('button', { type: 'button', id: 'run-retry', text: 'Retry failed and canceled' });
   const grid = h('ol', { class: 'grid', id: 'run-grid', 'aria-label': 'Items' });
   const tiles = [];
+  const lives = new Map(); // item index -> its live part while it is drawn (liveBox)
 
   function imagesForViewer() {
     return items.filter((it) => it.image_id).map((it) => ({ id: it.image_id, url: `/api/images/${it.image_id}/file`,
@@ -717,7 +722,8 @@ async function runView(ctx, id) {
     const li = tiles[i];
     // Replayed events repeat what is shown: redrawing would throw away the
     // keyboard focus of whoever is on this tile.
-    const sig = `${it.status}|${it.image_id}|${it.error}`;
+    if (it.status !== 'running') dropLive(i);
+    const sig = `${it.status}|${it.image_id}|${it.error}|${lives.has(i)}`;
     if (li.dataset.sig === sig) return;
     li.dataset.sig = sig;
     const hadFocus = li.contains(document.activeElement);
@@ -733,12 +739,75 @@ async function runView(ctx, id) {
     } else if (it.status === 'failed' || (it.status === 'canceled' && it.error)) {
       body = h('div', { class: 'tile-empty' }, h('p', { class: 'err', text: it.error || 'failed' }));
     } else {
-      body = h('div', { class: 'tile-empty', 'aria-hidden': 'true' }, h('span', { text: it.status === 'running' ? 'drawing…' : it.status }));
+      body = h('div', { class: 'tile-empty' }, h('span', { 'aria-hidden': 'true', text: it.status === 'running' ? 'drawing…' : it.status }));
+      const lv = lives.get(i);
+      if (lv) body.append(lv.img, lv.box); // kept across redraws: the preview shown stays
     }
     if (!it.image_id) body.style.aspectRatio = `${run.width} / ${run.height}`; // the image's place, kept
     fill(li, body, cap);
     if (hadFocus && body.tagName === 'BUTTON') body.focus();
   }
+
+  // An item being drawn: its sampler step as a thin bar with "step 14/30"
+  // and the endpoint, and the server's latest preview behind them, from the
+  // stream's step events (docs/live.md). Not an aria-live region: four
+  // updates a second per item would drown a screen reader; the bar's aria
+  // values are there when someone looks. The final image replaces it all
+  // when the item's "item" event comes.
+  function liveBox(i) {
+    let lv = lives.get(i);
+    if (lv) return lv;
+    const img = h('img', { class: 'tile-preview', alt: `${items[i].prompt} (preview)`, hidden: true,
+      width: run.width, height: run.height });
+    const text = h('span', { class: 'step-text' });
+    const where = h('span', { class: 'step-where' });
+    const barFill = h('div', { class: 'bar-fill' });
+    const bar = h('div', { class: 'bar thin', role: 'progressbar', 'aria-label': `${keyOf(i)}: sampler steps`,
+      'aria-valuemin': 0, 'aria-valuemax': 1, 'aria-valuenow': 0 }, barFill);
+    lv = { img, box: h('div', { class: 'tile-live' }, h('p', null, text, where), bar), src: '', blob: '' };
+    img.addEventListener('load', () => { img.hidden = false; });
+    // A preview asked for just as its item ended is a 404: no broken image.
+    // A private run's previews need the token, which <img> cannot send.
+    img.addEventListener('error', async () => {
+      img.hidden = true;
+      const src = lv.src;
+      if (!token || !src || lv.viaToken === src || lives.get(i) !== lv) return;
+      lv.viaToken = src;
+      try {
+        const r = await fetch(src, { headers: { Authorization: 'Bearer ' + token } });
+        if (!r.ok || lv.src !== src || lives.get(i) !== lv) return;
+        if (lv.blob) URL.revokeObjectURL(lv.blob);
+        img.src = lv.blob = URL.createObjectURL(await r.blob());
+      } catch { /* stays hidden */ }
+    });
+    lv.set = (d) => {
+      const steps = Math.max(1, d.steps || 1), step = Math.max(0, Math.min(steps, d.step || 0));
+      text.textContent = `step ${step}/${steps}`;
+      where.textContent = d.endpoint || '';
+      barFill.style.width = Math.round((100 * step) / steps) + '%';
+      bar.setAttribute('aria-valuemax', steps);
+      bar.setAttribute('aria-valuenow', step);
+      bar.setAttribute('aria-valuetext', `step ${step} of ${steps}${d.endpoint ? ' on ' + d.endpoint : ''}`);
+      if (d.preview && d.preview !== lv.src) img.src = lv.src = d.preview;
+    };
+    lives.set(i, lv);
+    return lv;
+  }
+  function dropLive(i) {
+    const lv = lives.get(i);
+    if (!lv) return;
+    if (lv.blob) URL.revokeObjectURL(lv.blob);
+    lives.delete(i);
+  }
+  function showStep(d) {
+    const it = items[d.index];
+    // not shown yet, or a late step of an item that ended
+    if (!it || !['queued', 'running'].includes(it.status)) return;
+    it.status = 'running'; // items have no event when they start: this is it
+    liveBox(d.index).set(d);
+    paintTile(d.index);
+  }
+  ctx.onLeave(() => { for (const i of [...lives.keys()]) dropLive(i); });
 
   function paintRun() {
     chip.className = 'chip st-' + run.status;
@@ -802,6 +871,7 @@ async function runView(ctx, id) {
     refetching = false;
   }
   const stream = followRun(id, (type, d) => {
+    if (type === 'step') { showStep(d); return; }
     if (type === 'item' && items[d.index]) {
       Object.assign(items[d.index], { status: d.status, image_id: d.image_id, error: d.error, attempts: d.attempts });
       paintTile(d.index);
@@ -812,7 +882,7 @@ async function runView(ctx, id) {
     // events carry the counts and the ETA; a status change, or an event of
     // a daemon too old to send eta_s, reads the whole run again
     if (type === 'status' || d.eta_s === undefined) refetchRun();
-  }, () => refetchRun());
+  }, () => refetchRun(), { steps: true });
   ctx.onLeave(() => stream.stop());
 
   cancel.addEventListener('click', async () => {

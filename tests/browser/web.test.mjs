@@ -206,7 +206,18 @@ await step('a 12-item run fills its grid live and reaches 100%', async () => {
     check(await page.getAttribute('[role=progressbar]', 'aria-valuenow') === '0', 'the bar does not start at 0');
     check(/queued/.test(await page.textContent('.run-head .chip')), 'the run is not shown queued');
     check(await page.getAttribute('#run-download', 'href') === `/api/runs/${state.run1}/download.zip`, 'no zip of what is done');
-    await page.evaluate(() => { window.__seen = new Set(['0']); });
+    await page.evaluate(() => {
+      window.__seen = new Set(['0']);
+      // every step progress a tile shows, however briefly (an item of the
+      // procedural backend takes 150 ms)
+      window.__steps = [];
+      new MutationObserver(() => {
+        for (const t of document.querySelectorAll('#run-grid .tile-live')) {
+          const bar = t.querySelector('[role=progressbar]');
+          window.__steps.push(`${t.querySelector('.step-text').textContent} ${bar.getAttribute('aria-valuenow')}/${bar.getAttribute('aria-valuemax')}`);
+        }
+      }).observe(document.querySelector('#run-grid'), { subtree: true, childList: true, characterData: true, attributes: true });
+    });
   } finally {
     check((await api('POST', '/api/queue/resume')).status === 200, 'cannot resume the queue');
   }
@@ -226,6 +237,11 @@ await step('a 12-item run fills its grid live and reaches 100%', async () => {
   const keys = await page.$$eval('#run-grid .key', (k) => k.map((x) => x.textContent));
   check(keys[0] === 'Aries' && keys[11] === 'Pisces', 'tile keys: ' + keys.join(','));
   console.log(`# progress values seen while the run was drawn: ${[...seen].join(', ')}`);
+  const steps = await page.evaluate(() => window.__steps);
+  check(steps.length > 0, 'no tile showed a step progress while the run was drawn');
+  check(steps.every((x) => /^step (\d+)\/20 \1\/20$/.test(x)), 'step progress shown: ' + steps.slice(0, 5).join('; '));
+  console.log(`# step progress shown while drawn (${steps.length}): ${[...new Set(steps)].slice(0, 8).join(', ')}`);
+  check(await page.locator('#run-grid .tile-live, #run-grid .tile-preview').count() === 0, 'a finished run still shows steps');
   await page.waitForSelector('a[href^="#/albums/"]', { timeout: T(10000) });
   await shot(page, 'run-completed.png');
 });
@@ -247,6 +263,83 @@ await step('first view of a run page: under 100 KB transferred before images', a
   console.log(`# run page first view: ${total} bytes in ${before.length} responses before images `
     + `(${before.map((s) => new URL(s.url).pathname + '=' + s.bytes).join(', ')}); images ${images} bytes`);
   check(total < 100 * 1024, total + ' bytes');
+  await ctx.close();
+});
+
+// Live previews: the procedural backend sends steps without previews, so a
+// second daemon (SF_LIVE_BASE, started by test_web_browser.py) draws on
+// tests/fakes/fake_a1111.py, slow (2.5 s an image) with a new live preview
+// at every step. Its run page is watched at desktop and phone sizes while an
+// item is drawn; then its preview requests are made to answer 404 (as when
+// an item ends between the step event and the request): the preview must
+// hide, not show a broken image; at the end the final images replace it all.
+await step('live steps and previews on the tiles of items being drawn', async () => {
+  const live = process.env.SF_LIVE_BASE, liveToken = process.env.SF_LIVE_TOKEN;
+  check(live && liveToken, 'SF_LIVE_BASE / SF_LIVE_TOKEN are not set');
+  const lapi = async (method, path, body) => {
+    const r = await fetch(live + path, { method, body: body ? JSON.stringify(body) : undefined,
+      headers: { Authorization: 'Bearer ' + liveToken, 'Content-Type': 'application/json' } });
+    return { status: r.status, doc: await r.json() };
+  };
+  const t = await lapi('POST', '/api/batch-templates', { name: 'live shapes', prompt_template: 'a {shape}, {theme}',
+    csv: 'shape\ncircle\nsquare\ntriangle\n', width: 256, height: 256 });
+  check(t.status === 201, 'template ' + t.status);
+  const r = await lapi('POST', `/api/batch-templates/${t.doc.id}/generate`, { album_name: 'live', user_theme: 'ink', seed: 3, steps: 20 });
+  check(r.status === 202, 'generate ' + r.status);
+  const rid = r.doc.run.id;
+  const prompts = (await lapi('GET', `/api/runs/${rid}/items`)).doc.items.map((i) => i.prompt);
+  // a tile whose preview is shown (loaded, not hidden) with its step bar
+  const previewShown = () => [...document.querySelectorAll('#run-grid img.tile-preview')].some((i) =>
+    !i.hidden && i.complete && i.naturalWidth > 0 && i.closest('.tile').querySelector('.tile-live [role=progressbar]'));
+  const phoneCtx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const [p, ph] = [await ctx.newPage(), await phoneCtx.newPage()];
+  const perr = [p, ph].map(watch);
+  const streams = [];
+  p.on('request', (req) => { if (/\/events(\?|$)/.test(req.url())) streams.push(req.url()); });
+  // the runs list follows the run without steps
+  const listStream = p.waitForRequest((req) => /\/events(\?|$)/.test(req.url()), { timeout: T(10000) });
+  await p.goto(`${live}/#/runs`);
+  await p.waitForSelector(`.run-row[data-run="${rid}"]`, { timeout: T(10000) });
+  await listStream;
+  check(streams.length > 0 && streams.every((u) => !u.includes('steps')), 'runs list streams: ' + streams.join(' '));
+  streams.length = 0;
+  await Promise.all([p.goto(`${live}/#/runs/${rid}`), ph.goto(`${live}/#/runs/${rid}`)]);
+  await Promise.all([p, ph].map((x) => x.waitForFunction(previewShown, null, { timeout: T(20000) })));
+  check(streams.length > 0 && streams.every((u) => u.endsWith(`/api/runs/${rid}/events?steps=1`)), 'run page streams: ' + streams.join(' '));
+  const tile = await p.evaluate(() => {
+    const img = [...document.querySelectorAll('#run-grid img.tile-preview')].find((i) => !i.hidden && i.naturalWidth > 0);
+    const li = img.closest('.tile'), bar = li.querySelector('.tile-live [role=progressbar]');
+    return { alt: img.alt, src: img.getAttribute('src'), text: li.querySelector('.tile-live').textContent,
+      now: bar.getAttribute('aria-valuenow'), max: bar.getAttribute('aria-valuemax'), vt: bar.getAttribute('aria-valuetext'),
+      status: li.dataset.status, liveRegion: !!li.closest('[aria-live]') };
+  });
+  check(prompts.map((x) => x + ' (preview)').includes(tile.alt), 'preview alt: ' + tile.alt);
+  check(new RegExp(`^/api/runs/${rid}/items/\\d+/preview\\?v=\\d+$`).test(tile.src), 'preview src: ' + tile.src);
+  check(/^step \d+\/20gpu0$/.test(tile.text), 'the tile says: ' + tile.text);
+  check(tile.max === '20' && Number(tile.now) >= 0 && Number(tile.now) <= 20, `bar aria ${tile.now}/${tile.max}`);
+  check(/^step \d+ of 20 on gpu0$/.test(tile.vt), 'aria-valuetext: ' + tile.vt);
+  check(tile.status === 'running', 'tile status ' + tile.status);
+  check(!tile.liveRegion, 'the step text is inside an aria-live region');
+  await shot(p, 'run-live.png');
+  await shot(ph, 'phone-run-live.png');
+  const wide = await ph.evaluate(() => document.documentElement.scrollWidth);
+  check(wide <= 390, `the live run page is ${wide}px wide on a phone`);
+  await phoneCtx.close();
+  // previews answer 404 from now on: the shown one hides at the next step
+  await p.route('**/items/*/preview*', (route) => route.fulfill({ status: 404, contentType: 'application/json',
+    body: '{"error":"not found","code":"not_found"}' }));
+  await p.waitForFunction(() => [...document.querySelectorAll('#run-grid img.tile-preview')].some((i) =>
+    i.hidden && i.complete && i.naturalWidth === 0 && i.getAttribute('src')), null, { timeout: T(10000) });
+  check(!(await p.evaluate(previewShown)), 'a preview answered 404 is still shown');
+  await p.unroute('**/items/*/preview*');
+  // the end: the final images, and no step nor preview left
+  await p.waitForFunction((n) => document.querySelectorAll('#run-grid .tile-img img').length === n
+    && [...document.querySelectorAll('#run-grid .tile-img img')].every((i) => i.complete && i.naturalWidth > 0)
+    && !document.querySelector('#run-grid .tile-live, #run-grid .tile-preview'), prompts.length, { timeout: T(30000) });
+  const alts = await p.$$eval('#run-grid .tile-img img', (imgs) => imgs.map((i) => i.alt));
+  check(JSON.stringify(alts) === JSON.stringify(prompts), 'final alts: ' + alts.join(' | '));
+  check(perr.every((e) => e.length === 0), perr.flat().join('; '));
   await ctx.close();
 });
 
@@ -369,11 +462,16 @@ await step('the page at 390×844: no sideways scrolling, everything reachable', 
 });
 
 await step('the runs list shows every run with its bar', async () => {
+  const streams = [];
+  const onReq = (req) => { if (/\/events(\?|$)/.test(req.url())) streams.push(req.url()); };
+  page.on('request', onReq);
   await page.goto(base + '/#/runs');
   await page.waitForSelector('.run-row');
   check(await page.locator('.run-row').count() >= 2, 'runs missing');
   const full = await page.$$eval(`.run-row[data-run="${state.run1}"] [role=progressbar]`, (b) => b.map((x) => x.getAttribute('aria-valuenow')));
   check(full[0] === '100', 'run 1 bar at ' + full[0]);
+  page.off('request', onReq);
+  check(!streams.some((u) => u.includes('steps')), 'the runs list asks for steps: ' + streams.join(' '));
   await shot(page, 'runs.png');
 });
 
@@ -384,10 +482,11 @@ async function dropAndResume(album, seed) {
   const ctx = await browser.newContext({ viewport: { width: 1024, height: 800 } });
   const p = await ctx.newPage();
   const perr = watch(p);
-  const seenIds = [];
+  const seenIds = [], urls = [];
   let calls = 0;
-  await p.route('**/api/runs/*/events', async (route) => {
+  await p.route('**/api/runs/*/events*', async (route) => {
     calls++;
+    urls.push(route.request().url());
     seenIds.push((await route.request().allHeaders())['last-event-id'] || '');
     if (calls <= 2) {
       await route.fulfill({ status: 200, headers: { 'Content-Type': 'text/event-stream' },
@@ -405,6 +504,7 @@ async function dropAndResume(album, seed) {
   await p.waitForFunction(() => document.querySelectorAll('#run-grid img').length === 12, null, { timeout: T(20000) });
   check(calls >= 3, 'the page did not reconnect (' + calls + ' connections)');
   check(seenIds[0] === '' && seenIds[1] === '1' && seenIds[2] === '2', 'Last-Event-ID sent: ' + JSON.stringify(seenIds));
+  check(urls.every((u) => u.endsWith('/events?steps=1')), 'the run page does not ask for steps: ' + urls.join(' '));
   check(perr.length === 0, perr.join('; '));
   await ctx.close();
   return r.doc.run.id;
@@ -435,13 +535,14 @@ await step('read-only (EventSource): a dropped stream resumes with Last-Event-ID
     window.__esIds = [];
     const add = EventSource.prototype.addEventListener;
     EventSource.prototype.addEventListener = function (type, fn, opt) {
-      return add.call(this, type, (e) => { window.__esIds.push(Number(e.lastEventId)); fn(e); }, opt);
+      // step events (none for a finished run) carry no id of their own
+      return add.call(this, type, (e) => { if (type !== 'step') window.__esIds.push(Number(e.lastEventId)); fn(e); }, opt);
     };
   });
   const p = await ctx.newPage();
   const perr = watch(p);
   let calls = 0;
-  await p.route('**/api/runs/*/events', async (route) => {
+  await p.route('**/api/runs/*/events*', async (route) => {
     if (++calls <= 2) {
       await route.fulfill({ status: 200, headers: { 'Content-Type': 'text/event-stream' },
         body: `retry: 100\n\nid: ${cut}\nevent: status\ndata: {"run_id":${rid},"status":"running","total_items":12}\n\n` });
