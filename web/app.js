@@ -167,19 +167,22 @@ function dropBlobs() {
 // answered after the token check: 404 for an admin token, 403 for another,
 // 401 for an unknown one.
 const NO_RUN = '999999999999999999';
+// isAdmin changes only once the answer is in: a view drawn meanwhile (the first
+// one, drawn at once for a kept token) must not see a false "read-only".
 async function checkToken() {
-  isAdmin = false;
+  let admin = false;
   if (token) {
     try {
       await api('POST', `/api/runs/${NO_RUN}/cancel`);
     } catch (e) {
-      if (e.status === 404) isAdmin = true;
+      if (e.status === 404) admin = true;
       else if (e.status === 401) {
         flash('That token was rejected (unknown or revoked); it is forgotten.', 'error');
         setToken('');
       } else if (e.status === 403) flash('That token is not an admin token: the page stays read-only.', 'error');
     }
   }
+  isAdmin = admin;
   showMode();
 }
 
