@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Daemon, check, eq, expect_json, run, test, wait_run  # noqa: E402
+from harness import SLOWDOWN, Daemon, check, eq, expect_json, run, test, wait_run  # noqa: E402
 
 KILLS = int(os.environ.get("SF_CHAOS_KILLS", "10"))
 ITEMS = 200
@@ -33,7 +33,13 @@ def make_template(d):
 def kill9_at_random_moments_loses_nothing():
     rng = random.Random(SEED)
     print("chaos seed %d, %d kills" % (SEED, KILLS))
-    d = Daemon(extra_args=["--procedural-delay-ms", str(max(15, 2 * KILLS)), "--workers", "2", "--max-attempts", "100",
+    # The run must outlast the kills: the daemon is up at most 0.25 s (the longest
+    # wait) plus a restart between two kills, so 200 items on 2 workers need more
+    # than KILLS x (0.25 s + a restart) of drawing: 4 ms x KILLS per item is 1.6 times
+    # the longest waits (doubled for the slower restarts of sanitizer builds). At
+    # 2 ms x KILLS a run of 10 kills could end after 9.
+    delay_ms = max(50, 4 * KILLS) * (2 if SLOWDOWN > 1 else 1)
+    d = Daemon(extra_args=["--procedural-delay-ms", str(delay_ms), "--workers", "2", "--max-attempts", "100",
                            "--access-log", "false"])
     try:
         tid = make_template(d)
