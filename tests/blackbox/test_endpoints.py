@@ -38,9 +38,11 @@ class Fake:
         self.port = int(line.split()[1])
         self.url = "http://127.0.0.1:%d" % self.port
 
+    def get(self, path):
+        return http_request(self.port, "GET", path).json()
+
     def requests(self):
-        r = http_request(self.port, "GET", "/_fake/requests")
-        return r.json()
+        return self.get("/_fake/requests")
 
     def mode(self, **kw):
         r = http_request(self.port, "POST", "/_fake/mode", body=kw)

@@ -12,17 +12,14 @@ harness.bound()."""
 import http.client
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (REPO, SLOWDOWN, Daemon, TestFailure, bound, check, eq, expect_error, expect_json,  # noqa: E402
-                     http_request, run, test, wait_for, wait_run)
+                     run, test, wait_for, wait_run)
+from test_endpoints import Fake, config_file  # noqa: E402
 
 FAKES = os.path.join(REPO, "tests", "fakes")
 # The fakes' image time. Sanitizer builds (SLOWDOWN 4) get longer waits from bound(),
@@ -34,37 +31,8 @@ PACE = 1.5 if SLOWDOWN > 1 else 1
 STEP_KEYS = {"run_id", "index", "endpoint", "step", "steps", "preview"}
 
 
-class Fake:
-    """A fake inference server in its own process, on a free port."""
-
-    def __init__(self, script, *args):
-        self.proc = subprocess.Popen([sys.executable, os.path.join(FAKES, script), "--port", "0"] + list(args),
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        line = self.proc.stdout.readline()
-        check(line.startswith("listening"), "fake %s did not start: %r" % (script, line))
-        self.port = int(line.split()[1])
-        self.url = "http://127.0.0.1:%d" % self.port
-
-    def get(self, path):
-        return http_request(self.port, "GET", path).json()
-
-    def requests(self):
-        return self.get("/_fake/requests")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.send_signal(signal.SIGKILL)
-                self.proc.wait()
-
-
 def daemon_with(endpoints):
-    fd, cfg = tempfile.mkstemp(prefix="sf-live-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"endpoints": endpoints}, f)
+    cfg = config_file(endpoints)
     d = Daemon(extra_args=["--config", cfg, "--access-log", "false"])
     os.unlink(cfg)
     return d
